@@ -1,0 +1,36 @@
+import { AppError } from "../domain/errors.js";
+import type { Store } from "./store.js";
+import { openSqlite } from "./sql/sqlite.js";
+import { openPostgres } from "./sql/postgres.js";
+import { migrate } from "./sql/migrations.js";
+import { SqlStore } from "./sql/sql-store.js";
+import type { SqlDriver } from "./sql/driver.js";
+
+export type { Store, AuditRecord, ChainHead, Checkpoint, InstanceInfo, StoreHealth } from "./store.js";
+
+export interface OpenStoreOptions {
+  /** `sqlite:PATH`, `sqlite::memory:` or `postgres://…`. */
+  url: string;
+  /** PostgreSQL pool size. */
+  poolSize?: number;
+}
+
+/** Opens the store at `url` and brings its schema up to date; a failure leaves nothing open. */
+export async function openStore(options: OpenStoreOptions): Promise<Store> {
+  const { url } = options;
+  let driver: SqlDriver;
+  if (url.startsWith("sqlite:")) {
+    driver = openSqlite(url.slice("sqlite:".length));
+  } else if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
+    driver = openPostgres(url, options.poolSize ?? 10);
+  } else {
+    throw new AppError("CONFIG_INVALID", "store.url: must start with sqlite: or postgres://");
+  }
+  try {
+    await migrate(driver);
+  } catch (err) {
+    await driver.close().catch(() => undefined);
+    throw err;
+  }
+  return new SqlStore(driver);
+}

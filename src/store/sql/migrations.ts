@@ -1,0 +1,104 @@
+import { AppError } from "../../domain/errors.js";
+import type { SqlDriver } from "./driver.js";
+
+/** One numbered schema change: its statements, the same for both flavours unless given per flavour. */
+interface Migration {
+  version: number;
+  name: string;
+  statements: readonly string[] | { sqlite: readonly string[]; postgres: readonly string[] };
+}
+
+const AUDIT_ENTRIES = `CREATE TABLE audit_entries (
+  seq BIGINT PRIMARY KEY, time TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+  subject TEXT, target TEXT, details TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)`;
+const AUDIT_CHECKPOINTS = `CREATE TABLE audit_checkpoints (
+  seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, time TEXT NOT NULL, jws TEXT NOT NULL)`;
+const INSTANCES = `CREATE TABLE instances (
+  id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at TEXT NOT NULL,
+  heartbeat_at BIGINT NOT NULL)`;
+
+/** The schema, in order. Never edit a released migration: add a new one. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "audit log, checkpoints, instances",
+    statements: {
+      sqlite: [
+        AUDIT_ENTRIES,
+        `CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries
+           BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END`,
+        `CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries
+           BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END`,
+        AUDIT_CHECKPOINTS,
+        INSTANCES,
+      ],
+      postgres: [
+        AUDIT_ENTRIES,
+        `CREATE FUNCTION idbridge_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'audit entries are append-only'; END $$`,
+        `CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_entries
+           FOR EACH STATEMENT EXECUTE FUNCTION idbridge_audit_append_only()`,
+        AUDIT_CHECKPOINTS,
+        INSTANCES,
+      ],
+    },
+  },
+];
+
+/** The latest schema version this code knows. */
+export const CODE_SCHEMA_VERSION = Math.max(...MIGRATIONS.map((m) => m.version));
+
+const HISTORY_TABLE = "idbridge_migrations";
+
+/** Reads the applied schema version (0 for a fresh database). */
+export async function schemaVersion(db: SqlDriver): Promise<number> {
+  const rows = await db.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${HISTORY_TABLE}`);
+  return Number(rows[0]?.v ?? 0);
+}
+
+/**
+ * Brings the database to the latest schema: each missing migration in its own transaction, recorded in
+ * the history table. Refuses a database from a newer idbridge and one that idbridge did not create.
+ */
+export async function migrate(db: SqlDriver): Promise<number> {
+  const tables = await db.tableNames();
+  if (!tables.includes(HISTORY_TABLE)) {
+    if (tables.length > 0) {
+      throw new AppError(
+        "STORE_INCOMPATIBLE",
+        `${db.location} is not an idbridge database (it has tables ${tables.slice(0, 5).join(", ")}` +
+          `${tables.length > 5 ? ", …" : ""} but no ${HISTORY_TABLE}); point store.url at an empty or idbridge database`,
+      );
+    }
+    await db.transaction("migrations", (tx) =>
+      tx.run(
+        `CREATE TABLE IF NOT EXISTS ${HISTORY_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`,
+      ),
+    );
+  }
+  for (;;) {
+    // Re-read under the lock each time so two instances starting together apply each migration once.
+    const applied = await db.transaction("migrations", async (tx) => {
+      const rows = await tx.query<{ v: number | null }>(`SELECT MAX(version) AS v FROM ${HISTORY_TABLE}`);
+      const current = Number(rows[0]?.v ?? 0);
+      if (current > CODE_SCHEMA_VERSION) {
+        throw new AppError(
+          "STORE_INCOMPATIBLE",
+          `${db.location} has schema version ${current}, newer than this idbridge knows (${CODE_SCHEMA_VERSION}); ` +
+            "run a newer idbridge or restore a backup made with this version",
+        );
+      }
+      const next = MIGRATIONS.find((m) => m.version === current + 1);
+      if (!next) return null;
+      const statements = "sqlite" in next.statements ? next.statements[db.flavour] : next.statements;
+      for (const statement of statements) await tx.run(statement);
+      await tx.run(`INSERT INTO ${HISTORY_TABLE} (version, name, applied_at) VALUES ($1, $2, $3)`, [
+        next.version,
+        next.name,
+        new Date().toISOString(),
+      ]);
+      return next.version;
+    });
+    if (applied === null) return CODE_SCHEMA_VERSION;
+  }
+}

@@ -1,0 +1,111 @@
+import pg from "pg";
+import { AppError, describeError } from "../../domain/errors.js";
+import type { Row, SqlClient, SqlDriver, TxLock } from "./driver.js";
+
+// Keys for pg_advisory_xact_lock: one per named lock, in idbridge's own range.
+const LOCK_KEYS: Record<TxLock, number> = { audit: 0x1db0001, migrations: 0x1db0002, instances: 0x1db0003 };
+
+/** `postgres://user@host:port/db` without the password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.password = "";
+    return `${u.protocol}//${u.username ? `${u.username}@` : ""}${u.host}${u.pathname}`;
+  } catch {
+    return "postgres://(unparseable url)";
+  }
+}
+
+/** Maps connection and server failures to one-line causes a person can act on. */
+export function postgresError(err: unknown, url: string): AppError {
+  const e = err as { code?: string; message?: string };
+  let host = "(unknown host)";
+  let db = "";
+  try {
+    const u = new URL(url);
+    host = `${u.hostname}:${u.port || "5432"}`;
+    db = decodeURIComponent(u.pathname.slice(1));
+  } catch {
+    /* reported as unknown host */
+  }
+  const byCode: Record<string, string> = {
+    ECONNREFUSED: `cannot connect to PostgreSQL at ${host}: connection refused (is the server running and listening there?)`,
+    ENOTFOUND: `cannot connect to PostgreSQL at ${host}: host name not found`,
+    EAI_AGAIN: `cannot connect to PostgreSQL at ${host}: host name lookup failed`,
+    ETIMEDOUT: `cannot connect to PostgreSQL at ${host}: connection timed out`,
+    ECONNRESET: `connection to PostgreSQL at ${host} was reset`,
+    "28P01": `PostgreSQL at ${host} rejected the password (check store.url)`,
+    "28000": `PostgreSQL at ${host} refused the login: ${e.message ?? ""}`,
+    "3D000": `PostgreSQL at ${host} has no database "${db}" (create it first)`,
+    "53100": `PostgreSQL at ${host} is out of disk space`,
+    "57P03": `PostgreSQL at ${host} is starting up or shutting down`,
+  };
+  const message = (e.code && byCode[e.code]) || `PostgreSQL error at ${host}: ${describeError(err)}`;
+  return new AppError("STORE_UNAVAILABLE", message, { cause: err });
+}
+
+/** PostgreSQL through a pg pool. Named locks are transaction-scoped advisory locks. */
+export function openPostgres(url: string, poolSize: number): SqlDriver {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
+  // An idle client losing its connection must not crash the process; the next query reports it.
+  pool.on("error", () => undefined);
+  // BIGINT (int8) as number: seqs stay far below 2^53.
+  const types = {
+    getTypeParser: (oid: number, format?: "text" | "binary") =>
+      oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as "text"),
+  };
+  const wrap = (c: pg.Pool | pg.PoolClient): SqlClient => ({
+    async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      try {
+        return (await c.query<T>({ text: sql, values: params as unknown[], types })).rows;
+      } catch (err) {
+        throw postgresError(err, url);
+      }
+    },
+    async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+      try {
+        return (await c.query({ text: sql, values: params as unknown[], types })).rowCount ?? 0;
+      } catch (err) {
+        throw postgresError(err, url);
+      }
+    },
+  });
+  const direct = wrap(pool);
+
+  return {
+    flavour: "postgres",
+    location: redactUrl(url),
+    query: direct.query,
+    run: direct.run,
+    async transaction<T>(lock: TxLock | null, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+      let conn: pg.PoolClient;
+      try {
+        conn = await pool.connect();
+      } catch (err) {
+        throw postgresError(err, url);
+      }
+      const tx = wrap(conn);
+      try {
+        await tx.run("BEGIN");
+        if (lock) await tx.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEYS[lock]]);
+        const result = await fn(tx);
+        await tx.run("COMMIT");
+        return result;
+      } catch (err) {
+        await conn.query("ROLLBACK").catch(() => undefined);
+        throw err;
+      } finally {
+        conn.release();
+      }
+    },
+    async tableNames() {
+      const rows = await direct.query<{ name: string }>(
+        "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1",
+      );
+      return rows.map((r) => r.name);
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

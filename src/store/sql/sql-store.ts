@@ -1,0 +1,177 @@
+import { AppError } from "../../domain/errors.js";
+import type { JsonObject } from "../../domain/json.js";
+import type { AuditRecord, ChainHead, Checkpoint, InstanceInfo, Store, StoreHealth } from "../store.js";
+import type { SqlDriver } from "./driver.js";
+import { CODE_SCHEMA_VERSION, schemaVersion } from "./migrations.js";
+import { GENESIS_HASH } from "../../audit/chain.js";
+
+interface AuditRow {
+  seq: number;
+  time: string;
+  actor: string;
+  action: string;
+  subject: string | null;
+  target: string | null;
+  details: string;
+  prev_hash: string;
+  hash: string;
+  [key: string]: unknown;
+}
+
+const AUDIT_COLUMNS = "seq, time, actor, action, subject, target, details, prev_hash, hash";
+
+function toRecord(row: AuditRow): AuditRecord {
+  return {
+    seq: Number(row.seq),
+    time: row.time,
+    actor: row.actor,
+    action: row.action,
+    subject: row.subject,
+    target: row.target,
+    details: JSON.parse(row.details) as JsonObject,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function toCheckpoint(row: Record<string, unknown>): Checkpoint {
+  return { seq: Number(row.seq), hash: String(row.hash), time: String(row.time), jws: String(row.jws) };
+}
+
+/** The Store on an SQL database (SQLite or PostgreSQL); the driver hides the flavour. */
+export class SqlStore implements Store {
+  readonly flavour: "sqlite" | "postgres";
+  readonly location: string;
+
+  constructor(private readonly db: SqlDriver) {
+    this.flavour = db.flavour;
+    this.location = db.location;
+  }
+
+  async appendAudit(build: (head: ChainHead) => AuditRecord[]): Promise<AuditRecord[]> {
+    return this.db.transaction("audit", async (tx) => {
+      const last = await tx.query<{ seq: number; hash: string }>(
+        "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
+      );
+      const head: ChainHead = last[0] ? { seq: Number(last[0].seq), hash: last[0].hash } : { seq: 0, hash: GENESIS_HASH };
+      const records = build(head);
+      if (records.length === 0) return records;
+      // Multi-row INSERT in chunks: one round trip per chunk, the whole batch in one transaction.
+      for (let i = 0; i < records.length; i += 100) {
+        const chunk = records.slice(i, i + 100);
+        const values = chunk.map((_, j) => `(${Array.from({ length: 9 }, (_, k) => `$${j * 9 + k + 1}`).join(", ")})`);
+        await tx.run(
+          `INSERT INTO audit_entries (${AUDIT_COLUMNS}) VALUES ${values.join(", ")}`,
+          chunk.flatMap((r) => [
+            r.seq,
+            r.time,
+            r.actor,
+            r.action,
+            r.subject,
+            r.target,
+            JSON.stringify(r.details),
+            r.prevHash,
+            r.hash,
+          ]),
+        );
+      }
+      return records;
+    });
+  }
+
+  async auditHead(): Promise<ChainHead> {
+    const rows = await this.db.query<{ seq: number; hash: string }>(
+      "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
+    );
+    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  async readAudit(afterSeq: number, toSeq: number, limit: number): Promise<AuditRecord[]> {
+    const rows = await this.db.query<AuditRow>(
+      `SELECT ${AUDIT_COLUMNS} FROM audit_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
+      [afterSeq, toSeq, limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  async addCheckpoint(checkpoint: Checkpoint): Promise<boolean> {
+    const changed = await this.db.run(
+      "INSERT INTO audit_checkpoints (seq, hash, time, jws) VALUES ($1, $2, $3, $4) ON CONFLICT (seq) DO NOTHING",
+      [checkpoint.seq, checkpoint.hash, checkpoint.time, checkpoint.jws],
+    );
+    return changed > 0;
+  }
+
+  async latestCheckpoint(): Promise<Checkpoint | null> {
+    const rows = await this.db.query("SELECT seq, hash, time, jws FROM audit_checkpoints ORDER BY seq DESC LIMIT 1");
+    return rows[0] ? toCheckpoint(rows[0]) : null;
+  }
+
+  async listCheckpoints(fromSeq: number, toSeq: number): Promise<Checkpoint[]> {
+    const rows = await this.db.query(
+      "SELECT seq, hash, time, jws FROM audit_checkpoints WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+      [fromSeq, toSeq],
+    );
+    return rows.map(toCheckpoint);
+  }
+
+  async registerInstance(
+    instance: InstanceInfo,
+    options: { exclusive: boolean; staleAfterMs: number },
+  ): Promise<void> {
+    await this.db.transaction("instances", async (tx) => {
+      const now = Date.now();
+      const others = await tx.query<{ id: string; host: string; pid: number; heartbeat_at: number; started_at: string }>(
+        "SELECT id, host, pid, heartbeat_at, started_at FROM instances",
+      );
+      for (const other of others) {
+        const stale =
+          now - Number(other.heartbeat_at) > options.staleAfterMs ||
+          (other.host === instance.host && !processAlive(Number(other.pid), instance.pid));
+        if (stale) {
+          await tx.run("DELETE FROM instances WHERE id = $1", [other.id]);
+        } else if (options.exclusive) {
+          throw new AppError(
+            "STORE_LOCKED",
+            `${this.location} is in use by another idbridge server (pid ${other.pid} on ${other.host}, ` +
+              `started ${other.started_at}); stop it first, or use PostgreSQL to run several instances`,
+          );
+        }
+      }
+      await tx.run("INSERT INTO instances (id, host, pid, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5)", [
+        instance.id,
+        instance.host,
+        instance.pid,
+        new Date(now).toISOString(),
+        now,
+      ]);
+    });
+  }
+
+  async heartbeatInstance(id: string): Promise<void> {
+    await this.db.run("UPDATE instances SET heartbeat_at = $1 WHERE id = $2", [Date.now(), id]);
+  }
+
+  async unregisterInstance(id: string): Promise<void> {
+    await this.db.run("DELETE FROM instances WHERE id = $1", [id]);
+  }
+
+  async health(): Promise<StoreHealth> {
+    return { schemaVersion: await schemaVersion(this.db), codeVersion: CODE_SCHEMA_VERSION };
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+/** Whether a process on this host is alive; our own pid counts as dead (a restarted container reuses it). */
+function processAlive(pid: number, ownPid: number): boolean {
+  if (pid === ownPid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === "EPERM";
+  }
+}

@@ -1,0 +1,114 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { AppError, describeError } from "../../domain/errors.js";
+import type { Row, SqlClient, SqlDriver, TxLock } from "./driver.js";
+
+/** Turns `$1`-style placeholders into SQLite's positional `?`, repeating parameters as needed. */
+function positional(sql: string, params: readonly unknown[]): { sql: string; params: unknown[] } {
+  const out: unknown[] = [];
+  const text = sql.replace(/\$(\d+)/g, (_m, n: string) => {
+    out.push(params[Number(n) - 1]);
+    return "?";
+  });
+  return { sql: text, params: out };
+}
+
+/** Maps SQLite failures to one-line causes a person can act on. */
+export function sqliteError(err: unknown, file: string): AppError {
+  const code = (err as { code?: string }).code ?? "";
+  const reasons: Record<string, string> = {
+    SQLITE_NOTADB: `${file} is not an SQLite database (corrupt, encrypted or another kind of file)`,
+    SQLITE_CORRUPT: `${file} is corrupt; restore it from a backup`,
+    SQLITE_FULL: `cannot write to ${file}: the disk is full`,
+    SQLITE_READONLY: `cannot write to ${file}: the file or its directory is read-only`,
+    SQLITE_CANTOPEN: `cannot open ${file}: check that the directory exists and is writable`,
+    SQLITE_IOERR: `input/output error on ${file}: ${describeError(err)}`,
+    SQLITE_BUSY: `${file} is locked by another process for longer than the busy timeout`,
+  };
+  const key = Object.keys(reasons).find((k) => code === k || code.startsWith(`${k}_`));
+  if (key) return new AppError("STORE_UNAVAILABLE", reasons[key] as string, { cause: err });
+  return new AppError("STORE_UNAVAILABLE", `SQLite error on ${file}: ${describeError(err)}`, { cause: err });
+}
+
+/**
+ * SQLite through better-sqlite3. WAL mode so CLI readers work beside a running server; FULL sync so a
+ * committed audit entry survives power loss; BEGIN IMMEDIATE so writers from other processes wait their
+ * turn instead of failing halfway.
+ */
+export function openSqlite(file: string): SqlDriver {
+  let db: Database.Database;
+  try {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    db = new Database(file, { timeout: 5000 });
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    db.pragma("foreign_keys = ON");
+  } catch (err) {
+    if ((err as { code?: string }).code === "EACCES" || (err as { code?: string }).code === "EROFS") {
+      throw new AppError("STORE_UNAVAILABLE", `cannot create the data directory ${dirname(file)}: ${describeError(err)}`, {
+        cause: err,
+      });
+    }
+    throw sqliteError(err, file);
+  }
+
+  const client: SqlClient = {
+    async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      const p = positional(sql, params);
+      try {
+        const stmt = db.prepare(p.sql);
+        return (stmt.reader ? stmt.all(...p.params) : (stmt.run(...p.params), [])) as T[];
+      } catch (err) {
+        throw sqliteError(err, file);
+      }
+    },
+    async run(sql: string, params: readonly unknown[] = []): Promise<number> {
+      const p = positional(sql, params);
+      try {
+        return db.prepare(p.sql).run(...p.params).changes;
+      } catch (err) {
+        throw sqliteError(err, file);
+      }
+    },
+  };
+
+  // One connection: transactions from this process take turns; other processes wait on the file lock.
+  let queue: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(fn, fn);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  return {
+    flavour: "sqlite",
+    location: file,
+    query: (sql, params) => exclusive(() => client.query(sql, params)),
+    run: (sql, params) => exclusive(() => client.run(sql, params)),
+    transaction<T>(_lock: TxLock | null, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
+      // BEGIN IMMEDIATE takes SQLite's single write lock, which serialises every named lock at once.
+      return exclusive(async () => {
+        await client.run("BEGIN IMMEDIATE");
+        try {
+          const result = await fn(client);
+          await client.run("COMMIT");
+          return result;
+        } catch (err) {
+          if (db.inTransaction) db.exec("ROLLBACK");
+          throw err;
+        }
+      });
+    },
+    async tableNames() {
+      const rows = await client.query<{ name: string }>(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+      );
+      return rows.map((r) => r.name);
+    },
+    async close() {
+      await queue;
+      if (db.open) db.close();
+    },
+  };
+}
