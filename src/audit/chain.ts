@@ -54,8 +54,10 @@ const ACTION = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$/;
 
 /** Throws TypeError for an event that must not enter the log (a caller's mistake, not a user's). */
 export function checkEvent(event: AuditEvent): void {
-  if (typeof event.actor !== "string" || event.actor.length === 0) throw new TypeError("audit event needs an actor");
-  if (!ACTION.test(event.action)) throw new TypeError(`audit action "${event.action}" must be dotted lowercase`);
+  if (typeof event.actor !== "string" || event.actor.length === 0)
+    throw new TypeError("audit event needs an actor");
+  if (!ACTION.test(event.action))
+    throw new TypeError(`audit action "${event.action}" must be dotted lowercase`);
   if (event.details !== undefined && (event.details === null || typeof event.details !== "object")) {
     throw new TypeError("audit details must be a JSON object");
   }

@@ -1,5 +1,11 @@
 import canonicalize from "canonicalize";
-import { CompactSign, compactVerify, createLocalJWKSet, errors as joseErrors, type JSONWebKeySet } from "jose";
+import {
+  CompactSign,
+  compactVerify,
+  createLocalJWKSet,
+  errors as joseErrors,
+  type JSONWebKeySet,
+} from "jose";
 import type { SigningKey } from "../keys/keys.js";
 
 /** JWS `typ` values: a checkpoint can never be passed off as an export head, nor the reverse. */
@@ -23,7 +29,11 @@ export async function signStatement(key: SigningKey, typ: JwsType, payload: obje
 export type StatementResult<T> = { ok: true; payload: T; kid: string } | { ok: false; reason: string };
 
 /** Verifies a compact JWS of the given type against a JWKS and returns its JSON payload. */
-export async function verifyStatement<T>(jws: string, typ: JwsType, jwks: JSONWebKeySet): Promise<StatementResult<T>> {
+export async function verifyStatement<T>(
+  jws: string,
+  typ: JwsType,
+  jwks: JSONWebKeySet,
+): Promise<StatementResult<T>> {
   let header: { kid?: string; typ?: string };
   try {
     header = JSON.parse(Buffer.from(jws.split(".")[0] ?? "", "base64url").toString("utf8")) as typeof header;
@@ -35,13 +45,23 @@ export async function verifyStatement<T>(jws: string, typ: JwsType, jwks: JSONWe
     const { payload, protectedHeader } = await compactVerify(jws, createLocalJWKSet(jwks), {
       algorithms: ["EdDSA", "Ed25519"],
     });
-    return { ok: true, payload: JSON.parse(new TextDecoder().decode(payload)) as T, kid: protectedHeader.kid ?? "" };
+    return {
+      ok: true,
+      payload: JSON.parse(new TextDecoder().decode(payload)) as T,
+      kid: protectedHeader.kid ?? "",
+    };
   } catch (err) {
     if (err instanceof joseErrors.JWKSNoMatchingKey) {
-      return { ok: false, reason: `the JWKS has no key with kid ${JSON.stringify(header.kid)} (wrong JWKS?)` };
+      return {
+        ok: false,
+        reason: `the JWKS has no key with kid ${JSON.stringify(header.kid)} (wrong JWKS?)`,
+      };
     }
     if (err instanceof joseErrors.JWSSignatureVerificationFailed) {
-      return { ok: false, reason: `signature does not verify with key ${JSON.stringify(header.kid)} (forged or altered)` };
+      return {
+        ok: false,
+        reason: `signature does not verify with key ${JSON.stringify(header.kid)} (forged or altered)`,
+      };
     }
     return { ok: false, reason: `cannot verify signature: ${(err as Error).message}` };
   }

@@ -59,7 +59,9 @@ export class AuditLog {
   start(): void {
     if (this.timer || this.options.checkpointIntervalMs <= 0) return;
     this.timer = setInterval(() => {
-      this.checkpoint().catch((err: unknown) => this.options.logger?.error({ err }, "audit checkpoint failed"));
+      this.checkpoint().catch((err: unknown) =>
+        this.options.logger?.error({ err }, "audit checkpoint failed"),
+      );
     }, this.options.checkpointIntervalMs);
     this.timer.unref();
   }
@@ -116,7 +118,10 @@ export class AuditLog {
     if (head.seq === 0 || head.seq - this.lastCheckpointSeq < minAdvance) return null;
     const time = this.now().toISOString();
     const statement = { seq: head.seq, hash: head.hash, time };
-    const checkpoint: Checkpoint = { ...statement, jws: await signStatement(this.key, JWS_TYPES.checkpoint, statement) };
+    const checkpoint: Checkpoint = {
+      ...statement,
+      jws: await signStatement(this.key, JWS_TYPES.checkpoint, statement),
+    };
     if (await this.store.addCheckpoint(checkpoint)) this.lastCheckpointSeq = head.seq;
     return checkpoint;
   }

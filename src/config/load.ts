@@ -53,9 +53,16 @@ export function loadConfig(options: LoadConfigOptions): Config {
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new AppError("CONFIG_INVALID", `cannot read config file ${file}: ${describeError(err)}`, { cause: err });
+    throw new AppError("CONFIG_INVALID", `cannot read config file ${file}: ${describeError(err)}`, {
+      cause: err,
+    });
   }
   return resolveConfig(parseConfigText(text, file, options.env), file, dirname(file));
+}
+
+/** Loads the configuration with this process's environment and working directory (the CLI's entry). */
+export function loadConfigFromProcess(file: string | undefined): Config {
+  return loadConfig({ file, env: process.env, cwd: process.cwd() });
 }
 
 /** Parses and validates YAML text; exported for tests and `config check`. */
@@ -152,7 +159,8 @@ function resolveConfig(parsed: ParsedConfig, file: string | null, baseDir: strin
   const abs = (p: string): string => (isAbsolute(p) ? p : resolve(baseDir, p));
   const dataDir = abs(parsed.dataDir);
   let url = parsed.store.url ?? `sqlite:${resolve(dataDir, "idbridge.db")}`;
-  if (url.startsWith("sqlite:") && url !== "sqlite::memory:") url = `sqlite:${abs(url.slice("sqlite:".length))}`;
+  if (url.startsWith("sqlite:") && url !== "sqlite::memory:")
+    url = `sqlite:${abs(url.slice("sqlite:".length))}`;
   return deepFreeze({
     ...parsed,
     file,

@@ -12,11 +12,14 @@ const storeUrl = z
   .refine((url) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(url), "must start with sqlite: or postgres://");
 
 const sourceSchema = z.strictObject({
-  id: kebabId.describe("Stable id of this source, used in links, policies and audit entries (e.g. dingtalk-hq)."),
+  id: kebabId.describe(
+    "Stable id of this source, used in links, policies and audit entries (e.g. dingtalk-hq).",
+  ),
   type: z
     .string()
     .refine((t) => (SOURCE_TYPES as readonly string[]).includes(t), {
-      error: (issue) => `unknown source type ${JSON.stringify(issue.input)} (known: ${SOURCE_TYPES.join(", ")})`,
+      error: (issue) =>
+        `unknown source type ${JSON.stringify(issue.input)} (known: ${SOURCE_TYPES.join(", ")})`,
     })
     .describe(`Kind of source: ${SOURCE_TYPES.join(" | ")}.`),
   config: z
@@ -34,12 +37,23 @@ export const configSchema = z
   .strictObject({
     server: z
       .strictObject({
-        host: z.string().default("127.0.0.1").describe("Address to listen on. Keep 127.0.0.1 behind a reverse proxy."),
-        port: z.number().int().min(0).max(65535).default(8080).describe("TCP port to listen on (0 = any free port)."),
+        host: z
+          .string()
+          .default("127.0.0.1")
+          .describe("Address to listen on. Keep 127.0.0.1 behind a reverse proxy."),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(8080)
+          .describe("TCP port to listen on (0 = any free port)."),
         publicUrl: z
           .url()
           .optional()
-          .describe("External base URL as users reach it (https://sso.example.com). Default: http://host:port."),
+          .describe(
+            "External base URL as users reach it (https://sso.example.com). Default: http://host:port.",
+          ),
         trustProxy: z
           .boolean()
           .default(false)
@@ -64,7 +78,13 @@ export const configSchema = z
             "Where state lives: sqlite:PATH (one instance) or postgres://user:pass@host:5432/db (several instances). " +
               "Default: sqlite:<dataDir>/idbridge.db.",
           ),
-        poolSize: z.number().int().min(1).max(100).default(10).describe("PostgreSQL: connections per instance."),
+        poolSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(100)
+          .default(10)
+          .describe("PostgreSQL: connections per instance."),
       })
       .prefault({})
       .describe("Durable state: sessions, plans, links, the audit log."),

@@ -85,7 +85,10 @@ export async function loadKeys(dir: string, options: { requireJwks?: boolean } =
 }
 
 /** Loads the keys of `dir`, generating them first if the directory has none and that is allowed. */
-export async function ensureKeys(dir: string, generateIfMissing: boolean): Promise<KeySet & { generated: boolean }> {
+export async function ensureKeys(
+  dir: string,
+  generateIfMissing: boolean,
+): Promise<KeySet & { generated: boolean }> {
   const missing = KINDS.every((k) => !existsSync(join(dir, k.file)));
   if (missing && generateIfMissing) return { ...(await generateKeys(dir)), generated: true };
   return { ...(await loadKeys(dir)), generated: false };
@@ -96,10 +99,15 @@ async function loadKey(file: string, alg: string): Promise<SigningKey> {
   try {
     pem = readFileSync(file, "utf8");
   } catch (err) {
-    const why = (err as { code?: string }).code === "ENOENT" ? "is missing" : `cannot be read (${describeError(err)})`;
-    throw new AppError("KEYS_INVALID", `signing key ${file} ${why}; run \`idbridge keys generate --dir DIR\``, {
-      cause: err,
-    });
+    const why =
+      (err as { code?: string }).code === "ENOENT" ? "is missing" : `cannot be read (${describeError(err)})`;
+    throw new AppError(
+      "KEYS_INVALID",
+      `signing key ${file} ${why}; run \`idbridge keys generate --dir DIR\``,
+      {
+        cause: err,
+      },
+    );
   }
   try {
     const privateKey = await importPKCS8(pem, alg, { extractable: true });
@@ -107,9 +115,13 @@ async function loadKey(file: string, alg: string): Promise<SigningKey> {
     const kid = await calculateJwkThumbprint(pub);
     return { kid, alg, privateKey, publicJwk: { ...pub, kid, alg, use: "sig" } };
   } catch (err) {
-    throw new AppError("KEYS_INVALID", `${file} is not a PKCS#8 PEM ${alg} private key: ${describeError(err)}`, {
-      cause: err,
-    });
+    throw new AppError(
+      "KEYS_INVALID",
+      `${file} is not a PKCS#8 PEM ${alg} private key: ${describeError(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
 }
 

@@ -90,7 +90,10 @@ export interface Store {
    * Registers a running server. With `exclusive`, refuses (STORE_LOCKED) while another live server is
    * registered — used for SQLite, which one server at a time may own.
    */
-  registerInstance(instance: InstanceInfo, options: { exclusive: boolean; staleAfterMs: number }): Promise<void>;
+  registerInstance(
+    instance: InstanceInfo,
+    options: { exclusive: boolean; staleAfterMs: number },
+  ): Promise<void>;
   /** Marks a registered server as alive. */
   heartbeatInstance(id: string): Promise<void>;
   /** Removes a server's registration at shutdown. */

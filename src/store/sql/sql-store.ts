@@ -53,13 +53,17 @@ export class SqlStore implements Store {
       const last = await tx.query<{ seq: number; hash: string }>(
         "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
       );
-      const head: ChainHead = last[0] ? { seq: Number(last[0].seq), hash: last[0].hash } : { seq: 0, hash: GENESIS_HASH };
+      const head: ChainHead = last[0]
+        ? { seq: Number(last[0].seq), hash: last[0].hash }
+        : { seq: 0, hash: GENESIS_HASH };
       const records = build(head);
       if (records.length === 0) return records;
       // Multi-row INSERT in chunks: one round trip per chunk, the whole batch in one transaction.
       for (let i = 0; i < records.length; i += 100) {
         const chunk = records.slice(i, i + 100);
-        const values = chunk.map((_, j) => `(${Array.from({ length: 9 }, (_, k) => `$${j * 9 + k + 1}`).join(", ")})`);
+        const values = chunk.map(
+          (_, j) => `(${Array.from({ length: 9 }, (_, k) => `$${j * 9 + k + 1}`).join(", ")})`,
+        );
         await tx.run(
           `INSERT INTO audit_entries (${AUDIT_COLUMNS}) VALUES ${values.join(", ")}`,
           chunk.flatMap((r) => [
@@ -103,7 +107,9 @@ export class SqlStore implements Store {
   }
 
   async latestCheckpoint(): Promise<Checkpoint | null> {
-    const rows = await this.db.query("SELECT seq, hash, time, jws FROM audit_checkpoints ORDER BY seq DESC LIMIT 1");
+    const rows = await this.db.query(
+      "SELECT seq, hash, time, jws FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+    );
     return rows[0] ? toCheckpoint(rows[0]) : null;
   }
 
@@ -121,9 +127,13 @@ export class SqlStore implements Store {
   ): Promise<void> {
     await this.db.transaction("instances", async (tx) => {
       const now = Date.now();
-      const others = await tx.query<{ id: string; host: string; pid: number; heartbeat_at: number; started_at: string }>(
-        "SELECT id, host, pid, heartbeat_at, started_at FROM instances",
-      );
+      const others = await tx.query<{
+        id: string;
+        host: string;
+        pid: number;
+        heartbeat_at: number;
+        started_at: string;
+      }>("SELECT id, host, pid, heartbeat_at, started_at FROM instances");
       for (const other of others) {
         const stale =
           now - Number(other.heartbeat_at) > options.staleAfterMs ||
@@ -138,13 +148,10 @@ export class SqlStore implements Store {
           );
         }
       }
-      await tx.run("INSERT INTO instances (id, host, pid, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5)", [
-        instance.id,
-        instance.host,
-        instance.pid,
-        new Date(now).toISOString(),
-        now,
-      ]);
+      await tx.run(
+        "INSERT INTO instances (id, host, pid, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5)",
+        [instance.id, instance.host, instance.pid, new Date(now).toISOString(), now],
+      );
     });
   }
 

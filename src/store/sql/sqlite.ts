@@ -46,9 +46,13 @@ export function openSqlite(file: string): SqlDriver {
     db.pragma("foreign_keys = ON");
   } catch (err) {
     if ((err as { code?: string }).code === "EACCES" || (err as { code?: string }).code === "EROFS") {
-      throw new AppError("STORE_UNAVAILABLE", `cannot create the data directory ${dirname(file)}: ${describeError(err)}`, {
-        cause: err,
-      });
+      throw new AppError(
+        "STORE_UNAVAILABLE",
+        `cannot create the data directory ${dirname(file)}: ${describeError(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     throw sqliteError(err, file);
   }

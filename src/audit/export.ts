@@ -1,0 +1,230 @@
+import { createHash, type Hash } from "node:crypto";
+import { once } from "node:events";
+import type { Writable } from "node:stream";
+import canonicalize from "canonicalize";
+import { stringify } from "csv-stringify";
+import { AppError } from "../domain/errors.js";
+import type { SigningKey } from "../keys/keys.js";
+import type { AuditRecord, Checkpoint, Store } from "../store/store.js";
+import { GENESIS_HASH, linkProblem } from "./chain.js";
+import { JWS_TYPES, signStatement } from "./checkpoint.js";
+import {
+  EXPORT_FORMAT,
+  EXPORT_VERSION,
+  matchesFilter,
+  type AuditFilter,
+  type ExportLine,
+  type GapLine,
+  type HeadStatement,
+} from "./export-format.js";
+
+const BATCH = 1000;
+
+/**
+ * Reads the chain from seq 1 to `toSeq` in batches, checking every link and every stored checkpoint on
+ * the way, so that an export never vouches for a database that was edited behind idbridge's back.
+ */
+export async function* readVerifiedChain(
+  store: Store,
+  toSeq: number,
+): AsyncGenerator<{ record: AuditRecord; checkpoint: Checkpoint | null }> {
+  let prevHash = GENESIS_HASH;
+  let after = 0;
+  while (after < toSeq) {
+    const [records, checkpoints] = await Promise.all([
+      store.readAudit(after, toSeq, BATCH),
+      store.listCheckpoints(after + 1, Math.min(after + BATCH, toSeq)),
+    ]);
+    const bySeq = new Map(checkpoints.map((c) => [c.seq, c]));
+    for (const record of records) {
+      if (record.seq !== after + 1) {
+        throw new AppError(
+          "AUDIT_CHAIN_BROKEN",
+          `audit log is missing entry seq ${after + 1} (next stored is ${record.seq})`,
+        );
+      }
+      const problem = linkProblem(record, prevHash);
+      if (problem) throw new AppError("AUDIT_CHAIN_BROKEN", `audit log entry seq ${record.seq}: ${problem}`);
+      const checkpoint = bySeq.get(record.seq) ?? null;
+      if (checkpoint && checkpoint.hash !== record.hash) {
+        throw new AppError(
+          "AUDIT_CHAIN_BROKEN",
+          `audit log entry seq ${record.seq} differs from its signed checkpoint (the chain was rewritten)`,
+        );
+      }
+      yield { record, checkpoint };
+      prevHash = record.hash;
+      after = record.seq;
+    }
+    if (records.length === 0) {
+      throw new AppError(
+        "AUDIT_CHAIN_BROKEN",
+        `audit log is missing entries after seq ${after} (head was ${toSeq})`,
+      );
+    }
+  }
+}
+
+async function write(out: Writable, text: string): Promise<void> {
+  if (!out.write(text)) await once(out, "drain");
+}
+
+export interface ExportOptions {
+  store: Store;
+  filter: AuditFilter;
+  out: Writable;
+  now?: () => Date;
+}
+
+/** The result of an export. */
+export interface ExportSummary {
+  /** Entries written. */
+  count: number;
+  /** Seq of the chain head the export spans to. */
+  toSeq: number;
+  /** Hash of that head. */
+  lastHash: string;
+}
+
+/**
+ * Streams a JSONL export with its proof (see export-format.ts) to `out`, in constant memory.
+ * The export spans the whole chain up to the head at its start; unselected runs become gap lines.
+ */
+export async function exportJsonl(options: ExportOptions & { key: SigningKey }): Promise<ExportSummary> {
+  const { store, filter, out, key } = options;
+  const createdAt = (options.now?.() ?? new Date()).toISOString();
+  const head = await store.auditHead();
+  const digest: Hash = createHash("sha256");
+  const emit = async (line: ExportLine): Promise<void> => {
+    const text = `${canonicalize(line)}\n`;
+    digest.update(text);
+    await write(out, text);
+  };
+  await emit({
+    type: "header",
+    format: EXPORT_FORMAT,
+    version: EXPORT_VERSION,
+    createdAt,
+    filter,
+    fromSeq: 1,
+    toSeq: head.seq,
+  });
+
+  let gap: GapLine | null = null;
+  let count = 0;
+  let lastHash = GENESIS_HASH;
+  const closeGap = async (): Promise<void> => {
+    if (gap) await emit(gap);
+    gap = null;
+  };
+  for await (const { record, checkpoint } of readVerifiedChain(store, head.seq)) {
+    if (matchesFilter(record, filter)) {
+      await closeGap();
+      const { seq, time, actor, action, subject, target, details, prevHash, hash } = record;
+      await emit({ type: "entry", seq, time, actor, action, subject, target, details, prevHash, hash });
+      count += 1;
+    } else if (gap) {
+      gap.toSeq = record.seq;
+      gap.hash = record.hash;
+    } else {
+      gap = {
+        type: "gap",
+        fromSeq: record.seq,
+        toSeq: record.seq,
+        prevHash: record.prevHash,
+        hash: record.hash,
+      };
+    }
+    if (checkpoint) {
+      // A checkpoint follows the line that ends at its seq, so the verifier can compare hashes there.
+      await closeGap();
+      await emit({
+        type: "checkpoint",
+        seq: checkpoint.seq,
+        hash: checkpoint.hash,
+        time: checkpoint.time,
+        jws: checkpoint.jws,
+      });
+    }
+    lastHash = record.hash;
+  }
+  await closeGap();
+
+  const statement: HeadStatement = {
+    format: EXPORT_FORMAT,
+    createdAt,
+    count,
+    fromSeq: 1,
+    toSeq: head.seq,
+    lastHash,
+    linesDigest: digest.digest("hex"),
+  };
+  await write(
+    out,
+    `${canonicalize({ type: "head", jws: await signStatement(key, JWS_TYPES.exportHead, statement) })}\n`,
+  );
+  return { count, toSeq: head.seq, lastHash };
+}
+
+const CSV_COLUMNS = [
+  "seq",
+  "time",
+  "actor",
+  "action",
+  "subject",
+  "target",
+  "details",
+  "prevHash",
+  "hash",
+] as const;
+
+/**
+ * A spreadsheet cell must not start a formula: `= + - @`, tab and CR get a leading apostrophe
+ * (OWASP "CSV injection").
+ */
+export function neutraliseCell(value: string): string {
+  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+}
+
+/**
+ * Streams the selected entries as RFC 4180 CSV, UTF-8 with a BOM so that Excel shows Chinese text.
+ * CSV carries no proof: use JSONL for verification. The chain is still checked while reading.
+ */
+export async function exportCsv(options: ExportOptions): Promise<ExportSummary> {
+  const { store, filter, out } = options;
+  const head = await store.auditHead();
+  const csv = stringify({
+    bom: true,
+    header: true,
+    columns: [...CSV_COLUMNS],
+    record_delimiter: "windows",
+    cast: { string: neutraliseCell },
+  });
+  const piped = new Promise<void>((resolve, reject) => {
+    csv.on("error", reject);
+    csv.on("end", resolve);
+  });
+  csv.on("data", (chunk: Buffer) => {
+    if (!out.write(chunk)) {
+      csv.pause();
+      out.once("drain", () => csv.resume());
+    }
+  });
+  let count = 0;
+  let lastHash = GENESIS_HASH;
+  for await (const { record } of readVerifiedChain(store, head.seq)) {
+    lastHash = record.hash;
+    if (!matchesFilter(record, filter)) continue;
+    count += 1;
+    const row = {
+      ...record,
+      subject: record.subject ?? "",
+      target: record.target ?? "",
+      details: JSON.stringify(record.details),
+    };
+    if (!csv.write(row)) await once(csv, "drain");
+  }
+  csv.end();
+  await piped;
+  return { count, toSeq: head.seq, lastHash };
+}

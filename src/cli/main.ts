@@ -1,0 +1,226 @@
+import { createReadStream, readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { Command, CommanderError, Option } from "commander";
+import type { JSONWebKeySet } from "jose";
+import { loadConfigFromProcess, type Config } from "../config/load.js";
+import { AppError, describeError, isAppError } from "../domain/errors.js";
+import { exportCsv, exportJsonl } from "../audit/export.js";
+import type { AuditFilter } from "../audit/export-format.js";
+import { verifyExport } from "../audit/verify.js";
+import { generateKeys, loadKeys } from "../keys/keys.js";
+import { openStore } from "../store/index.js";
+import { openOutput } from "./output.js";
+import { startService } from "./serve.js";
+
+/** Exit codes: 0 success, 1 failure (including a failed verification), 2 bad usage or invalid config. */
+const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+interface ConfigOption {
+  config?: string;
+}
+
+function readConfig(options: ConfigOption): Config {
+  return loadConfigFromProcess(options.config);
+}
+
+const configOption = (): Option =>
+  new Option(
+    "-c, --config <file>",
+    "config file (default: ./idbridge.yaml if present, else built-in defaults)",
+  );
+
+function isoOption(value: string, name: string): string {
+  if (Number.isNaN(Date.parse(value))) {
+    throw new AppError(
+      "INPUT_INVALID",
+      `--${name}: "${value}" is not an ISO 8601 time (e.g. 2026-01-31T00:00:00Z)`,
+    );
+  }
+  return new Date(value).toISOString();
+}
+
+/** Builds the command tree; each action sets `result.code`. */
+function buildProgram(result: { code: number }): Command {
+  const program = new Command("idbridge")
+    .description("SSO identity and permission sync between DingTalk / WeCom / AD and finance platforms")
+    .showHelpAfterError("(run idbridge --help for usage)")
+    .exitOverride();
+
+  program
+    .command("serve")
+    .description("run the service (HTTP, OIDC provider, sync scheduler) until SIGTERM or SIGINT")
+    .addOption(configOption())
+    .action(async (options: ConfigOption) => {
+      const service = await startService(readConfig(options));
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off("SIGTERM", stop);
+          process.off("SIGINT", stop);
+          service.stop().then(resolve, resolve);
+        };
+        process.on("SIGTERM", stop);
+        process.on("SIGINT", stop);
+      });
+    });
+
+  const config = program.command("config").description("work with the configuration file");
+  config
+    .command("check")
+    .description("validate a config file: prints ok, or every problem as dotted.path: message (exit 2)")
+    .addOption(configOption())
+    .action((options: ConfigOption) => {
+      readConfig(options);
+      process.stdout.write("ok\n");
+    });
+
+  const keys = program.command("keys").description("manage signing keys");
+  keys
+    .command("generate")
+    .description("write new private signing keys (0600) and the public jwks.json into a directory")
+    .requiredOption("--dir <dir>", "directory to write the keys to (must not hold keys already)")
+    .action(async (options: { dir: string }) => {
+      const set = await generateKeys(options.dir);
+      process.stdout.write(
+        `wrote ${options.dir}/{token-signing.pem,audit-signing.pem,jwks.json}\n` +
+          `audit key kid ${set.audit.kid}\ntoken key kid ${set.token.kid}\n`,
+      );
+    });
+
+  const audit = program.command("audit").description("export and verify the tamper-evident audit log");
+  audit
+    .command("export")
+    .description("stream selected audit entries with their proof (JSONL) or for spreadsheets (CSV)")
+    .addOption(configOption())
+    .addOption(new Option("--format <format>", "output format").choices(["jsonl", "csv"]).default("jsonl"))
+    .option("--from <iso>", "entries at or after this time")
+    .option("--to <iso>", "entries before this time")
+    .option("--actor <actor>", "only this actor")
+    .option("--action <action>", "only this action, or a prefix such as role.*")
+    .option("--subject <subject>", "only this subject")
+    .option("-o, --output <file>", "write to a file (default: stdout)")
+    .action(
+      async (
+        options: ConfigOption & { format: "jsonl" | "csv"; from?: string; to?: string; actor?: string } & {
+          action?: string;
+          subject?: string;
+          output?: string;
+        },
+      ) => {
+        const cfg = readConfig(options);
+        const filter: AuditFilter = {};
+        if (options.from !== undefined) filter.from = isoOption(options.from, "from");
+        if (options.to !== undefined) filter.to = isoOption(options.to, "to");
+        if (options.actor !== undefined) filter.actor = options.actor;
+        if (options.action !== undefined) filter.action = options.action;
+        if (options.subject !== undefined) filter.subject = options.subject;
+        const key = options.format === "jsonl" ? (await loadKeys(cfg.keys.dir)).audit : null;
+        const store = await openStore({ url: cfg.store.url, poolSize: 2 });
+        const out = await openOutput(options.output);
+        try {
+          const summary = key
+            ? await exportJsonl({ store, filter, out: out.stream, key })
+            : await exportCsv({ store, filter, out: out.stream });
+          await out.commit();
+          if (options.output !== undefined) {
+            process.stderr.write(
+              `exported ${summary.count} entries (chain verified to seq ${summary.toSeq}) to ${options.output}\n`,
+            );
+          }
+        } catch (err) {
+          out.abort();
+          throw err;
+        } finally {
+          await store.close();
+        }
+      },
+    );
+  audit
+    .command("verify")
+    .description("verify a JSONL export offline against a JWKS: exit 0 if intact, 1 naming the first bad seq")
+    .argument("<file>", "the export (JSONL)")
+    .requiredOption("--jwks <file>", "public keys (jwks.json) the export must be signed with")
+    .action(async (file: string, options: { jwks: string }) => {
+      const jwks = readJwks(options.jwks);
+      const input = createReadStream(file);
+      const opened = new Promise<void>((resolve, reject) => {
+        input.once("open", () => resolve());
+        input.once("error", reject);
+      });
+      try {
+        await opened;
+      } catch (err) {
+        throw new AppError("EXPORT_INVALID", `cannot read ${file}: ${describeError(err)}`, { cause: err });
+      }
+      const lines = createInterface({ input, crlfDelay: Infinity });
+      const verdict = await verifyExport(lines, jwks);
+      input.destroy();
+      if (verdict.ok) {
+        process.stdout.write(
+          `verified ${verdict.entries} entries and ${verdict.checkpoints} checkpoints up to seq ${verdict.toSeq}, ` +
+            `exported ${verdict.createdAt}; head ${verdict.head}\n`,
+        );
+      } else {
+        const where =
+          verdict.seq === null ? `line ${verdict.line}` : `seq ${verdict.seq} (line ${verdict.line})`;
+        process.stderr.write(`verification FAILED at ${where}: ${verdict.reason}\n`);
+        result.code = EXIT.failed;
+      }
+    });
+  program.addHelpText("after", () => `\nAll commands:\n${listCommands(program, "idbridge")}`);
+  return program;
+}
+
+/** Every leaf command with its description, so `idbridge --help` shows the whole CLI at once. */
+function listCommands(command: Command, prefix: string): string {
+  return command.commands
+    .filter((c) => c.name() !== "help")
+    .map((c) => {
+      const name = `${prefix} ${c.name()}`;
+      if (c.commands.length > 0) return listCommands(c, name);
+      const args = c.registeredArguments
+        .map((a) => (a.required ? `<${a.name()}>` : `[${a.name()}]`))
+        .join(" ");
+      return `  ${`${name} ${args}`.trim().padEnd(30)} ${c.description()}\n`;
+    })
+    .join("");
+}
+
+function readJwks(file: string): JSONWebKeySet {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new AppError(
+      "INPUT_INVALID",
+      `--jwks ${file}: cannot read a JSON key set (${describeError(err)})`,
+      { cause: err },
+    );
+  }
+  const keys = (parsed as { keys?: unknown }).keys;
+  if (!Array.isArray(keys))
+    throw new AppError("INPUT_INVALID", `--jwks ${file}: not a JWKS (no "keys" array)`);
+  return { keys } as JSONWebKeySet;
+}
+
+/** Runs the CLI; returns the exit code. Errors are one line on stderr, never a stack trace for user errors. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const result: { code: number } = { code: EXIT.ok };
+  const program = buildProgram(result);
+  try {
+    await program.parseAsync([...argv]);
+    return result.code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; usage mistakes were already printed by commander.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (isAppError(err)) {
+      process.stderr.write(`idbridge: ${err.message}\n`);
+      for (const line of err.details) process.stderr.write(`${line}\n`);
+      return err.code === "CONFIG_INVALID" || err.code === "INPUT_INVALID" ? EXIT.usage : EXIT.failed;
+    }
+    process.stderr.write(`idbridge: internal error: ${describeError(err)}\n`);
+    if (err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    return EXIT.failed;
+  }
+}

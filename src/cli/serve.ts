@@ -1,0 +1,148 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import type { Server } from "node:http";
+import type { Logger } from "pino";
+import type { Config } from "../config/load.js";
+import { AuditLog } from "../audit/log.js";
+import { AppError, describeError } from "../domain/errors.js";
+import { createApp } from "../http/app.js";
+import { createLogger } from "../http/logging.js";
+import { createMetrics } from "../http/metrics.js";
+import { ensureKeys } from "../keys/keys.js";
+import { openStore } from "../store/index.js";
+
+const HEARTBEAT_MS = 5_000;
+const STALE_AFTER_MS = 30_000;
+
+/** A running service, for tests and the CLI. */
+export interface RunningService {
+  /** Base URL it listens on. */
+  url: string;
+  /** Stops it gracefully (finish requests, last checkpoint, unregister, close the store). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts idbridge: store (migrated), keys (generated on first start), the audit log with its checkpoint
+ * timer, the HTTP server. Start-up failures release what was already opened.
+ */
+export async function startService(
+  config: Config,
+  logger: Logger = createLogger(config.log.level),
+): Promise<RunningService> {
+  const cleanups: Array<() => Promise<void>> = [];
+  const cleanup = async (): Promise<void> => {
+    for (const fn of cleanups.reverse())
+      await fn().catch((err: unknown) => logger.error({ err }, "shutdown step failed"));
+  };
+  try {
+    const store = await openStore({ url: config.store.url, poolSize: config.store.poolSize });
+    cleanups.push(() => store.close());
+
+    const instance = { id: randomUUID(), host: hostname(), pid: process.pid };
+    await store.registerInstance(instance, {
+      exclusive: store.flavour === "sqlite",
+      staleAfterMs: STALE_AFTER_MS,
+    });
+    cleanups.push(() => store.unregisterInstance(instance.id));
+    const heartbeat = setInterval(() => {
+      store
+        .heartbeatInstance(instance.id)
+        .catch((err: unknown) => logger.warn({ err }, "instance heartbeat failed"));
+    }, HEARTBEAT_MS);
+    heartbeat.unref();
+    cleanups.push(async () => clearInterval(heartbeat));
+
+    const keys = await ensureKeys(config.keys.dir, config.keys.generateIfMissing);
+    const metrics = createMetrics();
+    const audit = new AuditLog(store, keys.audit, {
+      checkpointEvery: config.audit.checkpointEvery,
+      checkpointIntervalMs: config.audit.checkpointIntervalSeconds * 1000,
+      logger,
+      onAppend: (records) => metrics.auditEntries.inc(records.length),
+    });
+    audit.start();
+    cleanups.push(() => audit.close());
+    if (keys.generated) {
+      logger.info({ dir: config.keys.dir }, "generated signing keys on first start");
+      await audit.record({
+        actor: "system",
+        action: "keys.generated",
+        details: { kids: keys.jwks.keys.map((k) => k.kid ?? "") },
+      });
+    }
+    await audit.record({
+      actor: "system",
+      action: "service.started",
+      details: { instance: instance.id, host: instance.host, store: store.flavour },
+    });
+    cleanups.push(async () => {
+      await audit.record({ actor: "system", action: "service.stopped", details: { instance: instance.id } });
+    });
+
+    let shuttingDown = false;
+    const app = createApp({
+      store,
+      logger,
+      metrics,
+      https: config.server.publicUrl?.startsWith("https:") ?? false,
+      trustProxy: config.server.trustProxy,
+      isShuttingDown: () => shuttingDown,
+    });
+    const server = await listen(app, config.server.host, config.server.port);
+    const address = server.address();
+    const port = typeof address === "object" && address ? address.port : config.server.port;
+    const url = `http://${config.server.host}:${port}`;
+    logger.info({ url, store: store.location, instance: instance.id }, `idbridge listening on ${url}`);
+
+    let stopping: Promise<void> | null = null;
+    return {
+      url,
+      stop() {
+        stopping ??= (async () => {
+          shuttingDown = true;
+          await closeServer(server, config.server.shutdownTimeoutSeconds * 1000);
+          await cleanup();
+          logger.info("idbridge stopped");
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.once("listening", () => resolve(server));
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === "EADDRINUSE"
+          ? "is already in use"
+          : err.code === "EACCES"
+            ? "needs privileges"
+            : describeError(err);
+      reject(
+        new AppError("CONFIG_INVALID", `server.port: cannot listen on ${host}:${port}: ${why}`, {
+          cause: err,
+        }),
+      );
+    });
+  });
+}
+
+/** Stops accepting, lets open requests finish up to `timeoutMs`, then cuts what is left. */
+function closeServer(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
