@@ -58,7 +58,7 @@ export function checkEvent(event: AuditEvent): void {
     throw new TypeError("audit event needs an actor");
   if (!ACTION.test(event.action))
     throw new TypeError(`audit action "${event.action}" must be dotted lowercase`);
-  if (event.details !== undefined && (event.details === null || typeof event.details !== "object")) {
+  if (event.details !== undefined && (event.details === null || typeof event.details !== "object" || Array.isArray(event.details))) {
     throw new TypeError("audit details must be a JSON object");
   }
 }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import canonicalize from "canonicalize";
 import type { JSONWebKeySet } from "jose";
 import type { AuditRecord } from "../store/store.js";
 import { GENESIS_HASH, linkProblem } from "./chain.js";
@@ -153,7 +154,8 @@ export async function verifyExport(lines: AsyncIterable<string>, jwks: JSONWebKe
         checkpoints += 1;
       } else if (o.type === "head") {
         const last = next - 1;
-        if (!isStr(o.jws)) throw new Bad(null, "head line is malformed");
+        // The head is not covered by the digest it carries, so it must be byte-exact canonical JSON.
+        if (!isStr(o.jws) || canonicalize(o) !== text) throw new Bad(null, "head line is malformed or was reformatted");
         const signed = await verifyStatement<HeadStatement>(o.jws, JWS_TYPES.exportHead, jwks);
         if (!signed.ok) throw new Bad(null, `export head: ${signed.reason}`);
         const h = signed.payload;

@@ -116,7 +116,7 @@ function formatIssue(issue: z.core.$ZodIssue, where: (path: Path) => string): st
   if (issue.code === "unrecognized_keys") {
     return issue.keys.map((key) => `${formatPath([...path, key])}: unknown key${where([...path, key])}`);
   }
-  if (issue.code === "invalid_type" && issue.input === undefined) {
+  if (issue.code === "invalid_type" && issue.message.endsWith("received undefined")) {
     return [`${formatPath(path)}: required${where(path.slice(0, -1))}`];
   }
   return [`${formatPath(path)}: ${issue.message}${where(path)}`];

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { AppError, describeError } from "../../domain/errors.js";
@@ -14,9 +14,33 @@ function positional(sql: string, params: readonly unknown[]): { sql: string; par
   return { sql: text, params: out };
 }
 
+/** Why the directory of `file` cannot take writes, if the file system can tell: full, read-only, missing. */
+function diagnoseDirectory(file: string): string | null {
+  const dir = dirname(file);
+  if (!existsSync(dir)) return `cannot open ${file}: the directory ${dir} does not exist`;
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "EROFS") return `cannot write to ${file}: the file system is read-only`;
+    if (code === "EACCES") return `cannot write to ${file}: the directory ${dir} is read-only for this user`;
+  }
+  try {
+    if (statfsSync(dir).bavail === 0) return `cannot write to ${file}: the disk is full`;
+  } catch {
+    /* no statfs: fall back to SQLite's own words */
+  }
+  return null;
+}
+
 /** Maps SQLite failures to one-line causes a person can act on. */
 export function sqliteError(err: unknown, file: string): AppError {
   const code = (err as { code?: string }).code ?? "";
+  // SQLite reports a full or read-only disk under several codes (IOERR_SHMSIZE, CANTOPEN, READONLY_DIRECTORY…).
+  if (/^SQLITE_(IOERR|CANTOPEN|READONLY|FULL)/.test(code) && file !== ":memory:") {
+    const diagnosis = diagnoseDirectory(file);
+    if (diagnosis) return new AppError("STORE_UNAVAILABLE", diagnosis, { cause: err });
+  }
   const reasons: Record<string, string> = {
     SQLITE_NOTADB: `${file} is not an SQLite database (corrupt, encrypted or another kind of file)`,
     SQLITE_CORRUPT: `${file} is corrupt; restore it from a backup`,
