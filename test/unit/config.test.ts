@@ -86,3 +86,13 @@ describe("config", () => {
     expect(config.keys.dir).toBe(join(dir, "state", "keys"));
   });
 });
+
+describe("config reference", () => {
+  it("docs/config.md is generated from the current schema (run npm run docs:config)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { renderConfigReference } = await import("../../src/config/reference.js");
+    const committed = readFileSync(join(import.meta.dirname, "..", "..", "docs", "config.md"), "utf8");
+    expect(committed).toBe(renderConfigReference());
+    expect(committed).toContain("| `store.url` | string |");
+  });
+});
