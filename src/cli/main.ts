@@ -51,16 +51,20 @@ function buildProgram(result: { code: number }): Command {
     .description("run the service (HTTP, OIDC provider, sync scheduler) until SIGTERM or SIGINT")
     .addOption(configOption())
     .action(async (options: ConfigOption) => {
-      const service = await startService(readConfig(options));
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off("SIGTERM", stop);
-          process.off("SIGINT", stop);
-          service.stop().then(resolve, resolve);
-        };
-        process.on("SIGTERM", stop);
-        process.on("SIGINT", stop);
-      });
+      const config = readConfig(options);
+      // Listen for signals before starting, so one that arrives during start-up still stops us gracefully.
+      let wake = (): void => undefined;
+      const stopRequested = new Promise<void>((resolve) => (wake = resolve));
+      process.on("SIGTERM", wake);
+      process.on("SIGINT", wake);
+      try {
+        const service = await startService(config);
+        await stopRequested;
+        await service.stop();
+      } finally {
+        process.off("SIGTERM", wake);
+        process.off("SIGINT", wake);
+      }
     });
 
   const config = program.command("config").description("work with the configuration file");

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cliCommand, runCli, startServe } from "../helpers/cli.js";
+import { peerMissing } from "../peers/index.js";
 
 const FIXTURE = join(import.meta.dirname, "..", "fixtures", "audit");
 const tmp = (): string => mkdtempSync(join(tmpdir(), "idbridge-cli-"));
@@ -143,7 +144,7 @@ describe("idbridge CLI", () => {
       return false;
     }
   })();
-  if (!canMount) console.warn("\n*** SKIPPING disk-full / read-only tests: needs root and `unshare -m` (mount namespaces) ***\n");
+  if (!canMount) peerMissing("mount namespaces", "the disk-full and read-only tests need root and `unshare -m`");
 
   it.skipIf(!canMount)("on a full disk, serve fails with a one-line cause and the chain stays whole", async () => {
     const dir = tmp();

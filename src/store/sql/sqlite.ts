@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, mkdirSync, statfsSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdirSync, realpathSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { AppError, describeError } from "../../domain/errors.js";
@@ -56,18 +56,29 @@ export function sqliteError(err: unknown, file: string): AppError {
 }
 
 /**
+ * The turn queue of every connection this process has open on one file. better-sqlite3 is synchronous: a
+ * connection waiting for SQLite's write lock sleeps in the busy handler with the event loop blocked, so if
+ * another connection of the same process held that lock across an `await` it could never commit, and the
+ * waiter failed with SQLITE_BUSY after the busy timeout. Connections of one process therefore take turns
+ * here; other processes still wait on the file lock.
+ */
+const fileQueues = new Map<string, { tail: Promise<unknown>; connections: number }>();
+
+/**
  * SQLite through better-sqlite3. WAL mode so CLI readers work beside a running server; FULL sync so a
  * committed audit entry survives power loss; BEGIN IMMEDIATE so writers from other processes wait their
  * turn instead of failing halfway.
  */
 export function openSqlite(file: string): SqlDriver {
   let db: Database.Database;
+  let key: string | null;
   try {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
     db = new Database(file, { timeout: 5000 });
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = FULL");
     db.pragma("foreign_keys = ON");
+    key = file === ":memory:" ? null : realpathSync(file);
   } catch (err) {
     if ((err as { code?: string }).code === "EACCES" || (err as { code?: string }).code === "EROFS") {
       throw new AppError(
@@ -101,11 +112,14 @@ export function openSqlite(file: string): SqlDriver {
     },
   };
 
-  // One connection: transactions from this process take turns; other processes wait on the file lock.
-  let queue: Promise<unknown> = Promise.resolve();
+  // Statements and transactions of all this process's connections to the file take turns (see fileQueues).
+  const shared = (key !== null && fileQueues.get(key)) || { tail: Promise.resolve(), connections: 0 };
+  shared.connections++;
+  if (key !== null) fileQueues.set(key, shared);
+  let own: Promise<unknown> = Promise.resolve();
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = queue.then(fn, fn);
-    queue = next.catch(() => undefined);
+    const next = shared.tail.then(fn, fn);
+    shared.tail = own = next.catch(() => undefined);
     return next;
   };
 
@@ -135,8 +149,10 @@ export function openSqlite(file: string): SqlDriver {
       return rows.map((r) => r.name);
     },
     async close() {
-      await queue;
-      if (db.open) db.close();
+      await own;
+      if (!db.open) return;
+      db.close();
+      if (--shared.connections === 0 && key !== null) fileQueues.delete(key);
     },
   };
 }

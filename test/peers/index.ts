@@ -1,0 +1,22 @@
+/** What integration tests use to reach the real peers started by global-setup.ts. */
+import { inject } from "vitest";
+import { peerMissing } from "./availability.js";
+
+export { createDatabase } from "./postgres.js";
+export { peerMissing } from "./availability.js";
+
+/**
+ * The URL of the run's PostgreSQL server, or null when there is none — then the caller skips its
+ * PostgreSQL tests (`describe.skipIf(url === null)`). Under CI=true a missing server throws instead.
+ */
+export function postgresUrlOrSkip(): string | null {
+  const url = inject("postgresUrl") as string | null | undefined;
+  if (typeof url === "string") return url;
+  peerMissing(
+    "PostgreSQL",
+    url === undefined
+      ? "the vitest global setup test/peers/global-setup.ts did not run (run the tests with the repo's vitest.config.ts)"
+      : "the global setup could not start it (see the warning at the start of the run)",
+  );
+  return null;
+}
