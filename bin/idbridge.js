@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Launcher: registers the TypeScript loader (tsx) and runs the CLI, so `npm ci && npm start`
-// needs no build step.
-import { register } from "tsx/esm/api";
+// Runs the compiled CLI (dist/, built by `npm ci` through the prepare script, or `npm run build`).
+import { existsSync } from "node:fs";
 
-register();
-const { main } = await import("../src/cli/main.ts");
-process.exitCode = await main(process.argv);
+const main = new URL("../dist/cli/main.js", import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write("idbridge: dist/ is missing; run `npm run build` (npm ci does it for you)\n");
+  process.exit(1);
+}
+const { main: run } = await import(main.href);
+process.exitCode = await run(process.argv);

@@ -6,7 +6,7 @@ import { stringify } from "csv-stringify";
 import { AppError } from "../domain/errors.js";
 import type { SigningKey } from "../keys/keys.js";
 import type { AuditRecord, Checkpoint, Store } from "../store/store.js";
-import { GENESIS_HASH, linkProblem } from "./chain.js";
+import { GENESIS_HASH, canonicalParts, linkProblem } from "./chain.js";
 import { JWS_TYPES, signStatement } from "./checkpoint.js";
 import {
   EXPORT_FORMAT,
@@ -27,7 +27,7 @@ const BATCH = 1000;
 export async function* readVerifiedChain(
   store: Store,
   toSeq: number,
-): AsyncGenerator<{ record: AuditRecord; checkpoint: Checkpoint | null }> {
+): AsyncGenerator<{ record: AuditRecord; checkpoint: Checkpoint | null; line: string }> {
   let prevHash = GENESIS_HASH;
   let after = 0;
   while (after < toSeq) {
@@ -43,8 +43,17 @@ export async function* readVerifiedChain(
           `audit log is missing entry seq ${after + 1} (next stored is ${record.seq})`,
         );
       }
-      const problem = linkProblem(record, prevHash);
-      if (problem) throw new AppError("AUDIT_CHAIN_BROKEN", `audit log entry seq ${record.seq}: ${problem}`);
+      // Serialise once: the same canonical parts give the hash input and the export line.
+      const { before, after: rest } = canonicalParts(record);
+      const hash = createHash("sha256").update(record.prevHash).update(`{${before},${rest}}`).digest("hex");
+      if (record.prevHash !== prevHash || hash !== record.hash) {
+        throw new AppError(
+          "AUDIT_CHAIN_BROKEN",
+          `audit log entry seq ${record.seq}: ${linkProblem(record, prevHash)}`,
+        );
+      }
+      // The entry line is JCS of {type, …record}: hash and prevHash are hex, so they need no escaping.
+      const line = `{${before},"hash":"${record.hash}","prevHash":"${record.prevHash}",${rest},"type":"entry"}\n`;
       const checkpoint = bySeq.get(record.seq) ?? null;
       if (checkpoint && checkpoint.hash !== record.hash) {
         throw new AppError(
@@ -52,7 +61,7 @@ export async function* readVerifiedChain(
           `audit log entry seq ${record.seq} differs from its signed checkpoint (the chain was rewritten)`,
         );
       }
-      yield { record, checkpoint };
+      yield { record, checkpoint, line };
       prevHash = record.hash;
       after = record.seq;
     }
@@ -117,11 +126,11 @@ export async function exportJsonl(options: ExportOptions & { key: SigningKey }):
     if (gap) await emit(gap);
     gap = null;
   };
-  for await (const { record, checkpoint } of readVerifiedChain(store, head.seq)) {
+  for await (const { record, checkpoint, line } of readVerifiedChain(store, head.seq)) {
     if (matchesFilter(record, filter)) {
       await closeGap();
-      const { seq, time, actor, action, subject, target, details, prevHash, hash } = record;
-      await emit({ type: "entry", seq, time, actor, action, subject, target, details, prevHash, hash });
+      digest.update(line);
+      await write(out, line);
       count += 1;
     } else if (gap) {
       gap.toSeq = record.seq;

@@ -155,7 +155,8 @@ export async function verifyExport(lines: AsyncIterable<string>, jwks: JSONWebKe
       } else if (o.type === "head") {
         const last = next - 1;
         // The head is not covered by the digest it carries, so it must be byte-exact canonical JSON.
-        if (!isStr(o.jws) || canonicalize(o) !== text) throw new Bad(null, "head line is malformed or was reformatted");
+        if (!isStr(o.jws) || canonicalize(o) !== text)
+          throw new Bad(null, "head line is malformed or was reformatted");
         const signed = await verifyStatement<HeadStatement>(o.jws, JWS_TYPES.exportHead, jwks);
         if (!signed.ok) throw new Bad(null, `export head: ${signed.reason}`);
         const h = signed.payload;

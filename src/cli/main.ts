@@ -10,7 +10,6 @@ import { verifyExport } from "../audit/verify.js";
 import { generateKeys, loadKeys } from "../keys/keys.js";
 import { openStore } from "../store/index.js";
 import { openOutput } from "./output.js";
-import { startService } from "./serve.js";
 
 /** Exit codes: 0 success, 1 failure (including a failed verification), 2 bad usage or invalid config. */
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -58,6 +57,8 @@ function buildProgram(result: { code: number }): Command {
       process.on("SIGTERM", wake);
       process.on("SIGINT", wake);
       try {
+        // Loaded here so that export and verify do not pay for the HTTP stack (start-up time, memory).
+        const { startService } = await import("./serve.js");
         const service = await startService(config);
         await stopRequested;
         await service.stop();

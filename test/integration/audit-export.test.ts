@@ -5,6 +5,7 @@ import { entryHash } from "../../src/audit/chain.js";
 import type { Store } from "../../src/store/index.js";
 import { exportCsvBytes, exportText, freshAuditEnv, recordAll, sampleEvents, verifyText } from "../helpers/audit.js";
 import { join } from "node:path";
+import canonicalize from "canonicalize";
 
 let store: Store;
 let keys: KeySet;
@@ -34,6 +35,10 @@ describe("audit export and offline verification", () => {
     expect(verdict).toMatchObject({ ok: true, entries: 25, checkpoints: 3, toSeq: 25 });
     const head = await store.auditHead();
     expect(verdict.ok && verdict.head).toBe(head.hash);
+  });
+
+  it("writes every line as RFC 8785 canonical JSON", async () => {
+    for (const line of lines()) expect(line).toBe(canonicalize(JSON.parse(line)));
   });
 
   it("names the seq of an edited field", async () => {

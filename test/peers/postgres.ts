@@ -114,9 +114,10 @@ async function waitUntilReady(url: string, child: ChildProcess, log: string): Pr
 
 /**
  * Starts a PostgreSQL server for this test run. Installs Debian's `postgresql` first if no server is
- * installed and we may (see packages.ts); throws with the reason if it cannot be had.
+ * installed and we may (see packages.ts); throws with the reason if it cannot be had. With `durable`,
+ * PostgreSQL keeps its default fsync settings (benchmarks); tests run without them.
  */
-export async function startPostgres(): Promise<PostgresPeer> {
+export async function startPostgres(options: { durable?: boolean } = {}): Promise<PostgresPeer> {
   let bin = await findPostgresBin();
   if (bin === null) {
     const problem = await ensureDebianPackages(["postgresql"], "PostgreSQL integration tests");
@@ -171,8 +172,10 @@ export async function startPostgres(): Promise<PostgresPeer> {
           "-c",
           `unix_socket_directories=${data}`,
         ],
-        // Durability is worthless for a database that is deleted after the run.
-        ...["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+        // Durability is worthless for a database that is deleted after the run (unless we measure it).
+        ...(options.durable
+          ? []
+          : ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]),
       ];
       const [cmd, ...rest] = [...(as?.prefix ?? []), ...server] as [string, ...string[]];
       // setpriv execs, so the child's pid is the postmaster's and signals reach it directly.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
+import canonicalize from "canonicalize";
 import { GENESIS_HASH, canonicalContent, chainEvents, checkEvent, entryHash, linkProblem } from "../../src/audit/chain.js";
 
 const TIME = "2026-11-27T08:00:00.000Z";
@@ -56,4 +57,31 @@ describe("audit chain", () => {
     expect(() => checkEvent({ actor: "x", action: "role.granted", details: { ok: true } })).not.toThrow();
     expect(() => checkEvent({ actor: "x", action: "role.granted", details: "s" as never })).toThrow(/JSON object/);
   });
+
+  it("writes the same canonical JSON as the canonicalize package for awkward text and numbers", () => {
+    const texts = ["", "部门审批人", 'quote " and \\ backslash', "tab\tnew\nline\u0000\u001f", "\u2028\u2029", "emoji 🧾", "é vs é", "<script>"];
+    const numbers = [0, -0, 1.5, 1e21, 1e-7, -123456789, 2 ** 53 - 1, 0.1 + 0.2];
+    let checked = 0;
+    for (const [i, text] of texts.entries()) {
+      const entry = {
+        seq: i + 1,
+        time: "2026-11-27T08:00:00.000Z",
+        actor: text,
+        action: "role.granted",
+        subject: i % 2 ? null : text,
+        target: i % 3 ? text : null,
+        details: { [text]: numbers, nested: { z: text, a: [true, null, { y: numbers[i % numbers.length] ?? 0 }] } },
+      };
+      const expected = canonicalize({ ...entry });
+      expect(canonicalContent(entry)).toBe(expected);
+      checked += 1;
+    }
+    expect(checked).toBe(texts.length);
+  });
+
+  it("refuses text with a lone surrogate, which has no canonical form", () => {
+    const entry = { seq: 1, time: TIME, actor: "bad \ud800", action: "a.b", subject: null, target: null, details: {} };
+    expect(() => canonicalContent(entry)).toThrow(/lone surrogate/);
+  });
 });
+
