@@ -5,8 +5,8 @@
  * string concatenation of the UTF-8 text, and JCS is RFC 8785 canonical JSON of
  * `{seq, time, actor, action, subject, target, details}`.
  */
-import { createHash } from "node:crypto";
-import canonicalize from "canonicalize";
+import { hash } from "node:crypto";
+import { jcs, jcsString } from "./jcs.js";
 import type { JsonObject } from "../domain/json.js";
 import type { AuditRecord, ChainHead } from "../store/store.js";
 
@@ -30,32 +30,19 @@ export interface AuditEvent {
 /** The fields that are hashed, in the order they are shown (JCS sorts them anyway). */
 export type AuditContent = Omit<AuditRecord, "prevHash" | "hash">;
 
-/**
- * RFC 8785 canonical JSON of a string member. For well-formed strings JSON.stringify produces exactly the
- * JCS escaping (RFC 8785 §3.2.2.2); lone surrogates cannot be canonicalised and are refused.
- */
-function jcsString(value: string | null): string {
-  if (value === null) return "null";
-  if (!(value as string & { isWellFormed(): boolean }).isWellFormed()) {
-    throw new TypeError("audit entry text contains a lone surrogate");
-  }
-  return JSON.stringify(value);
-}
+const nullable = (value: string | null): string => (value === null ? "null" : jcsString(value));
 
 /**
  * The canonical JSON of an entry's hashed fields, split around where an export line inserts `hash` and
  * `prevHash` (JCS sorts members: action, actor, details | hash, prevHash | seq, subject, target, time).
- * The fixed members are written directly — the canonicalize package is generic and was a third of the
- * time of verifying an export (docs/benchmarks.md); `details`, the only free-form member, goes through it.
+ * The fixed members are written directly, in their sorted order; `details` is the only free-form one.
  */
 export function canonicalParts(entry: AuditContent): { before: string; after: string } {
-  const details = canonicalize(entry.details);
-  if (details === undefined) throw new TypeError("audit details cannot be canonicalised");
   if (!Number.isSafeInteger(entry.seq)) throw new TypeError("audit seq must be a safe integer");
   return {
-    before: `"action":${jcsString(entry.action)},"actor":${jcsString(entry.actor)},"details":${details}`,
+    before: `"action":${jcsString(entry.action)},"actor":${jcsString(entry.actor)},"details":${jcs(entry.details)}`,
     after:
-      `"seq":${entry.seq},"subject":${jcsString(entry.subject)},"target":${jcsString(entry.target)},` +
+      `"seq":${entry.seq},"subject":${nullable(entry.subject)},"target":${nullable(entry.target)},` +
       `"time":${jcsString(entry.time)}`,
   };
 }
@@ -68,7 +55,7 @@ export function canonicalContent(entry: AuditContent): string {
 
 /** sha256 hex of prevHash ‖ canonical JSON of the entry. */
 export function entryHash(prevHash: string, entry: AuditContent): string {
-  return createHash("sha256").update(prevHash).update(canonicalContent(entry)).digest("hex");
+  return hash("sha256", prevHash + canonicalContent(entry));
 }
 
 const ACTION = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$/;

@@ -1,4 +1,3 @@
-import canonicalize from "canonicalize";
 import {
   CompactSign,
   compactVerify,
@@ -7,6 +6,7 @@ import {
   type JSONWebKeySet,
 } from "jose";
 import type { SigningKey } from "../keys/keys.js";
+import { jcs } from "./jcs.js";
 
 /** JWS `typ` values: a checkpoint can never be passed off as an export head, nor the reverse. */
 export const JWS_TYPES = {
@@ -18,9 +18,7 @@ export type JwsType = (typeof JWS_TYPES)[keyof typeof JWS_TYPES];
 
 /** Signs `payload` (as RFC 8785 canonical JSON) as a compact JWS of the given type. */
 export async function signStatement(key: SigningKey, typ: JwsType, payload: object): Promise<string> {
-  const text = canonicalize(payload);
-  if (text === undefined) throw new TypeError("statement cannot be canonicalised");
-  return new CompactSign(new TextEncoder().encode(text))
+  return new CompactSign(new TextEncoder().encode(jcs(payload)))
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ })
     .sign(key.privateKey);
 }

@@ -23,7 +23,12 @@ export function sampleEvents(count: number): AuditEvent[] {
     target: i % 5 < 2 ? "hesi-main" : null,
     details:
       i % 7 === 0
-        ? { role: "部门审批人", scope: ["财务部"], rule: "leaders-approve-their-departments", note: "=HYPERLINK(\"x\")" }
+        ? {
+            role: "部门审批人",
+            scope: ["财务部"],
+            rule: "leaders-approve-their-departments",
+            note: '=HYPERLINK("x")',
+          }
         : { role: "报销提交人", source: "dingtalk-hq", n: i },
   }));
 }
@@ -37,9 +42,18 @@ export async function freshAuditEnv(): Promise<{ dir: string; store: Store; keys
 }
 
 /** Records `events` one at a time, checkpointing every `checkpointEvery` entries. */
-export async function recordAll(store: Store, keys: KeySet, events: AuditEvent[], checkpointEvery: number): Promise<void> {
+export async function recordAll(
+  store: Store,
+  keys: KeySet,
+  events: AuditEvent[],
+  checkpointEvery: number,
+): Promise<void> {
   let tick = Date.parse("2026-11-02T01:00:00.000Z");
-  const log = new AuditLog(store, keys.audit, { checkpointEvery, checkpointIntervalMs: 0, now: () => new Date((tick += 60_000)) });
+  const log = new AuditLog(store, keys.audit, {
+    checkpointEvery,
+    checkpointIntervalMs: 0,
+    now: () => new Date((tick += 60_000)),
+  });
   for (const event of events) await log.record(event);
   await log.close();
 }

@@ -11,7 +11,10 @@ export interface CliResult {
 }
 
 /** Runs `idbridge ARGS` as a child process (the real launcher), optionally through a shell wrapper. */
-export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd,
@@ -45,7 +48,10 @@ export interface ServeProcess {
 /** Starts `idbridge serve` and waits until it logs that it listens. */
 export function startServe(args: string[], options: { cwd?: string } = {}): Promise<ServeProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, "serve", ...args], { cwd: options.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "serve", ...args], {
+      cwd: options.cwd,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
     const onData = (c: Buffer): void => {

@@ -3,7 +3,14 @@ import { generateKeys, type KeySet } from "../../src/keys/keys.js";
 import { JWS_TYPES, signStatement } from "../../src/audit/checkpoint.js";
 import { entryHash } from "../../src/audit/chain.js";
 import type { Store } from "../../src/store/index.js";
-import { exportCsvBytes, exportText, freshAuditEnv, recordAll, sampleEvents, verifyText } from "../helpers/audit.js";
+import {
+  exportCsvBytes,
+  exportText,
+  freshAuditEnv,
+  recordAll,
+  sampleEvents,
+  verifyText,
+} from "../helpers/audit.js";
 import { join } from "node:path";
 import canonicalize from "canonicalize";
 
@@ -47,7 +54,11 @@ describe("audit export and offline verification", () => {
     const edited = ls[i]!.replace('"部门审批人"', '"出纳"');
     expect(edited).not.toBe(ls[i]);
     ls[i] = edited;
-    expect(await verifyText(rejoin(ls), keys.jwks)).toMatchObject({ ok: false, seq: 8, reason: expect.stringMatching(/edited/) });
+    expect(await verifyText(rejoin(ls), keys.jwks)).toMatchObject({
+      ok: false,
+      seq: 8,
+      reason: expect.stringMatching(/edited/),
+    });
   });
 
   it("names the next seq when an entry was edited and re-hashed", async () => {
@@ -63,7 +74,11 @@ describe("audit export and offline verification", () => {
   it("names a removed, a duplicated and a reordered line", async () => {
     const removed = lines();
     removed.splice(lineOfSeq(removed, 12), 1);
-    expect(await verifyText(rejoin(removed), keys.jwks)).toMatchObject({ ok: false, seq: 12, reason: expect.stringMatching(/missing/) });
+    expect(await verifyText(rejoin(removed), keys.jwks)).toMatchObject({
+      ok: false,
+      seq: 12,
+      reason: expect.stringMatching(/missing/),
+    });
 
     const duplicated = lines();
     const d = lineOfSeq(duplicated, 3);
@@ -78,7 +93,10 @@ describe("audit export and offline verification", () => {
 
   it("detects a cut-off tail and a removed last entry", async () => {
     const noHead = lines().slice(0, -1);
-    expect(await verifyText(rejoin(noHead), keys.jwks)).toMatchObject({ ok: false, reason: expect.stringMatching(/cut off/) });
+    expect(await verifyText(rejoin(noHead), keys.jwks)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/cut off/),
+    });
 
     const ls = lines();
     ls.splice(lineOfSeq(ls, 25), 1);
@@ -100,20 +118,31 @@ describe("audit export and offline verification", () => {
     const cp = JSON.parse(ls[i]!) as { seq: number; hash: string; time: string; jws: string };
     // Signed with another key that claims our kid.
     const impostor = { ...other.audit, kid: keys.audit.kid };
-    cp.jws = await signStatement(impostor, JWS_TYPES.checkpoint, { seq: cp.seq, hash: cp.hash, time: cp.time });
+    cp.jws = await signStatement(impostor, JWS_TYPES.checkpoint, {
+      seq: cp.seq,
+      hash: cp.hash,
+      time: cp.time,
+    });
     ls[i] = JSON.stringify(cp);
     expect(await verifyText(rejoin(ls), keys.jwks)).toMatchObject({
       ok: false,
       seq: 10,
       reason: expect.stringMatching(/signature does not verify/),
     });
-    expect(await verifyText(text, other.jwks)).toMatchObject({ ok: false, seq: 10, reason: expect.stringMatching(/no key with kid/) });
+    expect(await verifyText(text, other.jwks)).toMatchObject({
+      ok: false,
+      seq: 10,
+      reason: expect.stringMatching(/no key with kid/),
+    });
   });
 
   it("detects reformatting and header edits through the signed head", async () => {
     const ls = lines();
     ls[0] = ls[0]!.replace('"filter":{}', '"filter":{"actor":"x"}');
-    expect(await verifyText(rejoin(ls), keys.jwks)).toMatchObject({ ok: false, reason: expect.stringMatching(/head signed/) });
+    expect(await verifyText(rejoin(ls), keys.jwks)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/head signed/),
+    });
     const spaced = lines();
     const i = lineOfSeq(spaced, 2);
     spaced[i] = JSON.stringify(JSON.parse(spaced[i]!), null, 0).replace(/^\{/, "{ ");
@@ -121,17 +150,34 @@ describe("audit export and offline verification", () => {
   });
 
   it("refuses a file that is not an export", async () => {
-    expect(await verifyText("seq,time\n1,2\n", keys.jwks)).toMatchObject({ ok: false, reason: expect.stringMatching(/not an idbridge audit export/) });
-    expect(await verifyText('{"hello":1}\n', keys.jwks)).toMatchObject({ ok: false, reason: expect.stringMatching(/not an idbridge audit export/) });
-    expect(await verifyText("", keys.jwks)).toMatchObject({ ok: false, reason: expect.stringMatching(/empty/) });
+    expect(await verifyText("seq,time\n1,2\n", keys.jwks)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/not an idbridge audit export/),
+    });
+    expect(await verifyText('{"hello":1}\n', keys.jwks)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/not an idbridge audit export/),
+    });
+    expect(await verifyText("", keys.jwks)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/empty/),
+    });
   });
 
   it("keeps a filtered export verifiable, bridging the gaps, and still detects tampering", async () => {
     const filtered = await exportText(store, keys, { actor: "admin:security-1" });
-    const types = filtered.trimEnd().split("\n").map((l) => (JSON.parse(l) as { type: string }).type);
+    const types = filtered
+      .trimEnd()
+      .split("\n")
+      .map((l) => (JSON.parse(l) as { type: string }).type);
     expect(types.filter((t) => t === "entry")).toHaveLength(5);
     expect(types).toContain("gap");
-    expect(await verifyText(filtered, keys.jwks)).toMatchObject({ ok: true, entries: 5, checkpoints: 3, toSeq: 25 });
+    expect(await verifyText(filtered, keys.jwks)).toMatchObject({
+      ok: true,
+      entries: 5,
+      checkpoints: 3,
+      toSeq: 25,
+    });
 
     const ls = filtered.trimEnd().split("\n");
     const i = ls.findIndex((l) => l.includes('"type":"entry"'));
@@ -139,12 +185,18 @@ describe("audit export and offline verification", () => {
     expect(await verifyText(rejoin(ls), keys.jwks)).toMatchObject({ ok: false, seq: 4 });
 
     const noGap = filtered.trimEnd().split("\n");
-    noGap.splice(noGap.findIndex((l) => l.includes('"type":"gap"')), 1);
+    noGap.splice(
+      noGap.findIndex((l) => l.includes('"type":"gap"')),
+      1,
+    );
     expect(await verifyText(rejoin(noGap), keys.jwks)).toMatchObject({ ok: false, seq: 1 });
   });
 
   it("filters by time range and action prefix", async () => {
-    const byTime = await exportText(store, keys, { from: "2026-11-02T01:05:00.000Z", to: "2026-11-02T01:08:00.000Z" });
+    const byTime = await exportText(store, keys, {
+      from: "2026-11-02T01:05:00.000Z",
+      to: "2026-11-02T01:08:00.000Z",
+    });
     const seqs = byTime
       .trimEnd()
       .split("\n")

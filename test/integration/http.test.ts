@@ -29,8 +29,17 @@ let url: string;
 let shuttingDown = false;
 
 beforeAll(async () => {
-  store = await openStore({ url: `sqlite:${join(mkdtempSync(join(tmpdir(), "idbridge-http-")), "db.sqlite")}` });
-  const app = createApp({ store, logger, metrics: createMetrics(), https: false, trustProxy: false, isShuttingDown: () => shuttingDown });
+  store = await openStore({
+    url: `sqlite:${join(mkdtempSync(join(tmpdir(), "idbridge-http-")), "db.sqlite")}`,
+  });
+  const app = createApp({
+    store,
+    logger,
+    metrics: createMetrics(),
+    https: false,
+    trustProxy: false,
+    isShuttingDown: () => shuttingDown,
+  });
   ({ server, url } = await listen(app));
 });
 afterAll(async () => {
@@ -102,12 +111,18 @@ describe("error handler", () => {
     try {
       const denied = await fetch(`${u}/denied`);
       expect(denied.status).toBe(403);
-      expect(await denied.json()).toEqual({ error: "access_denied", error_description: "auditors cannot approve plans" });
+      expect(await denied.json()).toEqual({
+        error: "access_denied",
+        error_description: "auditors cannot approve plans",
+      });
       for (const path of ["/secret", "/hidden"]) {
         const r = await fetch(`${u}${path}`);
         expect(r.status).toBe(500);
         const body = await r.text();
-        expect(JSON.parse(body)).toEqual({ error: "server_error", error_description: "internal error (request id req-1)" });
+        expect(JSON.parse(body)).toEqual({
+          error: "server_error",
+          error_description: "internal error (request id req-1)",
+        });
         expect(body).not.toMatch(/internal_table_x|5432/);
       }
       expect(logLines.join("")).toContain("internal_table_x"); // the detail goes to the log only

@@ -57,7 +57,10 @@ describe("the committed audit fixture", () => {
         for (const edited of edits(value)) {
           const ls = [...lines];
           ls[i] = JSON.stringify({ ...parsed, [key]: edited });
-          expect((await verifyText(join_(ls), jwks)).ok, `line ${i + 1} field ${key} -> ${JSON.stringify(edited)}`).toBe(false);
+          expect(
+            (await verifyText(join_(ls), jwks)).ok,
+            `line ${i + 1} field ${key} -> ${JSON.stringify(edited)}`,
+          ).toBe(false);
           tried += 1;
         }
       }

@@ -31,7 +31,9 @@ describe("config", () => {
   });
 
   it("refuses a missing file given explicitly", () => {
-    expect(() => loadConfig({ file: "/nonexistent/idbridge.yaml", env: {}, cwd: "/" })).toThrow(/does not exist/);
+    expect(() => loadConfig({ file: "/nonexistent/idbridge.yaml", env: {}, cwd: "/" })).toThrow(
+      /does not exist/,
+    );
   });
 
   it("reports every problem at once as dotted paths, with lines", () => {
@@ -60,7 +62,10 @@ describe("config", () => {
   it("substitutes ${VAR} inside strings only, and $${ escapes", () => {
     const dir = mkdtempSync(join(tmpdir(), "idbridge-config-"));
     const file = join(dir, "c.yaml");
-    writeFileSync(file, "store:\n  url: postgres://idb:${PG_PASS}@db:5432/idb\nsources:\n  - { id: a, type: ldap, config: { note: 'cost $${X}' } }\n");
+    writeFileSync(
+      file,
+      "store:\n  url: postgres://idb:${PG_PASS}@db:5432/idb\nsources:\n  - { id: a, type: ldap, config: { note: 'cost $${X}' } }\n",
+    );
     const config = loadConfig({ file, env: { PG_PASS: "s3cret" }, cwd: "/" });
     expect(config.store.url).toBe("postgres://idb:s3cret@db:5432/idb");
     expect(config.sources[0]?.config).toEqual({ note: "cost ${X}" });
@@ -71,7 +76,9 @@ describe("config", () => {
   });
 
   it("rejects duplicate source ids and wrong types", () => {
-    const problems = problemsOf("server: { port: 'eighty' }\nsources:\n  - { id: a, type: ldap }\n  - { id: a, type: wecom }\n");
+    const problems = problemsOf(
+      "server: { port: 'eighty' }\nsources:\n  - { id: a, type: ldap }\n  - { id: a, type: wecom }\n",
+    );
     expect(problems).toContain('sources[1].id: duplicate source id "a" (also used by sources[0]) (line 4)');
     expect(problems.some((p) => p.startsWith("server.port: "))).toBe(true);
   });
