@@ -11,7 +11,7 @@
  *
  * Everything lives in a temporary directory that is removed at the end (`--keep` keeps it).
  * PostgreSQL is started by the benchmark itself with its DEFAULT durability settings (fsync=on,
- * synchronous_commit=on, full_page_writes=on) — unlike the test harness, which turns fsync off — unless
+ * synchronous_commit=on, full_page_writes=on) — the test harness with `durable: true`; tests turn fsync off — unless
  * `--pg-url` points at an existing server.
  *
  *   npm run bench:audit -- [--entries 1000000] [--export-sizes 100000,300000,1000000]
