@@ -9,7 +9,7 @@
  * - `head`       last line: a JWS over the export (count, range, last hash, sha256 of all lines before it),
  *                so that a removed, added, reordered or edited line, or a cut-off tail, is detected.
  */
-import type { JsonObject } from "../domain/json.js";
+import type { AuditRecord } from "../store/store.js";
 
 export const EXPORT_FORMAT = "idbridge-audit-export";
 export const EXPORT_VERSION = 1;
@@ -38,18 +38,8 @@ export interface HeaderLine {
   toSeq: number;
 }
 
-export interface EntryLine {
-  type: "entry";
-  seq: number;
-  time: string;
-  actor: string;
-  action: string;
-  subject: string | null;
-  target: string | null;
-  details: JsonObject;
-  prevHash: string;
-  hash: string;
-}
+/** An entry line: the stored record as it is, tagged. */
+export type EntryLine = { type: "entry" } & AuditRecord;
 
 export interface GapLine {
   type: "gap";
