@@ -72,6 +72,13 @@ export function checkEvent(event: AuditEvent): void {
   ) {
     throw new TypeError("audit details must be a JSON object");
   }
+  for (const text of [event.subject, event.target]) {
+    if (text !== undefined && text !== null && typeof text !== "string")
+      throw new TypeError("audit subject and target must be strings");
+  }
+  // Everything must have a canonical form now, so that one bad event fails its own caller, not the whole
+  // group-committed batch it would have joined (lone surrogates, BigInt, non-finite numbers).
+  jcs({ ...event, details: JSON.parse(JSON.stringify(event.details ?? {})) as unknown });
 }
 
 /** Builds the records that follow `head` for `events`, all stamped `time`. Pure. */

@@ -34,7 +34,9 @@ export async function verifyStatement<T>(
 ): Promise<StatementResult<T>> {
   let header: { kid?: string; typ?: string };
   try {
-    header = JSON.parse(Buffer.from(jws.split(".")[0] ?? "", "base64url").toString("utf8")) as typeof header;
+    const parsed: unknown = JSON.parse(Buffer.from(jws.split(".")[0] ?? "", "base64url").toString("utf8"));
+    if (parsed === null || typeof parsed !== "object") throw new TypeError("header is not an object");
+    header = parsed as typeof header;
   } catch {
     return { ok: false, reason: "not a compact JWS" };
   }

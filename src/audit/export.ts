@@ -1,13 +1,14 @@
 import { createHash, hash, type Hash } from "node:crypto";
 import { once } from "node:events";
 import type { Writable } from "node:stream";
+import type { JSONWebKeySet } from "jose";
 import { stringify } from "csv-stringify";
 import { AppError } from "../domain/errors.js";
 import type { SigningKey } from "../keys/keys.js";
 import type { AuditRecord, Checkpoint, Store } from "../store/store.js";
 import { GENESIS_HASH, canonicalParts, linkProblem } from "./chain.js";
 import { jcs } from "./jcs.js";
-import { JWS_TYPES, signStatement } from "./checkpoint.js";
+import { JWS_TYPES, signStatement, verifyStatement } from "./checkpoint.js";
 import {
   EXPORT_FORMAT,
   EXPORT_VERSION,
@@ -22,6 +23,28 @@ import {
 // export peaked at 126 MB RSS with 200, 168 MB with 500 and 320 MB with 5,000 (docs/benchmarks.md).
 const BATCH = 200;
 
+/** Refuses a stored checkpoint that is not signed by one of our keys or does not pin this entry. */
+async function checkCheckpoint(
+  checkpoint: Checkpoint,
+  record: AuditRecord,
+  jwks: JSONWebKeySet,
+): Promise<void> {
+  const signed = await verifyStatement<{ seq: unknown; hash: unknown; time: unknown }>(
+    checkpoint.jws,
+    JWS_TYPES.checkpoint,
+    jwks,
+  );
+  const p = signed.ok ? signed.payload : null;
+  const why = !signed.ok
+    ? `its signature is not valid (${signed.reason})`
+    : p?.seq !== checkpoint.seq || p.hash !== checkpoint.hash || p.time !== checkpoint.time
+      ? "the stored checkpoint differs from what was signed"
+      : checkpoint.hash !== record.hash
+        ? "the entry differs from its signed checkpoint (the chain was rewritten)"
+        : null;
+  if (why) throw new AppError("AUDIT_CHAIN_BROKEN", `audit log checkpoint at seq ${record.seq}: ${why}`);
+}
+
 /** An entry read back and checked, with the checkpoint at its seq and its export line. */
 interface VerifiedEntry {
   record: AuditRecord;
@@ -34,7 +57,11 @@ interface VerifiedEntry {
  * the way, so that an export never vouches for a database that was edited behind idbridge's back.
  * Yields a batch at a time: one await per batch, not per entry, keeps the garbage (and RSS) down.
  */
-export async function* readVerifiedChain(store: Store, toSeq: number): AsyncGenerator<VerifiedEntry[]> {
+export async function* readVerifiedChain(
+  store: Store,
+  toSeq: number,
+  jwks: JSONWebKeySet,
+): AsyncGenerator<VerifiedEntry[]> {
   let prevHash = GENESIS_HASH;
   let after = 0;
   while (after < toSeq) {
@@ -65,12 +92,7 @@ export async function* readVerifiedChain(store: Store, toSeq: number): AsyncGene
       // The entry line is JCS of {type, …record}: hash and prevHash are hex, so they need no escaping.
       const line = `{${before},"hash":"${record.hash}","prevHash":"${record.prevHash}",${rest},"type":"entry"}\n`;
       const checkpoint = bySeq.get(record.seq) ?? null;
-      if (checkpoint && checkpoint.hash !== record.hash) {
-        throw new AppError(
-          "AUDIT_CHAIN_BROKEN",
-          `audit log entry seq ${record.seq} differs from its signed checkpoint (the chain was rewritten)`,
-        );
-      }
+      if (checkpoint) await checkCheckpoint(checkpoint, record, jwks);
       batch.push({ record, checkpoint, line });
       prevHash = record.hash;
       after = record.seq;
@@ -85,8 +107,21 @@ export async function* readVerifiedChain(store: Store, toSeq: number): AsyncGene
   }
 }
 
+/** Writes with backpressure; rejects (never hangs) when the output failed or was closed. */
 async function write(out: Writable, text: string): Promise<void> {
-  if (!out.write(text)) await once(out, "drain");
+  const failed = (): Error | null =>
+    out.errored ?? (out.destroyed || out.writableEnded ? new Error("the output was closed") : null);
+  const before = failed();
+  if (before) throw before;
+  if (out.write(text)) return;
+  const after = failed();
+  if (after) throw after;
+  await Promise.race([
+    once(out, "drain"),
+    once(out, "close").then(() => {
+      throw failed() ?? new Error("the output was closed");
+    }),
+  ]);
 }
 
 /** Collects lines into chunks of about 64 KiB before writing, keeping the running digest of them. */
@@ -118,6 +153,8 @@ export interface ExportOptions {
   store: Store;
   filter: AuditFilter;
   out: Writable;
+  /** Public keys the stored checkpoints must verify with (the keys directory's jwks.json). */
+  jwks: JSONWebKeySet;
   now?: () => Date;
 }
 
@@ -158,7 +195,7 @@ export async function exportJsonl(options: ExportOptions & { key: SigningKey }):
     if (gap) emit(gap);
     gap = null;
   };
-  for await (const batch of readVerifiedChain(store, head.seq)) {
+  for await (const batch of readVerifiedChain(store, head.seq, options.jwks)) {
     for (const { record, checkpoint, line } of batch) {
       if (matchesFilter(record, filter)) {
         closeGap();
@@ -243,6 +280,11 @@ export async function exportCsv(options: ExportOptions): Promise<ExportSummary> 
     csv.on("error", reject);
     csv.on("end", resolve);
   });
+  // A failing output (disk full, closed pipe) fails the export instead of leaving it paused for ever.
+  const onOutputError = (err: Error): void => {
+    csv.destroy(err);
+  };
+  out.once("error", onOutputError);
   csv.on("data", (chunk: Buffer) => {
     if (!out.write(chunk)) {
       csv.pause();
@@ -251,7 +293,7 @@ export async function exportCsv(options: ExportOptions): Promise<ExportSummary> 
   });
   let count = 0;
   let lastHash = GENESIS_HASH;
-  for await (const batch of readVerifiedChain(store, head.seq))
+  for await (const batch of readVerifiedChain(store, head.seq, options.jwks))
     for (const { record } of batch) {
       lastHash = record.hash;
       if (!matchesFilter(record, filter)) continue;
@@ -265,6 +307,11 @@ export async function exportCsv(options: ExportOptions): Promise<ExportSummary> 
       if (!csv.write(row)) await once(csv, "drain");
     }
   csv.end();
-  await piped;
+  try {
+    await piped;
+  } finally {
+    out.off("error", onOutputError);
+  }
+  if (out.errored) throw out.errored;
   return { count, toSeq: head.seq, lastHash };
 }

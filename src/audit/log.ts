@@ -48,7 +48,11 @@ export class AuditLog {
 
   /** Appends one entry; resolves with it once it is committed, rejects if it was not (nothing half-written). */
   record(event: AuditEvent): Promise<AuditRecord> {
-    checkEvent(event);
+    try {
+      checkEvent(event);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise<AuditRecord>((resolve, reject) => {
       this.pending.push({ event, resolve, reject });
       this.flushing ??= this.flush();

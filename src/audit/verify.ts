@@ -65,6 +65,17 @@ function asEntry(o: Obj, seq: number): AuditRecord {
   return o as unknown as AuditRecord;
 }
 
+/** Runs `fn`; a value with no canonical form (a lone surrogate, 1e999) makes the line bad, not the run. */
+function canonicalProblem<T>(fn: () => T, seq: number | null): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TypeError)
+      throw new Bad(seq, `the line holds a value with no canonical JSON form (${err.message})`);
+    throw err;
+  }
+}
+
 /**
  * Verifies a JSONL export offline against a JWKS: every entry's hash, every link of the chain (across
  * gaps), every checkpoint's signature and hash, and the signed head over all lines. Stops at the first
@@ -111,7 +122,7 @@ export async function verifyExport(lines: AsyncIterable<string>, jwks: JSONWebKe
         if (seq < next) throw new Bad(seq, `seq ${seq} appears again or out of order (expected seq ${next})`);
         if (seq > next) throw new Bad(next, `seq ${next} is missing (the next line has seq ${seq})`);
         const entry = asEntry(o, seq);
-        const problem = linkProblem(entry, prevHash);
+        const problem = canonicalProblem(() => linkProblem(entry, prevHash), seq);
         if (problem) throw new Bad(seq, problem);
         prevHash = entry.hash;
         next = seq + 1;
@@ -154,7 +165,7 @@ export async function verifyExport(lines: AsyncIterable<string>, jwks: JSONWebKe
       } else if (o.type === "head") {
         const last = next - 1;
         // The head is not covered by the digest it carries, so it must be byte-exact canonical JSON.
-        if (!isStr(o.jws) || jcs(o) !== text)
+        if (!isStr(o.jws) || canonicalProblem(() => jcs(o), null) !== text)
           throw new Bad(null, "head line is malformed or was reformatted");
         const signed = await verifyStatement<HeadStatement>(o.jws, JWS_TYPES.exportHead, jwks);
         if (!signed.ok) throw new Bad(null, `export head: ${signed.reason}`);

@@ -118,13 +118,17 @@ function buildProgram(result: { code: number }): Command {
         if (options.actor !== undefined) filter.actor = options.actor;
         if (options.action !== undefined) filter.action = options.action;
         if (options.subject !== undefined) filter.subject = options.subject;
-        const key = options.format === "jsonl" ? (await loadKeys(cfg.keys.dir)).audit : null;
+        const keys = await loadKeys(cfg.keys.dir);
         const store = await openStore({ url: cfg.store.url, poolSize: 2 });
-        const out = await openOutput(options.output);
+        const out = await openOutput(options.output).catch(async (err: unknown) => {
+          await store.close();
+          throw err;
+        });
         try {
-          const summary = key
-            ? await exportJsonl({ store, filter, out: out.stream, key })
-            : await exportCsv({ store, filter, out: out.stream });
+          const summary =
+            options.format === "jsonl"
+              ? await exportJsonl({ store, filter, out: out.stream, key: keys.audit, jwks: keys.jwks })
+              : await exportCsv({ store, filter, out: out.stream, jwks: keys.jwks });
           await out.commit();
           if (options.output !== undefined) {
             process.stderr.write(

@@ -1,6 +1,7 @@
 import { createWriteStream, renameSync, rmSync, type WriteStream } from "node:fs";
 import { once } from "node:events";
 import type { Writable } from "node:stream";
+import { finished } from "node:stream/promises";
 import { AppError, describeError } from "../domain/errors.js";
 
 /** Where a command writes: a file that appears only when complete, or stdout. */
@@ -32,11 +33,18 @@ export async function openOutput(path: string | undefined): Promise<Output> {
     stream,
     async commit() {
       stream.end();
-      await once(stream, "close");
-      if (failure)
+      try {
+        // Rejects with the stream's error even when it already closed (once("close") would wait for ever).
+        await finished(stream);
+      } catch (err) {
+        failure ??= err;
+      }
+      if (failure) {
+        rmSync(tmp, { force: true });
         throw new AppError("INPUT_INVALID", `cannot write ${path}: ${describeError(failure)}`, {
           cause: failure,
         });
+      }
       renameSync(tmp, path);
     },
     abort() {

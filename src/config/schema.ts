@@ -3,6 +3,10 @@ import { z } from "zod";
 /** Source types idbridge knows; each gets its own config schema in `src/sources/<type>/`. */
 export const SOURCE_TYPES = ["ldap", "dingtalk", "wecom", "oidc", "saml"] as const;
 
+// Node timers overflow above 2^31-1 ms and then fire after 1 ms.
+const MAX_TIMER_SECONDS = 2_147_483;
+const TIMER_LIMIT = `must be at most ${MAX_TIMER_SECONDS} seconds (about 24 days)`;
+
 const kebabId = z
   .string()
   .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, "must be kebab-case (lowercase letters, digits and single dashes)");
@@ -60,6 +64,7 @@ export const configSchema = z.strictObject({
       shutdownTimeoutSeconds: z
         .number()
         .positive()
+        .max(MAX_TIMER_SECONDS, TIMER_LIMIT)
         .default(10)
         .describe("On SIGTERM, how long open requests may take to finish before the process exits."),
     })
@@ -111,6 +116,7 @@ export const configSchema = z.strictObject({
       checkpointIntervalSeconds: z
         .number()
         .positive()
+        .max(MAX_TIMER_SECONDS, TIMER_LIMIT)
         .default(60)
         .describe("Sign a checkpoint at least this often while new entries arrive."),
     })

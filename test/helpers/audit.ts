@@ -69,13 +69,15 @@ async function collect(stream: PassThrough, run: () => Promise<unknown>): Promis
 /** The JSONL export of `store` as text. */
 export async function exportText(store: Store, keys: KeySet, filter: AuditFilter = {}): Promise<string> {
   const out = new PassThrough();
-  return (await collect(out, () => exportJsonl({ store, filter, out, key: keys.audit }))).toString("utf8");
+  return (
+    await collect(out, () => exportJsonl({ store, filter, out, key: keys.audit, jwks: keys.jwks }))
+  ).toString("utf8");
 }
 
 /** The CSV export of `store` as bytes. */
-export async function exportCsvBytes(store: Store, filter: AuditFilter = {}): Promise<Buffer> {
+export async function exportCsvBytes(store: Store, keys: KeySet, filter: AuditFilter = {}): Promise<Buffer> {
   const out = new PassThrough();
-  return collect(out, () => exportCsv({ store, filter, out }));
+  return collect(out, () => exportCsv({ store, filter, out, jwks: keys.jwks }));
 }
 
 /** Verifies export text the way the CLI does (line by line). */

@@ -13,6 +13,9 @@ import {
 } from "../helpers/audit.js";
 import { join } from "node:path";
 import canonicalize from "canonicalize";
+import { Writable } from "node:stream";
+import { exportCsv, exportJsonl } from "../../src/audit/export.js";
+import { openSqlite } from "../../src/store/sql/sqlite.js";
 
 let store: Store;
 let keys: KeySet;
@@ -209,7 +212,7 @@ describe("audit export and offline verification", () => {
   });
 
   it("writes RFC 4180 CSV with a BOM and neutralised formulas", async () => {
-    const bytes = await exportCsvBytes(store, { subject: "person:zhang-wei" });
+    const bytes = await exportCsvBytes(store, keys, { subject: "person:zhang-wei" });
     expect([...bytes.subarray(0, 3)]).toEqual([0xef, 0xbb, 0xbf]);
     const csv = bytes.toString("utf8").slice(1);
     const rows = csv.split("\r\n").filter(Boolean);
@@ -218,5 +221,80 @@ describe("audit export and offline verification", () => {
     expect(csv).toContain("部门审批人");
     // The details cell is JSON (quoted, inner quotes doubled); a cell that itself starts with = gets a quote.
     expect(csv).toContain('""note"":""=HYPERLINK(\\""x\\"")""');
+  });
+
+  it("returns a failed verdict, not a crash, for values with no canonical form", async () => {
+    for (const [needle, replacement] of [
+      ['"报销提交人"', '"\\ud800"'],
+      ['"n":1,', '"n":1e999,'],
+    ] as const) {
+      const ls = lines();
+      const i = lineOfSeq(ls, 2);
+      const edited = ls[i]!.replace(needle, replacement);
+      expect(edited).not.toBe(ls[i]);
+      ls[i] = edited;
+      expect(await verifyText(rejoin(ls), keys.jwks)).toMatchObject({ ok: false, seq: 2 });
+    }
+  });
+
+  it("fails, never hangs or succeeds, when the output fails", async () => {
+    const failing = new Writable({
+      highWaterMark: 1024,
+      write(_chunk, _enc, callback) {
+        callback(new Error("ENOSPC: no space left on device"));
+      },
+    });
+    failing.on("error", () => undefined);
+    await expect(
+      exportJsonl({ store, filter: {}, out: failing, key: keys.audit, jwks: keys.jwks }),
+    ).rejects.toThrow(/ENOSPC|closed/);
+    const failingCsv = new Writable({ write: (_c, _e, cb) => cb(new Error("EPIPE")) });
+    failingCsv.on("error", () => undefined);
+    await expect(exportCsv({ store, filter: {}, out: failingCsv, jwks: keys.jwks })).rejects.toThrow(
+      /EPIPE|closed/,
+    );
+  });
+
+  it("refuses to export a chain rewritten behind idbridge's back, even with fresh hashes", async () => {
+    const env = await freshAuditEnv();
+    await recordAll(env.store, env.keys, sampleEvents(12), 5);
+    const raw = openSqlite(join(env.dir, "idbridge.db"));
+    await raw.run("DROP TRIGGER audit_entries_no_update");
+    // Rewrite seq 3 and re-hash everything after it, as an attacker with the database would.
+    const rows = await env.store.readAudit(0, 100, 100);
+    let prev = rows[1]!.hash;
+    for (const r of rows.slice(2)) {
+      const actor = r.seq === 3 ? "person:mallory" : r.actor;
+      const hash = entryHash(prev, { ...r, actor });
+      await raw.run("UPDATE audit_entries SET actor = $1, prev_hash = $2, hash = $3 WHERE seq = $4", [
+        actor,
+        prev,
+        hash,
+        r.seq,
+      ]);
+      prev = hash;
+    }
+    await expect(exportText(env.store, env.keys)).rejects.toMatchObject({
+      code: "AUDIT_CHAIN_BROKEN",
+      message: expect.stringMatching(/checkpoint at seq 5: .*rewritten/),
+    });
+    // Forging the checkpoint row too needs the signing key: a self-made signature is refused.
+    await raw.run("DROP TRIGGER audit_checkpoints_no_update");
+    const other = await generateKeys(join(env.dir, "intruder-keys"));
+    for (const cp of await env.store.listCheckpoints(1, 100)) {
+      const r = (await env.store.readAudit(cp.seq - 1, cp.seq, 1))[0]!;
+      const jws = await signStatement({ ...other.audit, kid: env.keys.audit.kid }, JWS_TYPES.checkpoint, {
+        seq: cp.seq,
+        hash: r.hash,
+        time: cp.time,
+      });
+      await raw.run("UPDATE audit_checkpoints SET hash = $1, jws = $2 WHERE seq = $3", [r.hash, jws, cp.seq]);
+    }
+    await expect(exportText(env.store, env.keys)).rejects.toMatchObject({
+      code: "AUDIT_CHAIN_BROKEN",
+      message: expect.stringMatching(/checkpoint at seq 5: its signature is not valid/),
+    });
+    await raw.close();
+    await env.store.close();
   });
 });

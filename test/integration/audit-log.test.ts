@@ -51,6 +51,21 @@ for (const flavour of flavours) {
       expect(batches.length).toBeLessThan(300); // grouped, not one transaction per entry
     });
 
+    it("rejects an event without a canonical form alone, not the batch it would have joined", async () => {
+      const keys = await keysPromise;
+      const store = await open(await flavour.url());
+      const log = new AuditLog(store, keys.audit, { checkpointEvery: 1000, checkpointIntervalMs: 0 });
+      const outcomes = await Promise.allSettled([
+        log.record({ actor: "system", action: "login.succeeded", subject: "person:a" }),
+        log.record({ actor: "system", action: "login.succeeded", details: { name: "broken \ud800" } }),
+        log.record({ actor: "system", action: "login.succeeded", details: { n: 10n } as never }),
+        log.record({ actor: "system", action: "login.succeeded", subject: "person:b" }),
+      ]);
+      await log.close();
+      expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "rejected", "fulfilled"]);
+      expect((await store.readAudit(0, 10, 10)).map((r) => r.subject)).toEqual(["person:a", "person:b"]);
+    });
+
     it("signs a checkpoint every N entries and on close", async () => {
       const keys = await keysPromise;
       const store = await open(await flavour.url());

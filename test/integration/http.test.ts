@@ -11,6 +11,7 @@ import { errorHandler } from "../../src/http/errors.js";
 import { createMetrics } from "../../src/http/metrics.js";
 import { AppError } from "../../src/domain/errors.js";
 import { openStore, type Store } from "../../src/store/index.js";
+import { CODE_SCHEMA_VERSION } from "../../src/store/sql/migrations.js";
 
 const logLines: string[] = [];
 const logger = pino({ level: "info" }, { write: (line: string) => logLines.push(line) });
@@ -52,7 +53,11 @@ describe("HTTP skeleton", () => {
     expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: "ok" });
     const ready = await fetch(`${url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: "ready", store: "sqlite", schemaVersion: 1 });
+    expect(await ready.json()).toEqual({
+      status: "ready",
+      store: "sqlite",
+      schemaVersion: CODE_SCHEMA_VERSION,
+    });
   });
 
   it("reports not ready while shutting down", async () => {

@@ -261,6 +261,17 @@ function describeConformance(flavour: Flavour): void {
       expect(await store.readAudit(0, ALL, 100)).toEqual(written);
     });
 
+    it("the database itself refuses UPDATE and DELETE of checkpoints", async () => {
+      const { url, store } = await openFresh();
+      await store.addCheckpoint(checkpoint(3));
+      const raw = openRaw(url);
+      await expect(
+        raw.run("UPDATE audit_checkpoints SET hash = $1 WHERE seq = 3", ["e".repeat(64)]),
+      ).rejects.toThrow(/append-only/);
+      await expect(raw.run("DELETE FROM audit_checkpoints")).rejects.toThrow(/append-only/);
+      expect(await store.latestCheckpoint()).toEqual(checkpoint(3));
+    });
+
     it("stores checkpoints once per seq and lists them by range", async () => {
       const { store } = await openFresh();
       expect(await store.latestCheckpoint()).toBeNull();
@@ -468,3 +479,35 @@ function describeConformance(flavour: Flavour): void {
 
 describeConformance(sqlite);
 describeConformance(postgres);
+
+// PostgreSQL only: SQLite has no connection to lose.
+describe.skipIf(!postgres.available)("postgres store under connection loss", () => {
+  const openFresh = async (): Promise<{ url: string; store: Store }> => {
+    const url = await postgres.freshUrl();
+    const store = await openStore({ url, poolSize: 4 });
+    onTestFinished(() => store.close());
+    return { url, store };
+  };
+  const openRaw = postgres.openRaw;
+  it("a connection killed mid-transaction fails that append with STORE_UNAVAILABLE and the process goes on", async () => {
+    const { url, store } = await openFresh();
+    const raw = openRaw(url);
+    const attempt = store.appendAudit((head) => chainEvents(head, events("system", 1), TIME));
+    // Kill every other backend of this database while the append holds its transaction.
+    const killer = raw.transaction(null, async (tx) => {
+      await tx.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+      );
+    });
+    await killer;
+    // Either the append committed before the kill, or it failed cleanly; never an uncaught error.
+    const outcome = await attempt.then(
+      () => "committed",
+      (err: unknown) => (err as { code?: string }).code,
+    );
+    expect(["committed", "STORE_UNAVAILABLE"]).toContain(outcome);
+    // The store recovers with fresh connections.
+    await append(store, events("system", 1));
+    expect((await store.auditHead()).seq).toBe(outcome === "committed" ? 2 : 1);
+  });
+});

@@ -83,6 +83,12 @@ describe("config", () => {
     expect(problems.some((p) => p.startsWith("server.port: "))).toBe(true);
   });
 
+  it("refuses timer settings that would overflow Node's timers", () => {
+    expect(problemsOf("audit: { checkpointIntervalSeconds: 3000000 }\n")).toEqual([
+      "audit.checkpointIntervalSeconds: must be at most 2147483 seconds (about 24 days) (line 1)",
+    ]);
+  });
+
   it("resolves relative paths against the config file's directory", () => {
     const dir = mkdtempSync(join(tmpdir(), "idbridge-config-"));
     const file = join(dir, "idbridge.yaml");

@@ -43,6 +43,24 @@ export const MIGRATIONS: readonly Migration[] = [
       ],
     },
   },
+  {
+    version: 2,
+    name: "audit checkpoints are append-only",
+    statements: {
+      sqlite: [
+        `CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+           BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END`,
+        `CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+           BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END`,
+      ],
+      postgres: [
+        `CREATE FUNCTION idbridge_checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN RAISE EXCEPTION 'audit checkpoints are append-only'; END $$`,
+        `CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_checkpoints
+           FOR EACH STATEMENT EXECUTE FUNCTION idbridge_checkpoints_append_only()`,
+      ],
+    },
+  },
 ];
 
 /** The latest schema version this code knows. */

@@ -78,24 +78,43 @@ export function openPostgres(url: string, poolSize: number): SqlDriver {
     query: direct.query,
     run: direct.run,
     async transaction<T>(lock: TxLock | null, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
-      let conn: pg.PoolClient;
-      try {
-        conn = await pool.connect();
-      } catch (err) {
-        throw postgresError(err, url);
-      }
-      const tx = wrap(conn);
-      try {
-        await tx.run("BEGIN");
-        if (lock) await tx.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEYS[lock]]);
-        const result = await fn(tx);
-        await tx.run("COMMIT");
-        return result;
-      } catch (err) {
-        await conn.query("ROLLBACK").catch(() => undefined);
-        throw err;
-      } finally {
-        conn.release();
+      for (let attempt = 1; ; attempt++) {
+        let conn: pg.PoolClient;
+        try {
+          conn = await pool.connect();
+        } catch (err) {
+          throw postgresError(err, url);
+        }
+        // pg-pool drops its own error listener while a client is checked out: without one of ours, a
+        // connection lost mid-transaction (server restart, failover) would be an uncaught 'error' event.
+        let broken: unknown = null;
+        const onError = (err: unknown): void => {
+          broken = err;
+        };
+        conn.on("error", onError);
+        const tx = wrap(conn);
+        let begun = false;
+        try {
+          // READ COMMITTED whatever the server default: the head is read after the lock is granted, and a
+          // REPEATABLE READ snapshot taken before the lock would see a stale head.
+          await tx.run("BEGIN ISOLATION LEVEL READ COMMITTED");
+          begun = true;
+          if (lock) await tx.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEYS[lock]]);
+          const result = await fn(tx);
+          await tx.run("COMMIT");
+          return result;
+        } catch (err) {
+          // A ROLLBACK that fails means the connection itself is gone.
+          await conn.query("ROLLBACK").catch((rollbackErr: unknown) => (broken ??= rollbackErr));
+          // A pooled connection that died while idle (server restart) fails at BEGIN, before anything of
+          // ours ran: one retry on a fresh connection is safe.
+          if (!begun && broken !== null && attempt === 1) continue;
+          throw err;
+        } finally {
+          conn.off("error", onError);
+          // A client whose connection broke is destroyed, not returned to the pool.
+          conn.release(broken ? (broken as Error) : undefined);
+        }
       }
     },
     async tableNames() {

@@ -70,16 +70,17 @@ const fileQueues = new Map<string, { tail: Promise<unknown>; connections: number
  * turn instead of failing halfway.
  */
 export function openSqlite(file: string): SqlDriver {
-  let db: Database.Database;
+  let opened: Database.Database | undefined;
   let key: string | null;
   try {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-    db = new Database(file, { timeout: 5000 });
-    db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = FULL");
-    db.pragma("foreign_keys = ON");
+    opened = new Database(file, { timeout: 5000 });
+    opened.pragma("journal_mode = WAL");
+    opened.pragma("synchronous = FULL");
+    opened.pragma("foreign_keys = ON");
     key = file === ":memory:" ? null : realpathSync(file);
   } catch (err) {
+    if (opened?.open) opened.close();
     if ((err as { code?: string }).code === "EACCES" || (err as { code?: string }).code === "EROFS") {
       throw new AppError(
         "STORE_UNAVAILABLE",
@@ -91,6 +92,7 @@ export function openSqlite(file: string): SqlDriver {
     }
     throw sqliteError(err, file);
   }
+  const db = opened;
 
   const client: SqlClient = {
     async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
