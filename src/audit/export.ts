@@ -116,12 +116,18 @@ async function write(out: Writable, text: string): Promise<void> {
   if (out.write(text)) return;
   const after = failed();
   if (after) throw after;
-  await Promise.race([
-    once(out, "drain"),
-    once(out, "close").then(() => {
-      throw failed() ?? new Error("the output was closed");
-    }),
-  ]);
+  // The signal removes the losing listeners, which would otherwise pile up on every wait.
+  const done = new AbortController();
+  try {
+    await Promise.race([
+      once(out, "drain", { signal: done.signal }),
+      once(out, "close", { signal: done.signal }).then(() => {
+        throw failed() ?? new Error("the output was closed");
+      }),
+    ]);
+  } finally {
+    done.abort();
+  }
 }
 
 /** Collects lines into chunks of about 64 KiB before writing, keeping the running digest of them. */

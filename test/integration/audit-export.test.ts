@@ -1,7 +1,7 @@
 import { beforeAll, afterAll, describe, expect, it } from "vitest";
 import { generateKeys, type KeySet } from "../../src/keys/keys.js";
 import { JWS_TYPES, signStatement } from "../../src/audit/checkpoint.js";
-import { entryHash } from "../../src/audit/chain.js";
+import { chainEvents, entryHash } from "../../src/audit/chain.js";
 import type { Store } from "../../src/store/index.js";
 import {
   exportCsvBytes,
@@ -253,6 +253,36 @@ describe("audit export and offline verification", () => {
     await expect(exportCsv({ store, filter: {}, out: failingCsv, jwks: keys.jwks })).rejects.toThrow(
       /EPIPE|closed/,
     );
+  });
+
+  it("waits for a slow output without piling up listeners (regression: MaxListenersExceededWarning)", async () => {
+    // 3,000 entries make ~1.2 MB: about 20 chunk writes that each wait for "drain".
+    const env = await freshAuditEnv();
+    for (let i = 0; i < 3; i++) {
+      await env.store.appendAudit((head) => chainEvents(head, sampleEvents(1000), "2026-11-02T02:00:00.000Z"));
+    }
+    let bytes = 0;
+    const slow = new Writable({
+      highWaterMark: 16,
+      write(chunk: Buffer, _enc, callback) {
+        bytes += chunk.length;
+        setImmediate(callback);
+      },
+    });
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on("warning", onWarning);
+    try {
+      await exportJsonl({ store: env.store, filter: {}, out: slow, key: env.keys.audit, jwks: env.keys.jwks });
+    } finally {
+      process.off("warning", onWarning);
+      await env.store.close();
+    }
+    expect(bytes).toBeGreaterThan(1_000_000);
+    expect(slow.listenerCount("close") + slow.listenerCount("drain")).toBe(0);
+    expect(warnings).not.toContain("MaxListenersExceededWarning");
   });
 
   it("refuses to export a chain rewritten behind idbridge's back, even with fresh hashes", async () => {
