@@ -47,15 +47,17 @@ export function canonicalParts(entry: AuditContent): { before: string; after: st
   };
 }
 
+/** The canonical parts of an entry, split as `canonicalParts` returns them. */
+export type CanonicalParts = ReturnType<typeof canonicalParts>;
+
 /** RFC 8785 canonical JSON of the hashed fields of an entry. */
-export function canonicalContent(entry: AuditContent): string {
-  const { before, after } = canonicalParts(entry);
-  return `{${before},${after}}`;
+export function canonicalContent(entry: AuditContent, parts: CanonicalParts = canonicalParts(entry)): string {
+  return `{${parts.before},${parts.after}}`;
 }
 
-/** sha256 hex of prevHash ‖ canonical JSON of the entry. */
-export function entryHash(prevHash: string, entry: AuditContent): string {
-  return hash("sha256", prevHash + canonicalContent(entry));
+/** sha256 hex of prevHash ‖ canonical JSON of the entry (pass `parts` when they are already computed). */
+export function entryHash(prevHash: string, entry: AuditContent, parts?: CanonicalParts): string {
+  return hash("sha256", prevHash + canonicalContent(entry, parts));
 }
 
 const ACTION = /^[a-z][a-z0-9_-]*(\.[a-z0-9_-]+)+$/;

@@ -1,4 +1,4 @@
-import { createHash, hash, type Hash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { once } from "node:events";
 import type { Writable } from "node:stream";
 import type { JSONWebKeySet } from "jose";
@@ -6,7 +6,7 @@ import { stringify } from "csv-stringify";
 import { AppError } from "../domain/errors.js";
 import type { SigningKey } from "../keys/keys.js";
 import type { AuditRecord, Checkpoint, Store } from "../store/store.js";
-import { GENESIS_HASH, canonicalParts, linkProblem } from "./chain.js";
+import { GENESIS_HASH, canonicalParts, entryHash, linkProblem } from "./chain.js";
 import { jcs } from "./jcs.js";
 import { JWS_TYPES, signStatement, verifyStatement } from "./checkpoint.js";
 import {
@@ -79,31 +79,28 @@ export async function* readVerifiedChain(
         );
       }
       // Serialise once: the same canonical parts give the hash input and the export line.
-      const { before, after: rest } = canonicalParts(record);
-      if (
-        record.prevHash !== prevHash ||
-        hash("sha256", `${record.prevHash}{${before},${rest}}`) !== record.hash
-      ) {
+      const parts = canonicalParts(record);
+      if (record.prevHash !== prevHash || entryHash(record.prevHash, record, parts) !== record.hash) {
         throw new AppError(
           "AUDIT_CHAIN_BROKEN",
           `audit log entry seq ${record.seq}: ${linkProblem(record, prevHash)}`,
         );
       }
       // The entry line is JCS of {type, …record}: hash and prevHash are hex, so they need no escaping.
-      const line = `{${before},"hash":"${record.hash}","prevHash":"${record.prevHash}",${rest},"type":"entry"}\n`;
+      const line = `{${parts.before},"hash":"${record.hash}","prevHash":"${record.prevHash}",${parts.after},"type":"entry"}\n`;
       const checkpoint = bySeq.get(record.seq) ?? null;
       if (checkpoint) await checkCheckpoint(checkpoint, record, jwks);
       batch.push({ record, checkpoint, line });
       prevHash = record.hash;
       after = record.seq;
     }
-    yield batch;
     if (records.length === 0) {
       throw new AppError(
         "AUDIT_CHAIN_BROKEN",
         `audit log is missing entries after seq ${after} (head was ${toSeq})`,
       );
     }
+    yield batch;
   }
 }
 
