@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { SOURCE_CONFIG_SCHEMAS } from "../sources/registry.js";
 import { configSchema } from "./schema.js";
 
 interface JsonSchemaNode {
@@ -58,6 +59,16 @@ export function renderConfigReference(): string {
     "| --- | --- | --- | --- |",
   ];
   rows(schema, "", out);
+  for (const [type, typeSchema] of Object.entries(SOURCE_CONFIG_SCHEMAS)) {
+    const node = z.toJSONSchema(typeSchema, { io: "input", unrepresentable: "any" }) as JsonSchemaNode;
+    out.push("", `## \`sources[].config\` for \`type: ${type}\``, "");
+    if (node.properties === undefined) {
+      out.push("Not validated yet: this sign-in source's settings arrive with sign-in support.");
+      continue;
+    }
+    out.push("| key | type | default | description |", "| --- | --- | --- | --- |");
+    rows(node, "", out);
+  }
   out.push("");
   return out.join("\n");
 }

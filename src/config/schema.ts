@@ -1,7 +1,10 @@
 import { z } from "zod";
-
-/** Source types idbridge knows; each gets its own config schema in `src/sources/<type>/`. */
-export const SOURCE_TYPES = ["ldap", "dingtalk", "wecom", "oidc", "saml"] as const;
+import {
+  SOURCE_CONFIG_SCHEMAS,
+  SOURCE_TYPES,
+  type SourceConfigEntry,
+  type SourceType,
+} from "../sources/registry.js";
 
 // Node timers overflow above 2^31-1 ms and then fire after 1 ms.
 const MAX_TIMER_SECONDS = 2_147_483;
@@ -15,22 +18,38 @@ const storeUrl = z
   .string()
   .refine((url) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(url), "must start with sqlite: or postgres://");
 
-const sourceSchema = z.strictObject({
-  id: kebabId.describe(
-    "Stable id of this source, used in links, policies and audit entries (e.g. dingtalk-hq).",
-  ),
-  type: z
-    .string()
-    .refine((t) => (SOURCE_TYPES as readonly string[]).includes(t), {
-      error: (issue) =>
-        `unknown source type ${JSON.stringify(issue.input)} (known: ${SOURCE_TYPES.join(", ")})`,
-    })
-    .describe(`Kind of source: ${SOURCE_TYPES.join(" | ")}.`),
-  config: z
-    .record(z.string(), z.unknown())
-    .default({})
-    .describe("Settings of this source; each type validates its own (see docs/config.md)."),
-});
+const sourceSchema = z
+  .strictObject({
+    id: kebabId.describe(
+      "Stable id of this source, used in links, policies and audit entries (e.g. dingtalk-hq).",
+    ),
+    type: z
+      .string()
+      .refine((t) => (SOURCE_TYPES as readonly string[]).includes(t), {
+        error: (issue) =>
+          `unknown source type ${JSON.stringify(issue.input)} (known: ${SOURCE_TYPES.join(", ")})`,
+      })
+      .describe(`Kind of source: ${SOURCE_TYPES.join(" | ")}.`),
+    config: z
+      .record(z.string(), z.unknown())
+      .default({})
+      .describe(
+        "Settings of this source; each type has its own (see the per-type sections below). " +
+          "Keys ending in File are paths, resolved against the config file's directory.",
+      ),
+  })
+  // Each type validates its own settings; problems keep their full path (sources[1].config.appSecret).
+  .transform((source, ctx): SourceConfigEntry => {
+    const type = source.type as SourceType;
+    const result = SOURCE_CONFIG_SCHEMAS[type].safeParse(source.config);
+    if (!result.success) {
+      for (const issue of result.error.issues) {
+        ctx.issues.push({ ...issue, path: ["config", ...issue.path], input: undefined });
+      }
+      return z.NEVER;
+    }
+    return { id: source.id, type, config: result.data } as SourceConfigEntry;
+  });
 
 /**
  * The whole configuration file: every option with its default and its documentation.

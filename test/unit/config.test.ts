@@ -44,15 +44,15 @@ describe("config", () => {
         "store:",
         "  url: mysql://db",
         "sources:",
-        "  - id: dingtalk-hq",
-        "    type: dingtalk",
-        "    config: { appSecret: '${DT_SECRET}' }",
+        "  - id: corp-idp",
+        "    type: oidc",
+        "    config: { clientSecret: '${OIDC_SECRET}' }",
         "  - id: hq-2",
         "    type: dingding",
       ].join("\n"),
     );
     expect(problems).toEqual([
-      "sources[0].config.appSecret: environment variable DT_SECRET is not set (line 8)",
+      "sources[0].config.clientSecret: environment variable OIDC_SECRET is not set (line 8)",
       "server.prot: unknown key (line 2)",
       "store.url: must start with sqlite: or postgres:// (line 4)",
       'sources[1].type: unknown source type "dingding" (known: ldap, dingtalk, wecom, oidc, saml) (line 10)',
@@ -64,7 +64,7 @@ describe("config", () => {
     const file = join(dir, "c.yaml");
     writeFileSync(
       file,
-      "store:\n  url: postgres://idb:${PG_PASS}@db:5432/idb\nsources:\n  - { id: a, type: ldap, config: { note: 'cost $${X}' } }\n",
+      "store:\n  url: postgres://idb:${PG_PASS}@db:5432/idb\nsources:\n  - { id: a, type: oidc, config: { note: 'cost $${X}' } }\n",
     );
     const config = loadConfig({ file, env: { PG_PASS: "s3cret" }, cwd: "/" });
     expect(config.store.url).toBe("postgres://idb:s3cret@db:5432/idb");
@@ -77,7 +77,7 @@ describe("config", () => {
 
   it("rejects duplicate source ids and wrong types", () => {
     const problems = problemsOf(
-      "server: { port: 'eighty' }\nsources:\n  - { id: a, type: ldap }\n  - { id: a, type: wecom }\n",
+      "server: { port: 'eighty' }\nsources:\n  - { id: a, type: oidc }\n  - { id: a, type: saml }\n",
     );
     expect(problems).toContain('sources[1].id: duplicate source id "a" (also used by sources[0]) (line 4)');
     expect(problems.some((p) => p.startsWith("server.port: "))).toBe(true);

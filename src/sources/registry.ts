@@ -1,0 +1,77 @@
+import { z } from "zod";
+import { AppError } from "../domain/errors.js";
+import { dingtalkConfigSchema } from "./dingtalk/config.js";
+import { ldapConfigSchema } from "./ldap/config.js";
+import type { DirectoryReader, SourceContext } from "./source.js";
+import { wecomConfigSchema } from "./wecom/config.js";
+
+/** Source types idbridge knows. */
+export const SOURCE_TYPES = ["ldap", "dingtalk", "wecom", "oidc", "saml"] as const;
+export type SourceType = (typeof SOURCE_TYPES)[number];
+
+// Sign-in sources get their own schemas with the sign-in work; until then their settings are free-form.
+const pendingSchema = z.record(z.string(), z.unknown());
+
+/** Each type's config schema. Only these light zod modules are loaded with the config. */
+export const SOURCE_CONFIG_SCHEMAS = {
+  ldap: ldapConfigSchema,
+  dingtalk: dingtalkConfigSchema,
+  wecom: wecomConfigSchema,
+  oidc: pendingSchema,
+  saml: pendingSchema,
+} as const satisfies Record<SourceType, z.ZodType>;
+
+/** A source entry of the config after its type's schema filled defaults. */
+export type SourceConfigEntry = {
+  [T in SourceType]: {
+    readonly id: string;
+    readonly type: T;
+    readonly config: z.infer<(typeof SOURCE_CONFIG_SCHEMAS)[T]>;
+  };
+}[SourceType];
+
+// The readers (ldapts, HTTP clients) load only when a source is opened.
+interface LoadedModule {
+  readonly openDirectory?: (context: SourceContext, config: never) => DirectoryReader;
+}
+const MODULES: Record<SourceType, () => Promise<LoadedModule>> = {
+  ldap: async () => (await import("./ldap/index.js")).ldapSource,
+  dingtalk: async () => (await import("./dingtalk/index.js")).dingtalkSource,
+  wecom: async () => (await import("./wecom/index.js")).wecomSource,
+  oidc: () => Promise.resolve({}),
+  saml: () => Promise.resolve({}),
+};
+
+/** Default context: the real clock and timers. */
+export function defaultSourceContext(sourceId: string): SourceContext {
+  return {
+    sourceId,
+    now: () => new Date(),
+    sleep: (ms, signal) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(done, ms);
+        function done(): void {
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", done);
+          resolve();
+        }
+        signal?.addEventListener("abort", done, { once: true });
+      }),
+  };
+}
+
+/** Opens the directory reader of a configured source; INPUT_INVALID when its type has no directory. */
+export async function openDirectory(
+  entry: SourceConfigEntry,
+  context: SourceContext = defaultSourceContext(entry.id),
+): Promise<DirectoryReader> {
+  const module = await MODULES[entry.type]();
+  if (module.openDirectory === undefined) {
+    throw new AppError(
+      "INPUT_INVALID",
+      `source ${entry.id} is of type ${entry.type}, which is a sign-in source without a directory to read`,
+      { expose: true },
+    );
+  }
+  return module.openDirectory(context, entry.config as never);
+}
