@@ -1,3 +1,4 @@
+import type { ReadCursor } from "../sources/snapshot.js";
 import type { JsonObject } from "../domain/json.js";
 
 /** One row of the audit log as stored; `hash` chains it to the row before (see src/audit/chain.ts). */
@@ -98,6 +99,14 @@ export interface Store {
   heartbeatInstance(id: string): Promise<void>;
   /** Removes a server's registration at shutdown. */
   unregisterInstance(id: string): Promise<void>;
+
+  /**
+   * The cursor an earlier complete read of `sourceId` left for `consumer` (the sync, the CLI), so that
+   * one consumer's incremental reads never skip changes another consumer has already seen.
+   */
+  getSourceCursor(sourceId: string, consumer: string): Promise<ReadCursor | null>;
+  /** Saves (replaces) the cursor of `sourceId` for `consumer`. */
+  setSourceCursor(sourceId: string, consumer: string, cursor: ReadCursor, at: Date): Promise<void>;
 
   /** Checks that the store answers and reports its schema version. */
   health(): Promise<StoreHealth>;

@@ -287,6 +287,20 @@ function describeConformance(flavour: Flavour): void {
       expect(await store.listCheckpoints(10, 20)).toEqual([]);
     });
 
+    it("keeps one source cursor per source and consumer, replacing it on save", async () => {
+      const { store } = await openFresh();
+      const ad = { type: "ldap", state: { invocationId: "9a1b", usn: "4711" } };
+      expect(await store.getSourceCursor("ad-hq", "sync")).toBeNull();
+      await store.setSourceCursor("ad-hq", "sync", ad, new Date(TIME));
+      await store.setSourceCursor("ad-hq", "cli", { type: "ldap", state: { usn: "1" } }, new Date(TIME));
+      expect(await store.getSourceCursor("ad-hq", "sync")).toEqual(ad);
+      const later = { type: "ldap", state: { invocationId: "9a1b", usn: "5000" } };
+      await store.setSourceCursor("ad-hq", "sync", later, new Date(TIME));
+      expect(await store.getSourceCursor("ad-hq", "sync")).toEqual(later);
+      expect(await store.getSourceCursor("ad-hq", "cli")).toEqual({ type: "ldap", state: { usn: "1" } });
+      expect(await store.getSourceCursor("dingtalk-hq", "sync")).toBeNull();
+    });
+
     describe("instance registration", () => {
       const a = { id: "instance-a", host: "node-a.test", pid: 111 };
       const b = { id: "instance-b", host: "node-b.test", pid: 222 };

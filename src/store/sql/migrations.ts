@@ -61,6 +61,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ],
     },
   },
+  {
+    version: 3,
+    name: "source read cursors",
+    statements: [
+      `CREATE TABLE source_cursors (
+         source_id TEXT NOT NULL, consumer TEXT NOT NULL, cursor TEXT NOT NULL, updated_at TEXT NOT NULL,
+         PRIMARY KEY (source_id, consumer))`,
+    ],
+  },
 ];
 
 /** The latest schema version this code knows. */

@@ -1,5 +1,6 @@
 import { AppError } from "../../domain/errors.js";
 import type { JsonObject } from "../../domain/json.js";
+import type { ReadCursor } from "../../sources/snapshot.js";
 import type { AuditRecord, ChainHead, Checkpoint, InstanceInfo, Store, StoreHealth } from "../store.js";
 import type { SqlDriver } from "./driver.js";
 import { CODE_SCHEMA_VERSION, schemaVersion } from "./migrations.js";
@@ -161,6 +162,24 @@ export class SqlStore implements Store {
 
   async unregisterInstance(id: string): Promise<void> {
     await this.db.run("DELETE FROM instances WHERE id = $1", [id]);
+  }
+
+  async getSourceCursor(sourceId: string, consumer: string): Promise<ReadCursor | null> {
+    const rows = await this.db.query<{ cursor: string }>(
+      "SELECT cursor FROM source_cursors WHERE source_id = $1 AND consumer = $2",
+      [sourceId, consumer],
+    );
+    const row = rows[0];
+    return row === undefined ? null : (JSON.parse(row.cursor) as ReadCursor);
+  }
+
+  async setSourceCursor(sourceId: string, consumer: string, cursor: ReadCursor, at: Date): Promise<void> {
+    // One statement both flavours understand (SQLite ≥ 3.24 and PostgreSQL ≥ 9.5 upsert).
+    await this.db.run(
+      `INSERT INTO source_cursors (source_id, consumer, cursor, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (source_id, consumer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
+      [sourceId, consumer, JSON.stringify(cursor), at.toISOString()],
+    );
   }
 
   async health(): Promise<StoreHealth> {
