@@ -167,7 +167,20 @@ function resolveConfig(parsed: ParsedConfig, file: string | null, baseDir: strin
     dataDir,
     store: { ...parsed.store, url },
     keys: { ...parsed.keys, dir: abs(parsed.keys.dir ?? resolve(dataDir, "keys")) },
+    sources: parsed.sources.map((source) => resolveFileKeys(source, abs)),
   });
+}
+
+/** Source settings whose key ends in `File` (caFile, certFile) are paths relative to the config file. */
+function resolveFileKeys<T>(value: T, abs: (p: string) => string): T {
+  if (Array.isArray(value)) return value.map((item: unknown) => resolveFileKeys(item, abs)) as T;
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, child]) => [
+      key,
+      key.endsWith("File") && typeof child === "string" ? abs(child) : resolveFileKeys(child, abs),
+    ]),
+  ) as T;
 }
 
 function deepFreeze<T>(value: T): T {

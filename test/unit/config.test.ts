@@ -71,6 +71,21 @@ describe("config", () => {
     expect(config.sources[0]?.config).toEqual({ note: "cost ${X}" });
   });
 
+  it("resolves source settings ending in File against the config file's directory", () => {
+    const dir = mkdtempSync(join(tmpdir(), "idbridge-config-"));
+    const file = join(dir, "c.yaml");
+    writeFileSync(
+      file,
+      "sources:\n  - { id: a, type: oidc, config: { caFile: certs/ca.pem, tls: { keyFile: /etc/k.pem }, caName: x.pem } }\n",
+    );
+    const config = loadConfig({ file, env: {}, cwd: "/" });
+    expect(config.sources[0]?.config).toEqual({
+      caFile: join(dir, "certs/ca.pem"),
+      tls: { keyFile: "/etc/k.pem" },
+      caName: "x.pem",
+    });
+  });
+
   it("names line and column of a YAML syntax error", () => {
     expect(problemsOf("server:\n  port: 8080\n  host: [oops\n")[0]).toMatch(/^line \d+, column \d+: /);
   });
