@@ -1,8 +1,13 @@
+/** The `ldap` source: Active Directory and OpenLDAP directories read over LDAP. */
 import type { SourceModule } from "../source.js";
 import { ldapConfigSchema, type LdapConfig } from "./config.js";
+import { LDAP_SOURCE_TYPE, openLdapDirectory } from "./reader.js";
 
-/** The `ldap` source. PLACEHOLDER until its reader lands. */
+export type { LdapConfig } from "./config.js";
+
+/** The `ldap` source module. */
 export const ldapSource: SourceModule<LdapConfig> = {
-  type: "ldap",
+  type: LDAP_SOURCE_TYPE,
   configSchema: ldapConfigSchema,
+  openDirectory: openLdapDirectory,
 };

@@ -1,0 +1,814 @@
+import { createHash } from "node:crypto";
+import { Filter } from "ldapts";
+import { SnapshotBuilder, SourceReadError, isSourceReadError } from "../builder.js";
+import type {
+  DepartmentMembership,
+  DirectorySnapshot,
+  IncompleteReason,
+  ReadCursor,
+  SourceGroup,
+  SourcePerson,
+} from "../snapshot.js";
+import type { DirectoryReader, ReadOptions, SourceContext, SourceTestReport } from "../source.js";
+import { activeDirectory } from "./ad.js";
+import type { LdapConfig } from "./config.js";
+import { LdapConnection, type SearchSpec } from "./connection.js";
+import { first, isWithin, normalizeDn, parentDn, strings, type LdapEntry } from "./entry.js";
+import { openLdap } from "./openldap.js";
+import type { HighWater, LdapVendor, MappedField } from "./vendor.js";
+
+export const LDAP_SOURCE_TYPE = "ldap";
+
+const OU_FILTER = "(objectClass=organizationalUnit)";
+
+// Problems after which nothing else can be read on this connection.
+const FATAL: ReadonlySet<IncompleteReason["code"]> = new Set([
+  "AUTH_FAILED",
+  "UNREACHABLE",
+  "TLS_FAILED",
+  "ABORTED",
+]);
+
+/** The config with the flavor's defaults filled in. */
+interface Resolved {
+  readonly vendor: LdapVendor;
+  readonly userFilter: string;
+  readonly groupFilter: string;
+  readonly attributes: Readonly<Record<MappedField, string>>;
+  /** Attributes requested for every person. */
+  readonly personAttributes: readonly string[];
+  /** Identifies what a cursor was taken over; a cursor of another scope is not continued. */
+  readonly scope: string;
+}
+
+function resolve(config: LdapConfig): Resolved {
+  const vendor = config.flavor === "ad" ? activeDirectory : openLdap;
+  const attributes = { ...vendor.defaultAttributes, ...config.attributes };
+  const userFilter = config.users.filter ?? vendor.defaultUserFilter;
+  const groupFilter = config.groups.filter ?? vendor.defaultGroupFilter;
+  const personAttributes = [
+    ...new Set([
+      vendor.subjectAttribute,
+      ...Object.entries(attributes)
+        .filter(([field]) => field !== "department" || config.departments.from === "attribute")
+        .map(([, name]) => name),
+      ...vendor.statusAttributes,
+      ...vendor.changeAttributes,
+      ...config.extraAttributes,
+    ]),
+  ];
+  const scope = createHash("sha256")
+    .update(
+      JSON.stringify([
+        config.flavor,
+        config.url.toLowerCase(),
+        config.users.baseDns,
+        userFilter,
+        config.groups.baseDns,
+        groupFilter,
+        config.departments.from,
+      ]),
+    )
+    .digest("hex")
+    .slice(0, 16);
+  return { vendor, userFilter, groupFilter, attributes, personAttributes, scope };
+}
+
+/** Opens a reader of an AD or OpenLDAP directory. Nothing connects until `test()` or `read()`. */
+export function openLdapDirectory(context: SourceContext, config: LdapConfig): DirectoryReader {
+  const resolved = resolve(config);
+  return {
+    test: () => testSource(context, config, resolved),
+    read: (options) => readSource(context, config, resolved, options ?? { mode: "full" }),
+    close: () => Promise.resolve(),
+  };
+}
+
+function prefix(context: SourceContext, config: LdapConfig, reason: IncompleteReason): IncompleteReason {
+  const head = `source ${context.sourceId}`;
+  return reason.message.startsWith(head)
+    ? reason
+    : { ...reason, message: `${head} (${config.url}): ${reason.message}` };
+}
+
+async function connect(
+  context: SourceContext,
+  config: LdapConfig,
+  resolved: Resolved,
+): Promise<LdapConnection | IncompleteReason> {
+  try {
+    return await LdapConnection.open(context.sourceId, config, resolved.vendor.bufferAttributes);
+  } catch (error) {
+    if (isSourceReadError(error)) return prefix(context, config, error.reason);
+    throw error;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// read
+
+async function readSource(
+  context: SourceContext,
+  config: LdapConfig,
+  resolved: Resolved,
+  options: ReadOptions,
+): Promise<DirectorySnapshot> {
+  const cursor = options.mode === "incremental" ? options.cursor : undefined;
+  if (cursor !== undefined && cursor.type !== LDAP_SOURCE_TYPE) {
+    throw new TypeError(`cursor of type ${cursor.type} given to the ldap source ${context.sourceId}`);
+  }
+  const connection = await connect(context, config, resolved);
+  if (!(connection instanceof LdapConnection)) {
+    const builder = new SnapshotBuilder(context, LDAP_SOURCE_TYPE, options.mode);
+    builder.fail(connection);
+    return builder.finish();
+  }
+  try {
+    const run = new ReadRun(context, config, resolved, connection, options);
+    return await run.read(cursor);
+  } finally {
+    await connection.close();
+  }
+}
+
+/** A person as read, before DNs (manager, OU) are turned into subjects and department ids. */
+interface RawPerson {
+  readonly person: Omit<SourcePerson, "departments" | "managers">;
+  readonly dn: string;
+  readonly managerDns: readonly string[];
+  readonly departmentValue?: string;
+}
+
+interface RawGroup {
+  readonly id: string;
+  readonly name: string;
+  readonly dn: string;
+  /** Normalised DNs of direct members (people and groups). */
+  readonly memberDns: readonly string[];
+}
+
+interface Ou {
+  readonly id: string;
+  readonly name: string;
+  readonly dn: string;
+  readonly managerDns: readonly string[];
+}
+
+/** One read: the connection, the builder and what has been learnt about DNs so far. */
+class ReadRun {
+  private builder!: SnapshotBuilder;
+  private readonly vendor: LdapVendor;
+  private readonly peopleByDn = new Map<string, string>();
+  private readonly ousByDn = new Map<string, Ou | null>();
+  private readonly groupsByDn = new Map<string, RawGroup | null>();
+  private greatestChange: string | undefined;
+  private incremental = false;
+  /** Set after a problem that ends the read (auth, network, TLS, abort). */
+  private stopped = false;
+
+  constructor(
+    private readonly context: SourceContext,
+    private readonly config: LdapConfig,
+    private readonly resolved: Resolved,
+    private readonly connection: LdapConnection,
+    private readonly options: ReadOptions,
+  ) {
+    this.vendor = resolved.vendor;
+  }
+
+  async read(cursor: ReadCursor | undefined): Promise<DirectorySnapshot> {
+    let mark: HighWater | null = null;
+    let markProblem: IncompleteReason | null = null;
+    try {
+      mark = await this.vendor.highWater(this.connection, this.config.users.baseDns);
+    } catch (error) {
+      if (!isSourceReadError(error)) throw error;
+      markProblem = prefix(this.context, this.config, error.reason);
+    }
+
+    let resetWhy: string | null = null;
+    if (cursor !== undefined && markProblem === null) {
+      resetWhy =
+        cursor.state.scope !== this.resolved.scope
+          ? "the cursor was taken with other base DNs, filters or server"
+          : this.vendor.cannotContinue(cursor.state, mark);
+    }
+    this.incremental = cursor !== undefined && resetWhy === null && markProblem === null;
+    this.builder = new SnapshotBuilder(
+      this.context,
+      LDAP_SOURCE_TYPE,
+      this.incremental ? "incremental" : "full",
+    );
+    if (markProblem !== null) {
+      // Without a high-water mark an incremental read cannot be trusted, and a full read gets no cursor.
+      this.builder.fail(markProblem);
+      if (cursor !== undefined) return this.builder.finish();
+    }
+    if (resetWhy !== null) {
+      this.builder.warn(
+        `source ${this.context.sourceId}: incremental read turned into a full read because ${resetWhy}; changes since the cursor cannot be found otherwise`,
+      );
+    }
+    const since = this.incremental ? cursor!.state : null;
+
+    await this.run(since);
+
+    const finalMark = mark ?? this.vendor.fallbackHighWater(this.greatestChange);
+    const next: ReadCursor | undefined =
+      finalMark === null
+        ? undefined
+        : { type: LDAP_SOURCE_TYPE, state: { ...finalMark, scope: this.resolved.scope } };
+    return this.builder.finish(next);
+  }
+
+  private async run(since: HighWater | null): Promise<void> {
+    const changed = since === null ? "" : this.vendor.changedSince(since);
+    const phases: Array<() => Promise<void>> = [];
+    if (this.config.departments.from === "ou") phases.push(() => this.readOus(changed));
+    phases.push(() => this.readPeople(changed));
+    if (this.config.groups.baseDns.length > 0) phases.push(() => this.readGroups(changed));
+    for (const phase of phases) {
+      await phase();
+      if (this.fatal()) return;
+    }
+  }
+
+  private fatal(): boolean {
+    return this.stopped;
+  }
+
+  /** Runs a step; a source problem is recorded (with the source named) and false returned. */
+  private async step(run: () => Promise<void>): Promise<boolean> {
+    try {
+      await run();
+      return true;
+    } catch (error) {
+      if (!isSourceReadError(error)) throw error;
+      this.builder.fail(prefix(this.context, this.config, error.reason));
+      if (FATAL.has(error.reason.code)) this.stopped = true;
+      return false;
+    }
+  }
+
+  private checkAborted(): void {
+    if (this.options.signal?.aborted === true) {
+      throw new SourceReadError({ code: "ABORTED", message: "the read was aborted" });
+    }
+  }
+
+  /** Every entry of a paged search, one page at a time; references are noted, never followed. */
+  private async *entries(spec: SearchSpec): AsyncGenerator<LdapEntry> {
+    for await (const page of this.connection.pages(spec, this.config.pageSize)) {
+      this.checkAborted();
+      if (page.references.length > 0) {
+        this.builder.warn(
+          `source ${this.context.sourceId}: ${spec.what} under ${spec.base}: ignored ${page.references.length} search reference(s) (referrals are never followed): ${page.references.join(", ")}`,
+        );
+      }
+      for (const entry of page.entries) {
+        for (const name of this.vendor.changeAttributes) {
+          const value = first(entry, name);
+          if (value !== undefined && (this.greatestChange === undefined || value > this.greatestChange)) {
+            this.greatestChange = value;
+          }
+        }
+        yield entry;
+      }
+    }
+  }
+
+  private subjectOrFail(entry: LdapEntry, what: string): string | null {
+    const subject = this.vendor.subjectOf(entry);
+    if (subject === null) {
+      this.builder.fail({
+        code: "MALFORMED_RESPONSE",
+        message: `source ${this.context.sourceId} (${this.config.url}): ${what} ${entry.dn} has no valid ${this.vendor.subjectAttribute}, so it cannot be identified and was left out (does the service account may read ${this.vendor.subjectAttribute}?)`,
+        where: entry.dn,
+      });
+    }
+    return subject;
+  }
+
+  // --- departments (OUs) -------------------------------------------------------------------------
+
+  private ouAttributes(): string[] {
+    return [this.vendor.subjectAttribute, "ou", "name", "managedBy", ...this.vendor.changeAttributes];
+  }
+
+  private toOu(entry: LdapEntry): Ou | null {
+    const id = this.subjectOrFail(entry, "organizational unit");
+    if (id === null) return null;
+    return {
+      id,
+      name: first(entry, "ou") ?? first(entry, "name") ?? entry.dn,
+      dn: entry.dn,
+      managerDns: strings(entry, "managedBy"),
+    };
+  }
+
+  private async readOus(changed: string): Promise<void> {
+    const found: Ou[] = [];
+    for (const base of this.config.users.baseDns) {
+      await this.step(async () => {
+        for await (const entry of this.entries({
+          base,
+          filter: changed === "" ? OU_FILTER : `(&${OU_FILTER}${changed})`,
+          attributes: this.ouAttributes(),
+          what: "reading organizational units",
+        })) {
+          const ou = this.toOu(entry);
+          if (ou === null) continue;
+          this.ousByDn.set(normalizeDn(entry.dn), ou);
+          found.push(ou);
+        }
+      });
+      if (this.fatal()) return;
+    }
+    for (const ou of found) {
+      const parent = await this.enclosingOu(parentDn(ou.dn));
+      this.builder.addDepartment({
+        id: ou.id,
+        parentId: parent?.id ?? null,
+        name: ou.name,
+        order: 0,
+        leaders: await this.subjectsOf(ou.managerDns, `manager of ${ou.dn}`),
+      });
+    }
+  }
+
+  /** The nearest OU at or above `dn` within the user base DNs. */
+  private async enclosingOu(dn: string | null): Promise<Ou | null> {
+    const bases = this.config.users.baseDns.map(normalizeDn);
+    for (let at = dn; at !== null; at = parentDn(at)) {
+      const key = normalizeDn(at);
+      if (!bases.some((base) => isWithin(key, base))) return null;
+      let ou = this.ousByDn.get(key);
+      if (ou === undefined) {
+        // Full reads know every OU already; an incremental read looks up the ones it has not seen.
+        if (!this.incremental) ou = null;
+        else {
+          const entry = await this.connection.entry(
+            at,
+            this.ouAttributes(),
+            "reading an organizational unit",
+            OU_FILTER,
+          );
+          ou = entry === null ? null : this.toOu(entry);
+        }
+        this.ousByDn.set(key, ou);
+      }
+      if (ou !== null) return ou;
+    }
+    return null;
+  }
+
+  // --- people ------------------------------------------------------------------------------------
+
+  private toRawPerson(entry: LdapEntry): RawPerson | null {
+    const subject = this.subjectOrFail(entry, "person");
+    if (subject === null) return null;
+    const a = this.resolved.attributes;
+    const optional = (field: keyof SourcePerson, attribute: string) => {
+      const value = first(entry, attribute);
+      return value === undefined || value === "" ? {} : { [field]: value };
+    };
+    const attributes: Record<string, string | readonly string[]> = { dn: entry.dn };
+    for (const name of this.config.extraAttributes) {
+      const values = strings(entry, name);
+      if (values.length === 1) attributes[name] = values[0]!;
+      else if (values.length > 1) attributes[name] = values;
+    }
+    const department = this.config.departments.from === "attribute" ? first(entry, a.department) : undefined;
+    return {
+      dn: entry.dn,
+      managerDns: strings(entry, a.manager),
+      ...(department === undefined || department === "" ? {} : { departmentValue: department }),
+      person: {
+        subject,
+        ...optional("username", a.username),
+        ...optional("name", a.name),
+        ...optional("email", a.email),
+        ...optional("mobile", a.mobile),
+        ...optional("employeeNo", a.employeeNo),
+        ...optional("title", a.title),
+        status: this.vendor.statusOf(entry, this.context.now()),
+        attributes,
+      },
+    };
+  }
+
+  private async readPeople(changed: string): Promise<void> {
+    const raw: RawPerson[] = [];
+    for (const base of this.config.users.baseDns) {
+      await this.step(async () => {
+        for await (const entry of this.entries({
+          base,
+          filter: changed === "" ? this.resolved.userFilter : `(&${this.resolved.userFilter}${changed})`,
+          attributes: this.resolved.personAttributes,
+          what: "reading people",
+        })) {
+          const person = this.toRawPerson(entry);
+          if (person === null) continue;
+          this.peopleByDn.set(normalizeDn(entry.dn), person.person.subject);
+          raw.push(person);
+          if (raw.length % 1000 === 0) this.options.onProgress?.({ phase: "people", done: raw.length });
+        }
+      });
+      if (this.fatal()) return;
+    }
+    this.options.onProgress?.({ phase: "people", done: raw.length });
+    await this.step(async () => {
+      for (const person of raw) {
+        this.builder.addPerson({
+          ...person.person,
+          departments: await this.departmentsOf(person),
+          managers: await this.subjectsOf(person.managerDns, `manager of ${person.dn}`),
+        });
+      }
+    });
+  }
+
+  private async departmentsOf(person: RawPerson): Promise<DepartmentMembership[]> {
+    if (this.config.departments.from === "attribute") {
+      const value = person.departmentValue;
+      if (value === undefined) return [];
+      this.builder.addDepartment({ id: value, parentId: null, name: value, order: 0, leaders: [] });
+      return [{ departmentId: value, main: true, leader: false }];
+    }
+    if (this.config.departments.from !== "ou") return [];
+    const ou = await this.enclosingOu(parentDn(person.dn));
+    if (ou === null) return [];
+    const leader = ou.managerDns.some((dn) => normalizeDn(dn) === normalizeDn(person.dn));
+    return [{ departmentId: ou.id, main: true, leader }];
+  }
+
+  /** Person subjects for DNs (managers, managedBy); DNs that are not people of this source are noted. */
+  private async subjectsOf(dns: readonly string[], what: string): Promise<string[]> {
+    const subjects: string[] = [];
+    for (const dn of dns) {
+      const subject = await this.personSubject(dn);
+      if (subject !== null) subjects.push(subject);
+      else
+        this.builder.warn(
+          `source ${this.context.sourceId}: ${what} is ${dn}, which is not a person read from this source; left out`,
+        );
+    }
+    return subjects;
+  }
+
+  private async personSubject(dn: string): Promise<string | null> {
+    const key = normalizeDn(dn);
+    const known = this.peopleByDn.get(key);
+    if (known !== undefined || !this.incremental) return known ?? null;
+    const inScope = this.config.users.baseDns.some((base) => isWithin(key, normalizeDn(base)));
+    const entry = inScope
+      ? await this.connection.entry(
+          dn,
+          [this.vendor.subjectAttribute],
+          "reading a person",
+          this.resolved.userFilter,
+        )
+      : null;
+    const subject = entry === null ? null : this.vendor.subjectOf(entry);
+    if (subject !== null) this.peopleByDn.set(key, subject);
+    return subject;
+  }
+
+  // --- groups ------------------------------------------------------------------------------------
+
+  private groupAttributes(): string[] {
+    return [
+      this.vendor.subjectAttribute,
+      "cn",
+      this.vendor.memberRequest(this.config.rangeSize),
+      ...this.vendor.changeAttributes,
+    ];
+  }
+
+  private async readGroups(changed: string): Promise<void> {
+    const groups: RawGroup[] = [];
+    for (const base of this.config.groups.baseDns) {
+      await this.step(async () => {
+        for await (const entry of this.entries({
+          base,
+          filter: changed === "" ? this.resolved.groupFilter : `(&${this.resolved.groupFilter}${changed})`,
+          attributes: this.groupAttributes(),
+          what: "reading groups",
+        })) {
+          const group = await this.toRawGroup(entry);
+          if (group !== null) groups.push(group);
+        }
+      });
+      if (this.fatal()) return;
+    }
+    // A change inside a nested group changes the members of every group that contains it.
+    if (this.incremental) await this.step(() => this.addContainingGroups(groups));
+    let done = 0;
+    for (const group of groups) {
+      await this.step(async () => {
+        this.checkAborted();
+        this.builder.addGroup(await this.resolveMembers(group));
+      });
+      if (this.fatal()) return;
+      if (++done % 100 === 0) this.options.onProgress?.({ phase: "groups", done, total: groups.length });
+    }
+  }
+
+  private async toRawGroup(entry: LdapEntry): Promise<RawGroup | null> {
+    const id = this.subjectOrFail(entry, "group");
+    if (id === null) return null;
+    const group: RawGroup = {
+      id,
+      name: first(entry, "cn") ?? entry.dn,
+      dn: entry.dn,
+      memberDns: (await this.directMembers(entry)).map(normalizeDn),
+    };
+    this.groupsByDn.set(normalizeDn(entry.dn), group);
+    return group;
+  }
+
+  /**
+   * All values of `member`, fetching further ranges ([MS-ADTS] 3.1.1.3.1.3.3, `member;range=100-199`) for
+   * as long as the server answers with a range that does not end in `*`.
+   */
+  private async directMembers(entry: LdapEntry): Promise<string[]> {
+    let ranged = rangedValues(entry, "member");
+    if (ranged === null) return strings(entry, "member");
+    const values = [...ranged.values];
+    while (ranged.high !== null) {
+      this.checkAborted();
+      const low = ranged.high + 1;
+      const request = `member;range=${low}-${low + this.config.rangeSize - 1}`;
+      const next = await this.connection.entry(
+        entry.dn,
+        [request],
+        `reading members of ${entry.dn} (${request})`,
+      );
+      ranged = next === null ? null : rangedValues(next, "member");
+      if (ranged === null) {
+        throw new SourceReadError({
+          code: "MALFORMED_RESPONSE",
+          message: `asked for ${request} of ${entry.dn} and got no ranged values back, so its member list may be cut short`,
+          where: entry.dn,
+        });
+      }
+      if (ranged.low !== low) {
+        throw new SourceReadError({
+          code: "MALFORMED_RESPONSE",
+          message: `asked for ${request} of ${entry.dn} and got range ${ranged.low}-${ranged.high ?? "*"}`,
+          where: entry.dn,
+        });
+      }
+      values.push(...ranged.values);
+    }
+    return values;
+  }
+
+  /** Adds the groups that contain any of `groups` (at any depth) to `groups`. */
+  private async addContainingGroups(groups: RawGroup[]): Promise<void> {
+    const seen = new Set(groups.map((g) => normalizeDn(g.dn)));
+    const queue = [...groups];
+    while (queue.length > 0) {
+      const group = queue.shift()!;
+      const { filter, transitive } = this.vendor.containingGroupsFilter(Filter.escape(group.dn));
+      for (const base of this.config.groups.baseDns) {
+        for await (const entry of this.entries({
+          base,
+          filter: `(&${this.resolved.groupFilter}${filter})`,
+          attributes: this.groupAttributes(),
+          what: `finding groups that contain ${group.dn}`,
+        })) {
+          const key = normalizeDn(entry.dn);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          const parent = await this.toRawGroup(entry);
+          if (parent === null) continue;
+          groups.push(parent);
+          if (!transitive) queue.push(parent);
+        }
+      }
+    }
+  }
+
+  private async resolveMembers(group: RawGroup): Promise<SourceGroup> {
+    const inChain = this.vendor.inChainMembersFilter(Filter.escape(group.dn));
+    const members = new Map<string, string>(); // normalised DN -> subject
+    if (inChain !== null) {
+      // The server evaluates nesting (AD's in-chain rule): one search per group, no cycles to worry about.
+      for (const base of this.config.users.baseDns) {
+        for await (const entry of this.entries({
+          base,
+          filter: `(&${this.resolved.userFilter}${inChain})`,
+          attributes: [this.vendor.subjectAttribute],
+          what: `reading the members of ${group.dn} (in-chain)`,
+        })) {
+          const subject = this.subjectOrFail(entry, "person");
+          if (subject !== null) members.set(normalizeDn(entry.dn), subject);
+        }
+      }
+    } else {
+      await this.walkMembers(group, members, new Set());
+    }
+    const directMembers: string[] = [];
+    for (const dn of group.memberDns) {
+      const subject = inChain !== null ? members.get(dn) : await this.personSubject(dn);
+      if (subject !== undefined && subject !== null) directMembers.push(subject);
+    }
+    return {
+      id: group.id,
+      name: group.name,
+      path: group.dn,
+      kind: this.vendor.groupKind,
+      members: [...new Set(members.values())].sort(),
+      directMembers: [...new Set(directMembers)].sort(),
+    };
+  }
+
+  /** Walks `member` down through nested groups; `visited` stops cycles (a ∋ b ∋ a). */
+  private async walkMembers(
+    group: RawGroup,
+    members: Map<string, string>,
+    visited: Set<string>,
+  ): Promise<void> {
+    visited.add(normalizeDn(group.dn));
+    for (const dn of group.memberDns) {
+      const subject = await this.personSubject(dn);
+      if (subject !== null) {
+        members.set(dn, subject);
+        continue;
+      }
+      if (visited.has(dn)) continue;
+      const nested = await this.groupAt(dn);
+      if (nested !== null) await this.walkMembers(nested, members, visited);
+    }
+  }
+
+  /** A group by DN: known from this read, or (incremental reads) looked up within the group base DNs. */
+  private async groupAt(dn: string): Promise<RawGroup | null> {
+    const known = this.groupsByDn.get(dn);
+    if (known !== undefined || !this.incremental) return known ?? null;
+    const inScope = this.config.groups.baseDns.some((base) => isWithin(dn, normalizeDn(base)));
+    const entry = inScope
+      ? await this.connection.entry(
+          dn,
+          this.groupAttributes(),
+          "reading a nested group",
+          this.resolved.groupFilter,
+        )
+      : null;
+    const group = entry === null ? null : await this.toRawGroup(entry);
+    this.groupsByDn.set(dn, group);
+    return group;
+  }
+}
+
+/** The values of `name;range=low-high` in an entry; `high` is null when the range ends in `*`. */
+function rangedValues(
+  entry: LdapEntry,
+  name: string,
+): { low: number; high: number | null; values: string[] } | null {
+  const prefixText = `${name.toLowerCase()};range=`;
+  for (const key of entry.values.keys()) {
+    if (!key.startsWith(prefixText)) continue;
+    const match = /^(\d+)-(\d+|\*)$/.exec(key.slice(prefixText.length));
+    if (!match) continue;
+    return {
+      low: Number(match[1]),
+      high: match[2] === "*" ? null : Number(match[2]),
+      values: strings(entry, key),
+    };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// test
+
+async function testSource(
+  context: SourceContext,
+  config: LdapConfig,
+  resolved: Resolved,
+): Promise<SourceTestReport> {
+  const connection = await connect(context, config, resolved);
+  if (!(connection instanceof LdapConnection)) {
+    return { ok: false, found: [], problems: [connection], unavailableFields: [] };
+  }
+  const vendor = resolved.vendor;
+  const found: string[] = [`connected to ${config.url} and bound as ${config.bindDn}`];
+  const problems: IncompleteReason[] = [];
+  const unavailableFields: { field: string; reason: string }[] = [];
+  let ok = true;
+  const attempt = async (run: () => Promise<void>): Promise<void> => {
+    try {
+      await run();
+    } catch (error) {
+      if (!isSourceReadError(error)) throw error;
+      ok = false;
+      problems.push(prefix(context, config, error.reason));
+    }
+  };
+  try {
+    await attempt(async () => {
+      const root = await connection.rootDse([
+        "supportedControl",
+        "vendorName",
+        "dnsHostName",
+        "highestCommittedUSN",
+      ]);
+      const server = first(root, "dnsHostName") ?? first(root, "vendorName");
+      if (server !== undefined) found.push(`server: ${server}`);
+      if (!strings(root, "supportedControl").includes("1.2.840.113556.1.4.319")) {
+        problems.push({
+          code: "SERVER_ERROR",
+          message: `source ${context.sourceId}: the server does not advertise paged results (1.2.840.113556.1.4.319); large directories may be cut off at its size limit`,
+        });
+      }
+    });
+    await attempt(async () => {
+      const mark = await vendor.highWater(connection, config.users.baseDns);
+      found.push(
+        mark === null
+          ? "incremental reads: from entryCSN of the entries read"
+          : `incremental reads: change mark ${JSON.stringify(mark)}`,
+      );
+    });
+    for (const base of config.users.baseDns) {
+      await attempt(async () => {
+        const page = await firstPage(
+          connection,
+          {
+            base,
+            filter: resolved.userFilter,
+            attributes: resolved.personAttributes,
+            what: "reading people",
+          },
+          config.pageSize,
+        );
+        found.push(`people under ${base}: ${page.length} on the first page`);
+        if (page.length === 0) return;
+        const fields: Array<[string, string]> = [
+          ["subject", vendor.subjectAttribute],
+          ...(["name", "email", "mobile", "employeeNo", "title", "manager"] as const).map(
+            (f): [string, string] => [f, resolved.attributes[f]],
+          ),
+        ];
+        const counts = fields.map(
+          ([field, attribute]) =>
+            [field, attribute, page.filter((e) => e.values.has(attribute.toLowerCase())).length] as const,
+        );
+        found.push(`  of these with ${counts.map(([f, a, n]) => `${f} (${a}): ${n}`).join(", ")}`);
+        for (const [field, attribute, n] of counts) {
+          if (n === 0)
+            unavailableFields.push({
+              field,
+              reason: `no entry on the first page has ${attribute} (not set, or the service account may not read it)`,
+            });
+        }
+        if (counts[0]![2] < page.length) {
+          ok = false;
+          problems.push({
+            code: "PERMISSION_DENIED",
+            message: `source ${context.sourceId}: ${page.length - counts[0]![2]} people under ${base} came without ${vendor.subjectAttribute}; the service account must be allowed to read it`,
+            where: base,
+          });
+        }
+        if (vendor.flavor === "ad" && !page.some((e) => e.values.has("msds-user-account-control-computed"))) {
+          problems.push({
+            code: "PERMISSION_DENIED",
+            message: `source ${context.sourceId}: msDS-User-Account-Control-Computed is not readable, so locked-out people and expired passwords cannot be seen (they would read as active)`,
+            where: base,
+          });
+        }
+      });
+    }
+    for (const base of config.groups.baseDns) {
+      await attempt(async () => {
+        const page = await firstPage(
+          connection,
+          {
+            base,
+            filter: resolved.groupFilter,
+            attributes: [vendor.subjectAttribute, "cn"],
+            what: "reading groups",
+          },
+          config.pageSize,
+        );
+        found.push(`groups under ${base}: ${page.length} on the first page`);
+      });
+    }
+  } finally {
+    await connection.close();
+  }
+  return { ok, found, problems, unavailableFields };
+}
+
+async function firstPage(
+  connection: LdapConnection,
+  spec: SearchSpec,
+  pageSize: number,
+): Promise<LdapEntry[]> {
+  const pages = connection.pages(spec, pageSize);
+  const page = await pages.next();
+  await pages.return(undefined);
+  return page.done === true ? [] : page.value.entries;
+}
