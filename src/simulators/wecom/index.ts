@@ -1,0 +1,92 @@
+import express, { type Express } from "express";
+import type { SimOrg } from "../common/org.js";
+import { controlRouter, listenLocal, type SimControls } from "../common/control.js";
+import { directoryRouter } from "./routes/directory.js";
+import { tokenRouter } from "./routes/tokens.js";
+import { createState, type WeComSimState, type WeComSimulatorOptions } from "./state.js";
+
+export type { WeComSimAppOptions, WeComSimulatorOptions } from "./state.js";
+
+/** The credentials of a simulated corp (generated per start unless given; test use only). */
+export interface WeComSimCredentials {
+  /** CorpID. */
+  readonly corpId: string;
+  /** The 通讯录同步 secret. */
+  readonly contactSecret: string;
+  /** Each app's AgentId and Secret. */
+  readonly apps: readonly { readonly agentId: number; readonly secret: string }[];
+}
+
+/** Which secret `sourceConfig` puts into the source entry. */
+export type WeComSourceConfigChoice =
+  { readonly use?: "contact-sync" } | { readonly use: "app"; readonly agentId?: number };
+
+/** A WeCom simulator that is not listening yet. */
+export interface WeComSimulator {
+  readonly app: Express;
+  readonly controls: SimControls;
+  readonly org: SimOrg;
+  readonly credentials: WeComSimCredentials;
+  /** The `config:` of a `sources:` entry of type `wecom` that reads this simulator at `baseUrl`. */
+  sourceConfig(baseUrl: string, choice?: WeComSourceConfigChoice): Record<string, unknown>;
+}
+
+/** A listening WeCom simulator. */
+export interface RunningWeComSimulator extends Omit<WeComSimulator, "app" | "sourceConfig"> {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+  sourceConfig(choice?: WeComSourceConfigChoice): Record<string, unknown>;
+}
+
+/**
+ * A WeCom (企业微信) server for tests, benchmarks and the demo: `/cgi-bin/gettoken` and the contact APIs,
+ * with apps, the 通讯录同步 secret, visible ranges, the 2022 restrictions, rate and concurrency limits and
+ * fault injection. Admin hooks live under `/__simulator/`. Sign-in routes (a later issue) mount as one more
+ * router on the same state.
+ */
+export function createWeComSimulator(options: WeComSimulatorOptions = {}): WeComSimulator {
+  const state: WeComSimState = createState(options);
+  const app = express();
+  app.disable("x-powered-by");
+  app.use("/__simulator", controlRouter(state.controls));
+  app.use("/cgi-bin", tokenRouter(state));
+  app.use("/cgi-bin", directoryRouter(state));
+  const credentials: WeComSimCredentials = {
+    corpId: state.corpId,
+    contactSecret: state.contactSecret,
+    apps: state.apps.map((a) => ({ agentId: a.agentId, secret: a.secret })),
+  };
+  return {
+    app,
+    controls: state.controls,
+    org: state.index.org,
+    credentials,
+    sourceConfig(baseUrl, choice = {}) {
+      if (choice.use === "app") {
+        const chosen = state.apps.find((a) => choice.agentId === undefined || a.agentId === choice.agentId);
+        if (chosen === undefined)
+          throw new TypeError(`the simulator has no app with agentId ${choice.agentId}`);
+        return { corpId: state.corpId, secret: chosen.secret, agentId: chosen.agentId, baseUrl };
+      }
+      return { corpId: state.corpId, contactSecret: state.contactSecret, baseUrl };
+    },
+  };
+}
+
+/** Starts a WeCom simulator on 127.0.0.1 (port 0 = any free port). */
+export async function startWeComSimulator(
+  options: WeComSimulatorOptions & { readonly port?: number } = {},
+): Promise<RunningWeComSimulator> {
+  const simulator = createWeComSimulator(options);
+  const running = await listenLocal(simulator.app, options.port);
+  return {
+    url: running.url,
+    port: running.port,
+    close: () => running.close(),
+    controls: simulator.controls,
+    org: simulator.org,
+    credentials: simulator.credentials,
+    sourceConfig: (choice) => simulator.sourceConfig(running.url, choice),
+  };
+}

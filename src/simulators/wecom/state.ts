@@ -1,0 +1,210 @@
+import { randomBytes } from "node:crypto";
+import { SimClock } from "../common/clock.js";
+import type { SimControls } from "../common/control.js";
+import { Faults, parseFaults } from "../common/faults.js";
+import { generateOrg, type SimDepartment, type SimOrg, type SimPerson, type SimRole } from "../common/org.js";
+import { Bans, RateWindows } from "../common/rate-window.js";
+import { TokenStore } from "../common/tokens.js";
+
+/** One self-built app (自建应用) of the simulated corp. */
+export interface WeComSimAppOptions {
+  /** The app's AgentId. */
+  readonly agentId: number;
+  /** The app's Secret; generated per start when absent. */
+  readonly secret?: string;
+  /** Departments in the app's visible range (可见范围), each with its whole subtree. Default: [1]. */
+  readonly visibleDepartments?: readonly number[];
+  /**
+   * Created after 2022-06-20 20:00: user/get and user/list leave out avatar, thumb_avatar, gender, mobile,
+   * email, biz_mail, qr_code and address (WX-DOC 96255, 96260). Default: false.
+   */
+  readonly createdAfter2022?: boolean;
+  /**
+   * 企业可信IP: when set, calls from any other IP get 60020. Apps created after 2022-06-20 must have one
+   * in real WeCom; the simulator enforces it whenever it is set.
+   */
+  readonly trustedIps?: readonly string[];
+}
+
+/** Options of the WeCom simulator. */
+export interface WeComSimulatorOptions {
+  /** Size of the generated org (ignored when `org` is given). Default 200. */
+  readonly people?: number;
+  /** Seed of the generated org. Default 1. */
+  readonly seed?: number;
+  /** A ready org instead of a generated one. */
+  readonly org?: SimOrg;
+  /** Fault spec (see common/faults.ts). */
+  readonly faults?: string;
+  /** The corp's CorpID; generated per start when absent. */
+  readonly corpId?: string;
+  /** The 通讯录同步 (contact sync) secret; generated per start when absent. */
+  readonly contactSecret?: string;
+  /**
+   * The caller's IP was added to the 通讯录同步 helper after 2022-08-15 10:00: then user/get, user/list,
+   * department/list and department/get refuse the contact secret with 60020 (WX-DOC 96067). Default false.
+   */
+  readonly contactSyncIpAddedAfter20220815?: boolean;
+  /** Self-built apps. Default: one app, agentId 1000002, visible range the whole corp, created before 2022. */
+  readonly apps?: readonly WeComSimAppOptions[];
+  /** Per corp, per API, per minute (WX-DOC 90454: 10,000); over it the API is blocked for 60 s with 45009. */
+  readonly rateLimitPerMinute?: number;
+  /** Per corp, per API, per hour (WX-DOC 90454: 150,000); over it the API is blocked for 60 min with 45009. */
+  readonly rateLimitPerHour?: number;
+  /** Calls in flight at once per corp before 45033 (older docs: 300). */
+  readonly maxConcurrent?: number;
+  /** What an expired token gets: 42001 (documented) or 40014 (what WeCom returns in practice). Default 42001. */
+  readonly expiredTokenErrcode?: 40014 | 42001;
+  /** Token lifetime in seconds (WeCom: 7200). */
+  readonly tokenTtlSeconds?: number;
+  /** Base of the simulated clock (defaults to Date.now). */
+  readonly now?: () => number;
+}
+
+/** A resolved app. */
+export interface SimApp {
+  readonly agentId: number;
+  readonly secret: string;
+  readonly visibleRoots: readonly number[];
+  readonly createdAfter2022: boolean;
+  readonly trustedIps?: ReadonlySet<string>;
+}
+
+/** Who a token belongs to: the 通讯录同步 helper or one app. */
+export type Principal = { readonly kind: "contact-sync" } | { readonly kind: "app"; readonly app: SimApp };
+
+/** The org, indexed for 100,000 people: departments by id and parent, direct members by department. */
+export class OrgIndex {
+  readonly departments = new Map<number, SimDepartment>();
+  readonly children = new Map<number, number[]>();
+  readonly members = new Map<number, SimPerson[]>();
+  readonly people = new Map<string, SimPerson>();
+  readonly tags = new Map<number, SimRole>();
+  private rows: { userid: string; department: number }[] | null = null;
+
+  constructor(readonly org: SimOrg) {
+    for (const d of org.departments) {
+      this.departments.set(d.id, d);
+      if (d.parentId !== 0) push(this.children, d.parentId, d.id);
+    }
+    for (const p of org.people) {
+      this.people.set(p.userid, p);
+      for (const d of p.departments) push(this.members, d, p);
+    }
+    for (const r of org.roles) this.tags.set(r.id, r);
+  }
+
+  /** `id` and every department below it, parents before children. */
+  subtree(id: number): number[] {
+    const out: number[] = [];
+    const stack = [id];
+    while (stack.length > 0) {
+      const next = stack.pop()!;
+      out.push(next);
+      const kids = this.children.get(next);
+      if (kids !== undefined) for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
+    }
+    return out;
+  }
+
+  /** user/list_id rows: one per (user, department), in a stable order. */
+  listIdRows(): readonly { userid: string; department: number }[] {
+    this.rows ??= this.org.people.flatMap((p) =>
+      p.departments.map((department) => ({ userid: p.userid, department })),
+    );
+    return this.rows;
+  }
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}
+
+/** Everything the routes share. Sign-in routes (a later issue) add their own stores here. */
+export interface WeComSimState {
+  readonly corpId: string;
+  readonly contactSecret: string;
+  readonly contactSyncNewIp: boolean;
+  readonly apps: readonly SimApp[];
+  readonly index: OrgIndex;
+  readonly controls: SimControls;
+  readonly appTokens: TokenStore;
+  readonly windows: RateWindows;
+  readonly bans: Bans;
+  readonly limits: { readonly perMinute: number; readonly perHour: number; readonly concurrent: number };
+  readonly expiredTokenErrcode: 40014 | 42001;
+  /** Calls in flight, for 45033. */
+  inFlight: number;
+  /** Sequence in the errmsg hint. */
+  hintSeq: number;
+  /** Visible departments per app (whole subtrees), computed once. */
+  readonly visible: Map<number, ReadonlySet<number>>;
+}
+
+const secret = (): string => randomBytes(32).toString("base64url").slice(0, 43);
+
+/** Builds the shared state from the options (credentials generated unless given). */
+export function createState(options: WeComSimulatorOptions): WeComSimState {
+  const clock = new SimClock(options.now);
+  const org = options.org ?? generateOrg({ people: options.people ?? 200, seed: options.seed ?? 1 });
+  const index = new OrgIndex(org);
+  const appTokens = new TokenStore(clock, {
+    ttlSeconds: options.tokenTtlSeconds ?? 7200,
+    extendOnRefetch: false,
+  });
+  const faults = new Faults();
+  if (options.faults !== undefined) faults.set(parseFaults(options.faults));
+  const apps: SimApp[] = (options.apps ?? [{ agentId: 1000002 }]).map((a) => ({
+    agentId: a.agentId,
+    secret: a.secret ?? secret(),
+    visibleRoots: a.visibleDepartments ?? [1],
+    createdAfter2022: a.createdAfter2022 ?? false,
+    ...(a.trustedIps === undefined ? {} : { trustedIps: new Set(a.trustedIps) }),
+  }));
+  const visible = new Map<number, ReadonlySet<number>>();
+  for (const app of apps) {
+    const set = new Set<number>();
+    for (const root of app.visibleRoots)
+      if (index.departments.has(root)) for (const d of index.subtree(root)) set.add(d);
+    visible.set(app.agentId, set);
+  }
+  return {
+    corpId: options.corpId ?? `ww${randomBytes(8).toString("hex")}`,
+    contactSecret: options.contactSecret ?? secret(),
+    contactSyncNewIp: options.contactSyncIpAddedAfter20220815 ?? false,
+    apps,
+    index,
+    controls: { clock, faults, tokenStores: [appTokens], calls: new Map() },
+    appTokens,
+    windows: new RateWindows(() => clock.now()),
+    bans: new Bans(() => clock.now()),
+    limits: {
+      perMinute: options.rateLimitPerMinute ?? 10_000,
+      perHour: options.rateLimitPerHour ?? 150_000,
+      concurrent: options.maxConcurrent ?? 300,
+    },
+    expiredTokenErrcode: options.expiredTokenErrcode ?? 42001,
+    inFlight: 0,
+    hintSeq: 0,
+    visible,
+  };
+}
+
+/** Token owner key of a principal. */
+export function ownerKey(principal: Principal): string {
+  return principal.kind === "contact-sync" ? "contact-sync" : `app:${principal.app.agentId}`;
+}
+
+/** The principal behind an owner key. */
+export function principalOf(state: WeComSimState, owner: string): Principal | undefined {
+  if (owner === "contact-sync") return { kind: "contact-sync" };
+  const app = state.apps.find((a) => `app:${a.agentId}` === owner);
+  return app === undefined ? undefined : { kind: "app", app };
+}
+
+/** True when the principal may see the department (the contact secret sees the whole corp). */
+export function canSeeDepartment(state: WeComSimState, principal: Principal, id: number): boolean {
+  return principal.kind === "contact-sync" || (state.visible.get(principal.app.agentId)?.has(id) ?? false);
+}
