@@ -1,8 +1,12 @@
 import type { SourceModule } from "../source.js";
 import { wecomConfigSchema, type WeComConfig } from "./config.js";
+import { WeComReader } from "./reader.js";
 
-/** The `wecom` source. PLACEHOLDER until its reader lands. */
+export type { WeComConfig } from "./config.js";
+
+/** The `wecom` source: a WeCom (企业微信) corp's departments, people and tags. */
 export const wecomSource: SourceModule<WeComConfig> = {
   type: "wecom",
   configSchema: wecomConfigSchema,
+  openDirectory: (context, config) => new WeComReader(context, config),
 };
