@@ -273,11 +273,12 @@ async function seed(info: SambaInfo): Promise<void> {
     });
     for (const group of AD_GROUPS) {
       const prefix = /^OU=([^,]+),OU=Groups/.exec(group.ou)?.[1]?.toLowerCase();
-      await client.add(`CN=${group.cn},${group.ou}`, {
+      await client.add(`CN=${group.rdn ?? group.cn},${group.ou}`, {
         objectClass: ["top", "group"],
         cn: group.cn,
         // sAMAccountName is unique in the domain; the two `admins` groups need different ones.
-        sAMAccountName: prefix === undefined ? group.cn : `${prefix}-${group.cn}`,
+        sAMAccountName:
+          prefix === undefined ? group.cn.replace(/[^A-Za-z0-9-]/g, "_") : `${prefix}-${group.cn}`,
         member: [...group.members],
       });
     }

@@ -63,7 +63,8 @@ export class LdapConnection {
       url: config.url,
       connectTimeout: config.timeouts.connectMs,
       timeout: config.timeouts.operationMs,
-      tlsOptions,
+      // ldapts speaks TLS from the first byte whenever tlsOptions are given, so only ldaps:// gets them.
+      ...(config.url.toLowerCase().startsWith("ldaps://") ? { tlsOptions } : {}),
       // Search bases come from the config and member values from the server; both are passed as given.
       strictDN: false,
     });
@@ -71,7 +72,7 @@ export class LdapConnection {
     try {
       if (config.startTls) {
         try {
-          await client.startTLS(tlsOptions);
+          await client.startTLS({ ...tlsOptions });
         } catch (error) {
           throw ldapReadError(error, { ...context, action: "StartTLS (RFC 4511 §4.14)" });
         }

@@ -1,7 +1,7 @@
 /** OpenLDAP (and other RFC 4512 servers) quirks. */
-import { Filter } from "ldapts";
 import type { PersonStatus } from "../snapshot.js";
 import { first, strings } from "./entry.js";
+import { escapeFilterValue } from "./filter.js";
 import type { HighWater, LdapVendor } from "./vendor.js";
 
 // ppolicy (draft-behera-ldap-password-policy §5.3.3): this value means locked by an administrator for good.
@@ -76,7 +76,7 @@ export const openLdap: LdapVendor = {
   fallbackHighWater: (greatestChange) => (greatestChange === undefined ? null : { csn: greatestChange }),
 
   changedSince(mark) {
-    const csn = Filter.escape(mark.csn ?? "");
+    const csn = escapeFilterValue(mark.csn ?? "");
     return `(&(entryCSN>=${csn})(!(entryCSN=${csn})))`;
   },
 

@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { Filter } from "ldapts";
 import { SnapshotBuilder, SourceReadError, isSourceReadError } from "../builder.js";
 import type {
   DepartmentMembership,
@@ -13,6 +12,7 @@ import type { DirectoryReader, ReadOptions, SourceContext, SourceTestReport } fr
 import { activeDirectory } from "./ad.js";
 import type { LdapConfig } from "./config.js";
 import { LdapConnection, type SearchSpec } from "./connection.js";
+import { and, escapeFilterValue } from "./filter.js";
 import { first, isWithin, normalizeDn, parentDn, strings, type LdapEntry } from "./entry.js";
 import { openLdap } from "./openldap.js";
 import type { HighWater, LdapVendor, MappedField } from "./vendor.js";
@@ -163,6 +163,8 @@ class ReadRun {
   private readonly groupsByDn = new Map<string, RawGroup | null>();
   private greatestChange: string | undefined;
   private incremental = false;
+  /** Configured base DNs the server said do not exist (normalised). */
+  private readonly missingBases = new Set<string>();
   /** Set after a problem that ends the read (auth, network, TLS, abort). */
   private stopped = false;
 
@@ -244,10 +246,24 @@ class ReadRun {
       return true;
     } catch (error) {
       if (!isSourceReadError(error)) throw error;
-      this.builder.fail(prefix(this.context, this.config, error.reason));
-      if (FATAL.has(error.reason.code)) this.stopped = true;
+      const { reason } = error;
+      if (reason.code === "NOT_FOUND" && reason.where !== undefined && this.isConfiguredBase(reason.where)) {
+        // A missing base DN is reported once; later searches under it are skipped.
+        const key = normalizeDn(reason.where);
+        if (this.missingBases.has(key)) return false;
+        this.missingBases.add(key);
+      }
+      this.builder.fail(prefix(this.context, this.config, reason));
+      if (FATAL.has(reason.code)) this.stopped = true;
       return false;
     }
+  }
+
+  private isConfiguredBase(dn: string): boolean {
+    const key = normalizeDn(dn);
+    return [...this.config.users.baseDns, ...this.config.groups.baseDns].some(
+      (base) => normalizeDn(base) === key,
+    );
   }
 
   private checkAborted(): void {
@@ -258,6 +274,7 @@ class ReadRun {
 
   /** Every entry of a paged search, one page at a time; references are noted, never followed. */
   private async *entries(spec: SearchSpec): AsyncGenerator<LdapEntry> {
+    if (this.missingBases.has(normalizeDn(spec.base))) return;
     for await (const page of this.connection.pages(spec, this.config.pageSize)) {
       this.checkAborted();
       if (page.references.length > 0) {
@@ -312,7 +329,7 @@ class ReadRun {
       await this.step(async () => {
         for await (const entry of this.entries({
           base,
-          filter: changed === "" ? OU_FILTER : `(&${OU_FILTER}${changed})`,
+          filter: and(OU_FILTER, changed),
           attributes: this.ouAttributes(),
           what: "reading organizational units",
         })) {
@@ -403,7 +420,7 @@ class ReadRun {
       await this.step(async () => {
         for await (const entry of this.entries({
           base,
-          filter: changed === "" ? this.resolved.userFilter : `(&${this.resolved.userFilter}${changed})`,
+          filter: and(this.resolved.userFilter, changed),
           attributes: this.resolved.personAttributes,
           what: "reading people",
         })) {
@@ -491,7 +508,7 @@ class ReadRun {
       await this.step(async () => {
         for await (const entry of this.entries({
           base,
-          filter: changed === "" ? this.resolved.groupFilter : `(&${this.resolved.groupFilter}${changed})`,
+          filter: and(this.resolved.groupFilter, changed),
           attributes: this.groupAttributes(),
           what: "reading groups",
         })) {
@@ -570,11 +587,11 @@ class ReadRun {
     const queue = [...groups];
     while (queue.length > 0) {
       const group = queue.shift()!;
-      const { filter, transitive } = this.vendor.containingGroupsFilter(Filter.escape(group.dn));
+      const { filter, transitive } = this.vendor.containingGroupsFilter(escapeFilterValue(group.dn));
       for (const base of this.config.groups.baseDns) {
         for await (const entry of this.entries({
           base,
-          filter: `(&${this.resolved.groupFilter}${filter})`,
+          filter: and(this.resolved.groupFilter, filter),
           attributes: this.groupAttributes(),
           what: `finding groups that contain ${group.dn}`,
         })) {
@@ -591,14 +608,14 @@ class ReadRun {
   }
 
   private async resolveMembers(group: RawGroup): Promise<SourceGroup> {
-    const inChain = this.vendor.inChainMembersFilter(Filter.escape(group.dn));
+    const inChain = this.vendor.inChainMembersFilter(escapeFilterValue(group.dn));
     const members = new Map<string, string>(); // normalised DN -> subject
     if (inChain !== null) {
       // The server evaluates nesting (AD's in-chain rule): one search per group, no cycles to worry about.
       for (const base of this.config.users.baseDns) {
         for await (const entry of this.entries({
           base,
-          filter: `(&${this.resolved.userFilter}${inChain})`,
+          filter: and(this.resolved.userFilter, inChain),
           attributes: [this.vendor.subjectAttribute],
           what: `reading the members of ${group.dn} (in-chain)`,
         })) {
