@@ -1,6 +1,77 @@
 import { z } from "zod";
 
-/** Settings of a `dingtalk` source (`sources[].config`). PLACEHOLDER: filled in by the dingtalk reader. */
-export const dingtalkConfigSchema = z.strictObject({});
+// Only zod here: the config loader imports this module eagerly, the reader loads on demand.
+
+const baseUrl = z
+  .string()
+  .regex(/^https?:\/\/[^/?#\s]+\/?$/i, "must be a base URL such as https://oapi.dingtalk.com (no path)");
+
+/** Settings of a `dingtalk` source (`sources[].config`): an internal app (企业内部应用) of one DingTalk org. */
+export const dingtalkConfigSchema = z.strictObject({
+  appKey: z
+    .string()
+    .min(1, "required")
+    .describe("AppKey (Client ID) of the internal app, from 开发者后台 → 应用开发 → 凭证与基础信息."),
+  appSecret: z
+    .string()
+    .min(1, "required")
+    .describe("AppSecret (Client Secret) of the same app. Use `${ENV}` to keep it out of the file."),
+  corpId: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("CorpId of the organisation (ding…); informational, shown by `sources test`."),
+  oapiBaseUrl: baseUrl
+    .default("https://oapi.dingtalk.com")
+    .describe("Base URL of the legacy API (gettoken, topapi directory calls)."),
+  apiBaseUrl: baseUrl
+    .default("https://api.dingtalk.com")
+    .describe("Base URL of the new API (v1.0 OAuth2 app token)."),
+  tokenApi: z
+    .enum(["api", "oapi"])
+    .default("api")
+    .describe(
+      "Where the app access token comes from: `api` = POST /v1.0/oauth2/accessToken (current docs), `oapi` = GET /gettoken (legacy). Both issue the same 7200 s token.",
+    ),
+  rootDepartmentId: z
+    .number()
+    .int()
+    .positive()
+    .default(1)
+    .describe("Department the walk starts from; 1 is the whole organisation."),
+  requestsPerSecond: z
+    .number()
+    .int()
+    .positive()
+    .default(20)
+    .describe(
+      "Calls per second per API (DingTalk's documented limit for a standard org is 20 per app and API; a higher value draws errcode 90018 and waits).",
+    ),
+  callsPer20sPerIp: z
+    .number()
+    .int()
+    .positive()
+    .default(9000)
+    .describe(
+      "Calls per 20 s over all APIs. DingTalk bans an egress IP for 5 minutes above 10,000 calls in 20 s; keep a margin when other apps share the IP.",
+    ),
+  concurrency: z.number().int().positive().max(64).default(4).describe("Requests in flight per API at most."),
+  timeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .default(15_000)
+    .describe("How long one HTTP request may take, in milliseconds."),
+  readRoles: z
+    .boolean()
+    .default(true)
+    .describe("Read roles and role groups with their members (role/list, role/simplelist) as groups."),
+  fetchUserDetails: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Call user/get once per person for the manager (manager_userid). Off: `managers` is reported unavailable; leaders still come from user/list and department/get.",
+    ),
+});
 
 export type DingTalkConfig = z.infer<typeof dingtalkConfigSchema>;

@@ -1,8 +1,13 @@
+/** The `dingtalk` source: the directory of one DingTalk org, read through an internal app. */
 import type { SourceModule } from "../source.js";
 import { dingtalkConfigSchema, type DingTalkConfig } from "./config.js";
+import { DINGTALK_SOURCE_TYPE, openDingTalkDirectory } from "./reader.js";
 
-/** The `dingtalk` source. PLACEHOLDER until its reader lands. */
+export type { DingTalkConfig } from "./config.js";
+
+/** The `dingtalk` source module. */
 export const dingtalkSource: SourceModule<DingTalkConfig> = {
-  type: "dingtalk",
+  type: DINGTALK_SOURCE_TYPE,
   configSchema: dingtalkConfigSchema,
+  openDirectory: openDingTalkDirectory,
 };

@@ -1,0 +1,104 @@
+/**
+ * The DingTalk simulator: both API generations on one port (legacy oapi `/gettoken`, `/topapi/...` with
+ * `?access_token=`; new api `/v1.0/...` with `x-acs-dingtalk-access-token`), serving a generated org with
+ * DingTalk's envelopes, error codes, token lifetime, paging and rate limits (reference dingtalk-wecom.md,
+ * part A). Sign-in endpoints come as another router on the same state.
+ */
+import express, { type Express } from "express";
+import { controlRouter, listenLocal, type SimControls } from "../common/control.js";
+import type { SimOrg } from "../common/org.js";
+import { sendApiError } from "./replies.js";
+import { directoryRouter } from "./routes/directory.js";
+import { roleRouter } from "./routes/roles.js";
+import { tokenRouter } from "./routes/tokens.js";
+import {
+  createState,
+  type DingTalkCredentials,
+  type DingTalkSimState,
+  type DingTalkSimulatorOptions,
+} from "./state.js";
+
+export type { DingTalkCredentials, DingTalkPermissions, DingTalkSimulatorOptions, IpLimit } from "./state.js";
+export type { BanReply, LegacyErrorShape } from "./replies.js";
+
+/** A DingTalk simulator, not yet listening. */
+export interface DingTalkSimulator {
+  /** The Express app (mount it or listen on it). */
+  readonly app: Express;
+  /** Clock, faults, token stores and call counters. */
+  readonly controls: SimControls;
+  /** The org it serves (people who left and disabled people included; DingTalk does not list them). */
+  readonly org: SimOrg;
+  /** The internal app's credentials. */
+  readonly credentials: DingTalkCredentials;
+  /** Calls answered with a throttling error, by path. */
+  readonly throttled: ReadonlyMap<string, number>;
+  /** The `config:` of a `dingtalk` source entry pointing at this simulator at `baseUrl`. */
+  sourceConfig(baseUrl: string): Record<string, unknown>;
+}
+
+/** A DingTalk simulator listening on 127.0.0.1. */
+export interface RunningDingTalkSimulator extends Omit<DingTalkSimulator, "app" | "sourceConfig"> {
+  /** Base URL, e.g. http://127.0.0.1:41234 (both API generations). */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+  /** The `config:` of a `dingtalk` source entry pointing at this simulator. */
+  sourceConfig(): Record<string, unknown>;
+}
+
+/** Builds the simulator's app and state. */
+export function createDingTalkSimulator(options: DingTalkSimulatorOptions = {}): DingTalkSimulator {
+  const state = createState(options);
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.use("/__simulator", controlRouter(state.controls));
+  app.use(tokenRouter(state));
+  app.use(directoryRouter(state));
+  app.use(roleRouter(state));
+  app.use("/v1.0", (_req, res) =>
+    sendApiError(res, 404, "InvalidAction.NotFound", "Specified api is not found"),
+  );
+  app.use((_req, res) => {
+    res.status(404).json({ errcode: 404, errmsg: "not found" });
+  });
+  return {
+    app,
+    controls: state.controls,
+    org: state.org,
+    credentials: state.credentials,
+    throttled: state.throttled,
+    sourceConfig: (baseUrl) => sourceConfigFor(state, baseUrl),
+  };
+}
+
+/** Starts a simulator on 127.0.0.1 (`port` 0 or absent: any free port). */
+export async function startDingTalkSimulator(
+  options: DingTalkSimulatorOptions & { readonly port?: number } = {},
+): Promise<RunningDingTalkSimulator> {
+  const simulator = createDingTalkSimulator(options);
+  const running = await listenLocal(simulator.app, options.port ?? 0);
+  return {
+    url: running.url,
+    port: running.port,
+    close: running.close,
+    controls: simulator.controls,
+    org: simulator.org,
+    credentials: simulator.credentials,
+    throttled: simulator.throttled,
+    sourceConfig: () => simulator.sourceConfig(running.url),
+  };
+}
+
+function sourceConfigFor(state: DingTalkSimState, baseUrl: string): Record<string, unknown> {
+  const url = baseUrl.replace(/\/+$/, "");
+  return {
+    appKey: state.credentials.appKey,
+    appSecret: state.credentials.appSecret,
+    corpId: state.credentials.corpId,
+    oapiBaseUrl: url,
+    apiBaseUrl: url,
+    requestsPerSecond: state.qps,
+  };
+}

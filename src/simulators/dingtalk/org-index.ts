@@ -1,0 +1,69 @@
+import type { SimDepartment, SimOrg, SimPerson, SimRole } from "../common/org.js";
+
+/**
+ * The demo org as DingTalk shows it, indexed so every page is served without scanning the org: direct
+ * members per department (in `dept_order` order), children per department, people by userid and unionid,
+ * roles by id and by member.
+ *
+ * Who is visible: `left` people are gone from every list (DingTalk deletes them from the org). DingTalk has
+ * no "disabled" member state — an admin stops someone by removing them — so `disabled` people are absent
+ * too. `not-activated` people are listed with `active: false`.
+ */
+export class DingTalkOrgIndex {
+  readonly departments = new Map<number, SimDepartment>();
+  readonly children = new Map<number, number[]>();
+  readonly members = new Map<number, SimPerson[]>();
+  readonly people = new Map<string, SimPerson>();
+  readonly byUnionid = new Map<string, SimPerson>();
+  readonly roles = new Map<number, VisibleRole>();
+  readonly roleGroups = new Map<number, { id: number; name: string; roles: VisibleRole[] }>();
+  readonly rolesOf = new Map<string, VisibleRole[]>();
+  /** userid of the org's boss (the root department's leader). */
+  readonly boss: string | undefined;
+
+  constructor(readonly org: SimOrg) {
+    for (const dept of org.departments) {
+      this.departments.set(dept.id, dept);
+      this.members.set(dept.id, []);
+      if (dept.id !== 1 || dept.parentId !== 0) push(this.children, dept.parentId, dept.id);
+    }
+    for (const person of org.people) {
+      if (!isVisible(person)) continue;
+      this.people.set(person.userid, person);
+      this.byUnionid.set(person.unionid, person);
+      for (const deptId of person.departments) this.members.get(deptId)?.push(person);
+    }
+    for (const list of this.members.values()) list.sort((a, b) => a.order - b.order);
+    for (const list of this.children.values()) list.sort((a, b) => a - b);
+    for (const role of org.roles) {
+      const visible: VisibleRole = { ...role, members: role.members.filter((id) => this.people.has(id)) };
+      this.roles.set(role.id, visible);
+      let group = this.roleGroups.get(role.group.id);
+      if (group === undefined) {
+        group = { id: role.group.id, name: role.group.name, roles: [] };
+        this.roleGroups.set(role.group.id, group);
+      }
+      group.roles.push(visible);
+      for (const userid of visible.members) push(this.rolesOf, userid, visible);
+    }
+    this.boss = this.departments.get(1)?.leaders.find((id) => this.people.has(id));
+  }
+
+  /** Departments a person leads, restricted to departments that exist. */
+  leads(person: SimPerson, deptId: number): boolean {
+    return person.leaderOf.includes(deptId);
+  }
+}
+
+/** A role with only the members DingTalk still lists. */
+export type VisibleRole = SimRole;
+
+function isVisible(person: SimPerson): boolean {
+  return person.status === "active" || person.status === "not-activated";
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
+}

@@ -1,0 +1,101 @@
+import { z } from "zod";
+
+/**
+ * What the reader expects from DingTalk (reference A2, A6). Objects are not strict: DingTalk adds fields
+ * over time. Every field the reader uses is checked, so a changed API shows up as MALFORMED_RESPONSE
+ * naming the field, not as people with missing data.
+ */
+
+/** `GET /gettoken`. */
+export const legacyTokenSchema = z.object({
+  access_token: z.string().min(1),
+  expires_in: z.number().int().positive(),
+});
+
+/** `POST /v1.0/oauth2/accessToken`. */
+export const apiTokenSchema = z.object({
+  accessToken: z.string().min(1),
+  expireIn: z.number().int().positive(),
+});
+
+const deptId = z.number().int().nonnegative();
+
+/** `POST /topapi/v2/department/listsubid`. */
+export const subDepartmentsSchema = z.object({
+  result: z.object({ dept_id_list: z.array(deptId) }),
+});
+
+/** `POST /topapi/v2/department/get`. */
+export const departmentSchema = z.object({
+  result: z.object({
+    dept_id: deptId,
+    name: z.string(),
+    parent_id: deptId.optional(),
+    order: z.number().optional(),
+    dept_manager_userid_list: z.array(z.string()).optional(),
+  }),
+});
+
+/** One person of `user/list` (the fields the reader maps; mobile/email only with their permissions). */
+const listedUser = z.object({
+  userid: z.string().min(1),
+  unionid: z.string().optional(),
+  name: z.string(),
+  mobile: z.string().optional(),
+  state_code: z.string().optional(),
+  email: z.string().optional(),
+  org_email: z.string().optional(),
+  job_number: z.string().optional(),
+  title: z.string().optional(),
+  dept_id_list: z.array(deptId).min(1),
+  active: z.boolean().optional(),
+  admin: z.boolean().optional(),
+  boss: z.boolean().optional(),
+  leader: z.boolean().optional(),
+});
+export type ListedUser = z.infer<typeof listedUser>;
+
+/** `POST /topapi/v2/user/list`: has_more, and next_cursor whenever there is more. */
+export const userPageSchema = z.object({
+  result: z
+    .object({
+      has_more: z.boolean(),
+      next_cursor: z.number().int().nonnegative().optional(),
+      list: z.array(listedUser),
+    })
+    .refine((page) => !page.has_more || page.next_cursor !== undefined, {
+      message: "missing while has_more is true",
+      path: ["next_cursor"],
+    }),
+});
+
+/** `POST /topapi/v2/user/get`: the list fields plus manager and per-department leader flags. */
+export const userDetailSchema = z.object({
+  result: listedUser.extend({
+    manager_userid: z.string().optional(),
+    leader_in_dept: z.array(z.object({ dept_id: deptId, leader: z.boolean() })).optional(),
+  }),
+});
+export type UserDetail = z.infer<typeof userDetailSchema>["result"];
+
+/** `POST /topapi/role/list`: role groups with their roles, offset paging with camelCase hasMore. */
+export const roleGroupPageSchema = z.object({
+  result: z.object({
+    hasMore: z.boolean(),
+    list: z.array(
+      z.object({
+        groupId: z.number().int(),
+        name: z.string(),
+        roles: z.array(z.object({ id: z.number().int(), name: z.string() })).default([]),
+      }),
+    ),
+  }),
+});
+
+/** `POST /topapi/role/simplelist`. */
+export const roleMemberPageSchema = z.object({
+  result: z.object({
+    hasMore: z.boolean(),
+    list: z.array(z.object({ userid: z.string().min(1) })),
+  }),
+});
