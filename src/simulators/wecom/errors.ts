@@ -44,6 +44,7 @@ export function callerIp(req: Request): string {
  * `"<text>, hint: [<ts>_<seq>_<hex>], from ip: <ip>, more info at https://open.work.weixin.qq.com/devtool/query?e=<code>"`.
  */
 export function sendError(state: WeComSimState, req: Request, res: Response, errcode: WeComErrcode): void {
+  state.errcodes.set(errcode, (state.errcodes.get(errcode) ?? 0) + 1);
   const ts = Math.floor(state.controls.clock.now() / 1000);
   const hint = `${ts}_${++state.hintSeq}_${randomBytes(16).toString("hex")}`;
   res.status(200).json({

@@ -27,6 +27,8 @@ export interface WeComSimulator {
   readonly controls: SimControls;
   readonly org: SimOrg;
   readonly credentials: WeComSimCredentials;
+  /** Error replies served so far, by errcode (HTTP 502 fault replies are not counted). */
+  readonly errcodes: ReadonlyMap<number, number>;
   /** The `config:` of a `sources:` entry of type `wecom` that reads this simulator at `baseUrl`. */
   sourceConfig(baseUrl: string, choice?: WeComSourceConfigChoice): Record<string, unknown>;
 }
@@ -62,6 +64,7 @@ export function createWeComSimulator(options: WeComSimulatorOptions = {}): WeCom
     controls: state.controls,
     org: state.index.org,
     credentials,
+    errcodes: state.errcodes,
     sourceConfig(baseUrl, choice = {}) {
       if (choice.use === "app") {
         const chosen = state.apps.find((a) => choice.agentId === undefined || a.agentId === choice.agentId);
@@ -87,6 +90,7 @@ export async function startWeComSimulator(
     controls: simulator.controls,
     org: simulator.org,
     credentials: simulator.credentials,
+    errcodes: simulator.errcodes,
     sourceConfig: (choice) => simulator.sourceConfig(running.url, choice),
   };
 }

@@ -135,6 +135,8 @@ export interface WeComSimState {
   readonly bans: Bans;
   readonly limits: { readonly perMinute: number; readonly perHour: number; readonly concurrent: number };
   readonly expiredTokenErrcode: 40014 | 42001;
+  /** Error replies served, by errcode (tests check that a limit or fault really fired). */
+  readonly errcodes: Map<number, number>;
   /** Calls in flight, for 45033. */
   inFlight: number;
   /** Sequence in the errmsg hint. */
@@ -186,6 +188,7 @@ export function createState(options: WeComSimulatorOptions): WeComSimState {
       concurrent: options.maxConcurrent ?? 300,
     },
     expiredTokenErrcode: options.expiredTokenErrcode ?? 42001,
+    errcodes: new Map(),
     inFlight: 0,
     hintSeq: 0,
     visible,

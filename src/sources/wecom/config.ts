@@ -39,6 +39,13 @@ export const wecomConfigSchema = z
       .describe(
         "How people are listed: `department` = department/list, then user/list per department (one call per department); `list-id` = user/list_id (10,000 rows per call, needs `contactSecret`), then user/get per person (one call per person).",
       ),
+    pageSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(10_000)
+      .describe("Rows per user/list_id call with `listing: list-id` (WeCom allows 1..10000)."),
     requestsPerMinute: z
       .number()
       .int()

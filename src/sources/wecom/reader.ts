@@ -38,9 +38,6 @@ const STOPS_THE_READ: ReadonlySet<IncompleteCode> = new Set([
   "ABORTED",
 ]);
 
-/** user/list_id: up to 10,000 rows per call (WX-DOC 96067). */
-const LIST_ID_LIMIT = 10_000;
-
 /** Fields WeCom withholds from self-built apps created after 2022-06-20 (WX-DOC 96255, 96260). */
 const RESTRICTED_FIELDS = ["mobile", "email"] as const;
 
@@ -294,7 +291,7 @@ export class WeComReader implements DirectoryReader {
             "/cgi-bin/user/list_id",
             {
               method: "POST",
-              body: cursor === "" ? { limit: LIST_ID_LIMIT } : { cursor, limit: LIST_ID_LIMIT },
+              body: cursor === "" ? { limit: this.config.pageSize } : { cursor, limit: this.config.pageSize },
             },
             listIdReply,
             `POST /cgi-bin/user/list_id page ${page}${cursor === "" ? "" : ` cursor ${cursor}`}`,
