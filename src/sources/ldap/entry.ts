@@ -37,11 +37,15 @@ export function firstBuffer(entry: LdapEntry, name: string): Buffer | undefined 
   return typeof value === "string" ? Buffer.from(value, "utf8") : value;
 }
 
+const SLOW_DN = /\\|\s[,=+]|[,=+]\s|^\s|\s$/;
+
 /**
  * A DN in a form two spellings of the same DN share: lower case, no blanks around `,` `=` `+` (RFC 4514
  * allows them; AD's `member` values and entry DNs differ only in case). Escaped characters stay escaped.
  */
 export function normalizeDn(dn: string): string {
+  // Fast path: most DNs have neither escapes nor blanks next to a separator.
+  if (!SLOW_DN.test(dn)) return dn.toLowerCase();
   let out = "";
   let pendingSpace = "";
   for (let i = 0; i < dn.length; i++) {

@@ -158,7 +158,12 @@ interface Ou {
 class ReadRun {
   private builder!: SnapshotBuilder;
   private readonly vendor: LdapVendor;
-  private readonly peopleByDn = new Map<string, string>();
+  /** Subject by normalised DN; null for a DN known not to be a person of this source. */
+  private readonly peopleByDn = new Map<string, string | null>();
+  /** OUs read by this read (all of them, or the changed ones). */
+  private readonly changedOus: Ou[] = [];
+  /** The user base DNs, normalised. */
+  private readonly userBases: readonly string[];
   private readonly ousByDn = new Map<string, Ou | null>();
   private readonly groupsByDn = new Map<string, RawGroup | null>();
   private greatestChange: string | undefined;
@@ -176,6 +181,7 @@ class ReadRun {
     private readonly options: ReadOptions,
   ) {
     this.vendor = resolved.vendor;
+    this.userBases = config.users.baseDns.map(normalizeDn);
   }
 
   async read(cursor: ReadCursor | undefined): Promise<DirectorySnapshot> {
@@ -324,7 +330,7 @@ class ReadRun {
   }
 
   private async readOus(changed: string): Promise<void> {
-    const found: Ou[] = [];
+    const found = this.changedOus;
     for (const base of this.config.users.baseDns) {
       await this.step(async () => {
         for await (const entry of this.entries({
@@ -341,42 +347,58 @@ class ReadRun {
       });
       if (this.fatal()) return;
     }
-    for (const ou of found) {
-      const parent = await this.enclosingOu(parentDn(ou.dn));
+  }
+
+  /** Adds the OUs read (after the people, who may lead them). */
+  private async addDepartments(): Promise<void> {
+    const ous = this.changedOus;
+    if (this.incremental) {
+      await this.prefetchOus(ous.map((ou) => parentDn(ou.dn)));
+      await this.prefetchPeople(ous.flatMap((ou) => ou.managerDns));
+    }
+    for (const ou of ous) {
       this.builder.addDepartment({
         id: ou.id,
-        parentId: parent?.id ?? null,
+        parentId: this.enclosingOu(parentDn(ou.dn))?.id ?? null,
         name: ou.name,
         order: 0,
-        leaders: await this.subjectsOf(ou.managerDns, `manager of ${ou.dn}`),
+        leaders: this.subjectsOf(ou.managerDns, `manager of ${ou.dn}`),
       });
     }
   }
 
-  /** The nearest OU at or above `dn` within the user base DNs. */
-  private async enclosingOu(dn: string | null): Promise<Ou | null> {
-    const bases = this.config.users.baseDns.map(normalizeDn);
+  /** The DN and its ancestors that lie within the user base DNs, nearest first. */
+  private *withinUserBases(dn: string | null): Generator<[string, string]> {
     for (let at = dn; at !== null; at = parentDn(at)) {
       const key = normalizeDn(at);
-      if (!bases.some((base) => isWithin(key, base))) return null;
-      let ou = this.ousByDn.get(key);
-      if (ou === undefined) {
-        // Full reads know every OU already; an incremental read looks up the ones it has not seen.
-        if (!this.incremental) ou = null;
-        else {
-          const entry = await this.connection.entry(
-            at,
-            this.ouAttributes(),
-            "reading an organizational unit",
-            OU_FILTER,
-          );
-          ou = entry === null ? null : this.toOu(entry);
-        }
-        this.ousByDn.set(key, ou);
-      }
-      if (ou !== null) return ou;
+      if (!this.userBases.some((base) => isWithin(key, base))) return;
+      yield [at, key];
+    }
+  }
+
+  /** The nearest known OU at or above `dn` within the user base DNs. */
+  private enclosingOu(dn: string | null): Ou | null {
+    for (const [, key] of this.withinUserBases(dn)) {
+      const ou = this.ousByDn.get(key);
+      if (ou !== undefined && ou !== null) return ou;
     }
     return null;
+  }
+
+  /** Incremental reads: looks up the OUs above `dns` that this read has not seen. */
+  private async prefetchOus(dns: ReadonlyArray<string | null>): Promise<void> {
+    for (const dn of dns) {
+      for (const [at, key] of this.withinUserBases(dn)) {
+        if (this.ousByDn.has(key)) continue;
+        const entry = await this.connection.entry(
+          at,
+          this.ouAttributes(),
+          "reading an organizational unit",
+          OU_FILTER,
+        );
+        this.ousByDn.set(key, entry === null ? null : this.toOu(entry));
+      }
+    }
   }
 
   // --- people ------------------------------------------------------------------------------------
@@ -435,17 +457,22 @@ class ReadRun {
     }
     this.options.onProgress?.({ phase: "people", done: raw.length });
     await this.step(async () => {
+      if (this.incremental) {
+        if (this.config.departments.from === "ou") await this.prefetchOus(raw.map((p) => parentDn(p.dn)));
+        await this.prefetchPeople(raw.flatMap((p) => p.managerDns));
+      }
       for (const person of raw) {
         this.builder.addPerson({
           ...person.person,
-          departments: await this.departmentsOf(person),
-          managers: await this.subjectsOf(person.managerDns, `manager of ${person.dn}`),
+          departments: this.departmentsOf(person),
+          managers: this.subjectsOf(person.managerDns, `manager of ${person.dn}`),
         });
       }
     });
+    if (this.config.departments.from === "ou") await this.step(() => this.addDepartments());
   }
 
-  private async departmentsOf(person: RawPerson): Promise<DepartmentMembership[]> {
+  private departmentsOf(person: RawPerson): DepartmentMembership[] {
     if (this.config.departments.from === "attribute") {
       const value = person.departmentValue;
       if (value === undefined) return [];
@@ -453,18 +480,18 @@ class ReadRun {
       return [{ departmentId: value, main: true, leader: false }];
     }
     if (this.config.departments.from !== "ou") return [];
-    const ou = await this.enclosingOu(parentDn(person.dn));
+    const ou = this.enclosingOu(parentDn(person.dn));
     if (ou === null) return [];
     const leader = ou.managerDns.some((dn) => normalizeDn(dn) === normalizeDn(person.dn));
     return [{ departmentId: ou.id, main: true, leader }];
   }
 
   /** Person subjects for DNs (managers, managedBy); DNs that are not people of this source are noted. */
-  private async subjectsOf(dns: readonly string[], what: string): Promise<string[]> {
+  private subjectsOf(dns: readonly string[], what: string): string[] {
     const subjects: string[] = [];
     for (const dn of dns) {
-      const subject = await this.personSubject(dn);
-      if (subject !== null) subjects.push(subject);
+      const subject = this.peopleByDn.get(normalizeDn(dn));
+      if (subject !== undefined && subject !== null) subjects.push(subject);
       else
         this.builder.warn(
           `source ${this.context.sourceId}: ${what} is ${dn}, which is not a person read from this source; left out`,
@@ -473,22 +500,23 @@ class ReadRun {
     return subjects;
   }
 
-  private async personSubject(dn: string): Promise<string | null> {
-    const key = normalizeDn(dn);
-    const known = this.peopleByDn.get(key);
-    if (known !== undefined || !this.incremental) return known ?? null;
-    const inScope = this.config.users.baseDns.some((base) => isWithin(key, normalizeDn(base)));
-    const entry = inScope
-      ? await this.connection.entry(
-          dn,
-          [this.vendor.subjectAttribute],
-          "reading a person",
-          this.resolved.userFilter,
-        )
-      : null;
-    const subject = entry === null ? null : this.vendor.subjectOf(entry);
-    if (subject !== null) this.peopleByDn.set(key, subject);
-    return subject;
+  /** Incremental reads: looks up the people (within the user base DNs and filter) this read has not seen. */
+  private async prefetchPeople(dns: readonly string[]): Promise<void> {
+    if (!this.incremental) return;
+    for (const dn of dns) {
+      const key = normalizeDn(dn);
+      if (this.peopleByDn.has(key)) continue;
+      const inScope = this.userBases.some((base) => isWithin(key, base));
+      const entry = inScope
+        ? await this.connection.entry(
+            dn,
+            [this.vendor.subjectAttribute],
+            "reading a person",
+            this.resolved.userFilter,
+          )
+        : null;
+      this.peopleByDn.set(key, entry === null ? null : this.vendor.subjectOf(entry));
+    }
   }
 
   // --- groups ------------------------------------------------------------------------------------
@@ -624,11 +652,12 @@ class ReadRun {
         }
       }
     } else {
-      await this.walkMembers(group, members, new Set());
+      if (this.incremental) await this.prefetchGraph(group);
+      this.walkMembers(group, members, new Set());
     }
     const directMembers: string[] = [];
     for (const dn of group.memberDns) {
-      const subject = inChain !== null ? members.get(dn) : await this.personSubject(dn);
+      const subject = inChain !== null ? members.get(dn) : this.peopleByDn.get(dn);
       if (subject !== undefined && subject !== null) directMembers.push(subject);
     }
     return {
@@ -642,40 +671,50 @@ class ReadRun {
   }
 
   /** Walks `member` down through nested groups; `visited` stops cycles (a ∋ b ∋ a). */
-  private async walkMembers(
-    group: RawGroup,
-    members: Map<string, string>,
-    visited: Set<string>,
-  ): Promise<void> {
+  private walkMembers(group: RawGroup, members: Map<string, string>, visited: Set<string>): void {
     visited.add(normalizeDn(group.dn));
     for (const dn of group.memberDns) {
-      const subject = await this.personSubject(dn);
-      if (subject !== null) {
+      const subject = this.peopleByDn.get(dn);
+      if (subject !== undefined && subject !== null) {
         members.set(dn, subject);
         continue;
       }
       if (visited.has(dn)) continue;
-      const nested = await this.groupAt(dn);
-      if (nested !== null) await this.walkMembers(nested, members, visited);
+      const nested = this.groupsByDn.get(dn);
+      if (nested !== undefined && nested !== null) this.walkMembers(nested, members, visited);
     }
   }
 
-  /** A group by DN: known from this read, or (incremental reads) looked up within the group base DNs. */
-  private async groupAt(dn: string): Promise<RawGroup | null> {
-    const known = this.groupsByDn.get(dn);
-    if (known !== undefined || !this.incremental) return known ?? null;
-    const inScope = this.config.groups.baseDns.some((base) => isWithin(dn, normalizeDn(base)));
-    const entry = inScope
-      ? await this.connection.entry(
-          dn,
-          this.groupAttributes(),
-          "reading a nested group",
-          this.resolved.groupFilter,
-        )
-      : null;
-    const group = entry === null ? null : await this.toRawGroup(entry);
-    this.groupsByDn.set(dn, group);
-    return group;
+  /**
+   * Incremental reads: looks up every member DN below `group` that this read has not seen, as a person
+   * (within the user base DNs and filter) or else as a group (within the group base DNs).
+   */
+  private async prefetchGraph(group: RawGroup): Promise<void> {
+    const queue = [group];
+    const seen = new Set<string>([normalizeDn(group.dn)]);
+    while (queue.length > 0) {
+      const next = queue.shift()!;
+      await this.prefetchPeople(next.memberDns);
+      for (const dn of next.memberDns) {
+        if (this.peopleByDn.get(dn) != null || seen.has(dn)) continue;
+        seen.add(dn);
+        let nested = this.groupsByDn.get(dn);
+        if (nested === undefined) {
+          const inScope = this.config.groups.baseDns.some((base) => isWithin(dn, normalizeDn(base)));
+          const entry = inScope
+            ? await this.connection.entry(
+                dn,
+                this.groupAttributes(),
+                "reading a nested group",
+                this.resolved.groupFilter,
+              )
+            : null;
+          nested = entry === null ? null : await this.toRawGroup(entry);
+          this.groupsByDn.set(dn, nested);
+        }
+        if (nested !== null) queue.push(nested);
+      }
+    }
   }
 }
 
