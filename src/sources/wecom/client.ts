@@ -113,9 +113,11 @@ export class WeComClient {
   private limiter(api: string): RateLimiter {
     let limiter = this.limiters.get(api);
     if (limiter === undefined) {
+      // A second of slack over WeCom's minute: a call taken at the end of one minute may reach WeCom in the
+      // next one, where its fixed window would count it once more.
       limiter = new RateLimiter(
         this.config.requestsPerMinute,
-        60_000,
+        61_000,
         () => this.context.now().getTime(),
         (ms) => this.context.sleep(ms),
       );
