@@ -32,35 +32,50 @@ export function legacyEndpoint(
 ): RequestHandler {
   return async (req, res) => {
     if (!(await passIpChecks(state, req, res))) return;
-    const path = req.path;
-    const fault = state.controls.faults.next(path);
-    if (fault !== null && applyLegacyFault(state, fault, req, res)) return;
-    const token = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
-    const check = state.appTokens.check(token);
-    if ("problem" in check) {
-      if (check.problem === "expired" && state.expiredTokenErrcode === 42001) {
-        sendLegacyError(res, state.legacyErrors, 42001, "access_token超时");
-      } else sendLegacyError(res, state.legacyErrors, 40014, "不合法的access_token");
+    const body = bodyOf(req);
+    const result = answerLegacy(state, permission, req, res, () => handle(body, req));
+    if (result === "sent") {
+      state.journal?.push({ path: req.path, body, answer: `HTTP ${res.statusCode}` });
       return;
     }
-    if (overQps(state, check.owner, path)) {
-      sendLegacyError(res, state.legacyErrors, 90018, "当前企业调用该接口超过每秒调用次数限制");
-      return;
-    }
-    if (!state.permissions[permission]) {
-      sendLegacyError(
-        res,
-        state.legacyErrors,
-        60011,
-        `应用尚未开通所需的权限：[${permission}]（${PERMISSION_NAMES[permission]}）`,
-      );
-      return;
-    }
-    const result = handle(bodyOf(req), req);
+    state.journal?.push({ path: req.path, body, answer: "payload" in result ? 0 : result.errcode });
     if ("payload" in result) sendLegacyOk(res, result.payload);
     else sendLegacyError(res, state.legacyErrors, result.errcode, result.errmsg);
   };
 }
+
+/** The gateway's checks, then the handler; "sent" when a fault already answered (ban page, 502). */
+function answerLegacy(
+  state: DingTalkSimState,
+  permission: PermissionPoint,
+  req: Request,
+  res: Response,
+  handle: () => LegacyResult,
+): LegacyResult | "sent" {
+  const path = req.path;
+  const fault = state.controls.faults.next(path);
+  if (fault !== null) {
+    const faulted = applyLegacyFault(state, fault, req, res);
+    if (faulted !== null) return faulted;
+  }
+  const token = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
+  const check = state.appTokens.check(token);
+  if ("problem" in check) {
+    return check.problem === "expired" && state.expiredTokenErrcode === 42001
+      ? { errcode: 42001, errmsg: "access_token超时" }
+      : { errcode: 40014, errmsg: "不合法的access_token" };
+  }
+  if (overQps(state, check.owner, path)) return QPS_EXCEEDED;
+  if (!state.permissions[permission]) {
+    return {
+      errcode: 60011,
+      errmsg: `应用尚未开通所需的权限：[${permission}]（${PERMISSION_NAMES[permission]}）`,
+    };
+  }
+  return handle();
+}
+
+const QPS_EXCEEDED = { errcode: 90018, errmsg: "当前企业调用该接口超过每秒调用次数限制" } as const;
 
 /** A new-api endpoint taking the app token in `x-acs-dingtalk-access-token` (HTTP 4xx + {code}). */
 export function apiEndpoint(
@@ -118,25 +133,28 @@ export function overQps(state: DingTalkSimState, appKey: string, path: string): 
   return true;
 }
 
-/** Applies a fault to a legacy call; false when the call goes on (the token was only expired). */
-function applyLegacyFault(state: DingTalkSimState, fault: FaultAction, req: Request, res: Response): boolean {
+/** Applies a fault to a legacy call: an error to answer, "sent", or null when the call goes on. */
+function applyLegacyFault(
+  state: DingTalkSimState,
+  fault: FaultAction,
+  req: Request,
+  res: Response,
+): LegacyResult | "sent" | null {
   switch (fault.kind) {
     case "expire-tokens":
       state.appTokens.expireAll();
-      return false;
+      return null;
     case "rate-limit":
       state.throttled.set(req.path, (state.throttled.get(req.path) ?? 0) + 1);
-      sendLegacyError(res, state.legacyErrors, 90018, "当前企业调用该接口超过每秒调用次数限制");
-      return true;
+      return QPS_EXCEEDED;
     case "ban":
       banCaller(state, req, res);
-      return true;
+      return "sent";
     case "busy":
-      sendLegacyError(res, state.legacyErrors, -1, "系统繁忙");
-      return true;
+      return { errcode: -1, errmsg: "系统繁忙" };
     case "http-5xx":
       sendBadGateway(res);
-      return true;
+      return "sent";
   }
 }
 

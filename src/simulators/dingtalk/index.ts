@@ -16,9 +16,16 @@ import {
   type DingTalkCredentials,
   type DingTalkSimState,
   type DingTalkSimulatorOptions,
+  type JournalEntry,
 } from "./state.js";
 
-export type { DingTalkCredentials, DingTalkPermissions, DingTalkSimulatorOptions, IpLimit } from "./state.js";
+export type {
+  DingTalkCredentials,
+  DingTalkPermissions,
+  DingTalkSimulatorOptions,
+  IpLimit,
+  JournalEntry,
+} from "./state.js";
 export type { BanReply, LegacyErrorShape } from "./replies.js";
 
 /** A DingTalk simulator, not yet listening. */
@@ -33,6 +40,8 @@ export interface DingTalkSimulator {
   readonly credentials: DingTalkCredentials;
   /** Calls answered with a throttling error, by path. */
   readonly throttled: ReadonlyMap<string, number>;
+  /** Legacy API calls (path, body, answer) when started with `journal: true`. */
+  readonly journal: readonly JournalEntry[] | undefined;
   /** The `config:` of a `dingtalk` source entry pointing at this simulator at `baseUrl`. */
   sourceConfig(baseUrl: string): Record<string, unknown>;
 }
@@ -69,6 +78,7 @@ export function createDingTalkSimulator(options: DingTalkSimulatorOptions = {}):
     org: state.org,
     credentials: state.credentials,
     throttled: state.throttled,
+    journal: state.journal,
     sourceConfig: (baseUrl) => sourceConfigFor(state, baseUrl),
   };
 }
@@ -87,6 +97,7 @@ export async function startDingTalkSimulator(
     org: simulator.org,
     credentials: simulator.credentials,
     throttled: simulator.throttled,
+    journal: simulator.journal,
     sourceConfig: () => simulator.sourceConfig(running.url),
   };
 }

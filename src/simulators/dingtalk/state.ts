@@ -69,6 +69,16 @@ export interface DingTalkSimulatorOptions {
   readonly tokenTtlSeconds?: number;
   /** The simulated clock (tests share it with the reader's context). */
   readonly clock?: SimClock;
+  /** Keep a journal of legacy API calls (path, body, answer) for tests that check what was asked. */
+  readonly journal?: boolean;
+}
+
+/** One legacy API call as the simulator saw it. */
+export interface JournalEntry {
+  readonly path: string;
+  readonly body: Readonly<Record<string, unknown>>;
+  /** The errcode answered (0 = ok; 88-wrapped errors are recorded by their sub_code), or `HTTP 502` etc. */
+  readonly answer: number | string;
 }
 
 /** Everything the routers share: one object, so later routers (sign-in) add to it without reshaping. */
@@ -89,6 +99,8 @@ export interface DingTalkSimState {
   readonly bans: Bans;
   /** Calls answered with a throttling error, by path (the benchmark's floor leaves them out). */
   readonly throttled: Map<string, number>;
+  /** Legacy API calls, when the journal is on. */
+  readonly journal: JournalEntry[] | undefined;
 }
 
 export function createState(options: DingTalkSimulatorOptions): DingTalkSimState {
@@ -127,5 +139,6 @@ export function createState(options: DingTalkSimulatorOptions): DingTalkSimState
     windows: new RateWindows(() => clock.now()),
     bans: new Bans(() => clock.now()),
     throttled: new Map(),
+    journal: options.journal === true ? [] : undefined,
   };
 }

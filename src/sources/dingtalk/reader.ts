@@ -73,6 +73,7 @@ class DingTalkRead {
   private readonly details: Promise<unknown>[] = [];
   private readonly denied = new Set<string>();
   private stopped = false;
+  private readonly halt = new AbortController();
   private withMobile = 0;
   private withEmail = 0;
   private departmentsDone = 0;
@@ -83,7 +84,9 @@ class DingTalkRead {
     private readonly options: ReadOptions,
   ) {
     this.builder = new SnapshotBuilder(context, DINGTALK_SOURCE_TYPE, "full");
-    this.client = new DingTalkClient(context, config, options.signal);
+    // Calls already queued behind the rate limits must not go out after a fatal problem (a ban especially).
+    const signal = options.signal ? AbortSignal.any([options.signal, this.halt.signal]) : this.halt.signal;
+    this.client = new DingTalkClient(context, config, signal);
   }
 
   async run(): Promise<DirectorySnapshot> {
@@ -302,7 +305,10 @@ class DingTalkRead {
 
   private record(reason: IncompleteReason): void {
     this.builder.fail(reason);
-    if (FATAL.has(reason.code)) this.stopped = true;
+    if (FATAL.has(reason.code)) {
+      this.stopped = true;
+      this.halt.abort();
+    }
   }
 
   private leaderOf(deptId: string): Set<string> {
