@@ -493,6 +493,22 @@ describe("wecom reader: malformed replies and interruptions", () => {
     expect(calls.get("/cgi-bin/user/list_id")).toBeGreaterThan(1);
   });
 
+  it("gives up with SERVER_ERROR when WeCom rejects the cursor again after the restart", async () => {
+    const { reader } = await setup({
+      config: { listing: "list-id", pageSize: 80, readTags: false },
+      intercept: (app) =>
+        app.post("/cgi-bin/user/list_id", express.json(), (req, res, next) => {
+          if ((req.body as { cursor?: string }).cursor === undefined) return next();
+          res.json({ errcode: 50100, errmsg: "invalid cursor" });
+        }),
+    });
+    const snapshot = await reader.read();
+    const [reason, ...others] = reasons(snapshot);
+    expect(others).toEqual([]);
+    expect(reason).toMatchObject({ code: "SERVER_ERROR", message: expect.stringContaining("50100") });
+    expect(snapshot.people).toEqual([]);
+  });
+
   it("ends as ABORTED when the read is aborted", async () => {
     const { reader } = await setup();
     const controller = new AbortController();

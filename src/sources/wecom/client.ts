@@ -6,7 +6,7 @@ import { TokenCache } from "../http/token-cache.js";
 import { callVendor, type RetryPolicy } from "../http/vendor-call.js";
 import type { SourceContext } from "../source.js";
 import type { WeComConfig } from "./config.js";
-import { classifyReply, type CallSite, type SecretKind } from "./errors.js";
+import { classifyReply, replyErrcode, type CallSite, type SecretKind } from "./errors.js";
 import { tokenReply } from "./schemas.js";
 
 /**
@@ -61,13 +61,15 @@ export class WeComClient {
   }
 
   /** One API call with token refresh, backoff and caps; throws a SourceReadError naming `where`. */
-  async call<T>(
+  async call<T, U = never>(
     api: string,
     request: WeComRequest,
     schema: z.ZodType<T>,
     where: string,
     signal?: AbortSignal,
-  ): Promise<T> {
+    /** errcodes the caller handles itself (user/list_id: 50100 restarts the listing), with their value. */
+    handled?: ReadonlyMap<number, U>,
+  ): Promise<T | U> {
     const site: CallSite = {
       api,
       kind: this.kind,
@@ -75,7 +77,7 @@ export class WeComClient {
     };
     const limiter = this.limiter(api);
     let throttledSince: number | undefined;
-    return callVendor({
+    return callVendor<T | U>({
       sourceId: this.context.sourceId,
       where,
       tokens: this.tokens,
@@ -94,8 +96,11 @@ export class WeComClient {
           timeoutMs: this.config.timeoutMs,
           ...(signal === undefined ? {} : { signal }),
         });
+        const errcode = replyErrcode(reply);
+        if (errcode !== undefined && handled?.has(errcode))
+          return { kind: "ok", value: handled.get(errcode)! };
         const outcome = classifyReply(reply, site, schema);
-        if (outcome.kind !== "throttled" || !outcome.detail.startsWith("errcode 45009")) return outcome;
+        if (errcode !== 45009) return outcome;
         const now = this.context.now().getTime();
         throttledSince ??= now;
         if (now - throttledSince < BLOCK_GIVE_UP_MS) return outcome;

@@ -31,6 +31,13 @@ function fromIp(errmsg: unknown): string | undefined {
   return typeof errmsg === "string" ? /from ip: ([0-9a-fA-F.:]+)/.exec(errmsg)?.[1] : undefined;
 }
 
+/** The errcode of a WeCom reply (HTTP 200 with a JSON body), if it has one. */
+export function replyErrcode(reply: HttpReply): number | undefined {
+  if (reply.kind !== "reply" || reply.status !== 200) return undefined;
+  const errcode = (reply.json as { errcode?: unknown } | null | undefined)?.errcode;
+  return typeof errcode === "number" ? errcode : undefined;
+}
+
 /**
  * Turns one WeCom reply into a call outcome: HTTP 200 with `{errcode, errmsg}` always (WX-DOC 90455); 5xx
  * and network errors are transient; a success whose payload does not match `schema` is MALFORMED_RESPONSE

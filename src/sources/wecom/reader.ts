@@ -1,5 +1,5 @@
 import pLimit from "p-limit";
-import { SnapshotBuilder, isSourceReadError } from "../builder.js";
+import { SnapshotBuilder, SourceReadError, isSourceReadError } from "../builder.js";
 import type {
   DirectorySnapshot,
   IncompleteCode,
@@ -37,6 +37,9 @@ const STOPS_THE_READ: ReadonlySet<IncompleteCode> = new Set([
   "TLS_FAILED",
   "ABORTED",
 ]);
+
+/** user/list_id answers 50100 to a cursor it no longer accepts: start the listing again (WXJ). */
+const CURSOR_REJECTED: ReadonlyMap<number, "cursor-rejected"> = new Map([[50100, "cursor-rejected"]]);
 
 /** Fields WeCom withholds from self-built apps created after 2022-06-20 (WX-DOC 96255, 96260). */
 const RESTRICTED_FIELDS = ["mobile", "email"] as const;
@@ -285,26 +288,33 @@ export class WeComReader implements DirectoryReader {
     for (let restart = 0; ; restart++) {
       const userids = new Set<string>();
       let cursor = "";
-      try {
-        for (let page = 1; ; page++) {
-          const reply = await this.client.call(
-            "/cgi-bin/user/list_id",
-            {
-              method: "POST",
-              body: cursor === "" ? { limit: this.config.pageSize } : { cursor, limit: this.config.pageSize },
-            },
-            listIdReply,
-            `POST /cgi-bin/user/list_id page ${page}${cursor === "" ? "" : ` cursor ${cursor}`}`,
-            signal,
-          );
-          for (const row of reply.dept_user) userids.add(row.userid);
-          // WX-DOC 96067: an empty or absent next_cursor ends the listing.
-          if (reply.next_cursor === undefined || reply.next_cursor === "") return userids;
-          cursor = reply.next_cursor;
+      for (let page = 1; ; page++) {
+        const where = `POST /cgi-bin/user/list_id page ${page}${cursor === "" ? "" : ` cursor ${cursor}`}`;
+        const reply = await this.client.call(
+          "/cgi-bin/user/list_id",
+          {
+            method: "POST",
+            body: cursor === "" ? { limit: this.config.pageSize } : { cursor, limit: this.config.pageSize },
+          },
+          listIdReply,
+          where,
+          signal,
+          CURSOR_REJECTED,
+        );
+        if (reply === "cursor-rejected") {
+          if (restart >= 1) {
+            throw new SourceReadError({
+              code: "SERVER_ERROR",
+              message: `${this.context.sourceId}: WeCom rejected its own user/list_id cursor (errcode 50100) twice, also after starting the listing again; read again later`,
+              where,
+            });
+          }
+          break;
         }
-      } catch (error) {
-        const badCursor = isSourceReadError(error) && error.reason.message.includes("errcode 50100");
-        if (!badCursor || restart >= 1) throw error;
+        for (const row of reply.dept_user) userids.add(row.userid);
+        // WX-DOC 96067: an empty or absent next_cursor ends the listing.
+        if (reply.next_cursor === undefined || reply.next_cursor === "") return userids;
+        cursor = reply.next_cursor;
       }
     }
   }
