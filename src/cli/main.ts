@@ -10,6 +10,14 @@ import { verifyExport } from "../audit/verify.js";
 import { generateKeys, loadKeys } from "../keys/keys.js";
 import { openStore } from "../store/index.js";
 import { openOutput } from "./output.js";
+import {
+  findSource,
+  formatSourceList,
+  formatSummary,
+  readSource,
+  snapshotLines,
+  testSource,
+} from "./sources.js";
 
 /** Exit codes: 0 success, 1 failure (including a failed verification), 2 bad usage or invalid config. */
 const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -90,6 +98,67 @@ function buildProgram(result: { code: number }): Command {
           `audit key kid ${set.audit.kid}\ntoken key kid ${set.token.kid}\n`,
       );
     });
+
+  const sources = program.command("sources").description("check and read the configured directory sources");
+  sources
+    .command("list")
+    .description("list the configured sources")
+    .addOption(configOption())
+    .action((options: ConfigOption) => {
+      process.stdout.write(formatSourceList(readConfig(options)));
+    });
+  sources
+    .command("test")
+    .description("connect, authenticate and read one page; exit 1 with the cause when the source is unusable")
+    .argument("<id>", "source id from the config")
+    .addOption(configOption())
+    .action(async (id: string, options: ConfigOption) => {
+      const report = await testSource(findSource(readConfig(options), id));
+      process.stdout.write(report.text);
+      if (!report.ok) result.code = EXIT.failed;
+    });
+  sources
+    .command("read")
+    .description("read a snapshot and print it or a summary; exit 1 if the read was incomplete")
+    .argument("<id>", "source id from the config")
+    .addOption(configOption())
+    .addOption(
+      new Option("--format <format>", "output format").choices(["summary", "jsonl"]).default("summary"),
+    )
+    .option("--incremental", "read only what changed since this command's last complete read")
+    .action(
+      async (id: string, options: ConfigOption & { format: "summary" | "jsonl"; incremental?: boolean }) => {
+        const config = readConfig(options);
+        const snapshot = await readSource(config, findSource(config, id), {
+          incremental: options.incremental === true,
+          progress: process.stderr.isTTY,
+        });
+        if (options.format === "jsonl") {
+          for (const line of snapshotLines(snapshot)) process.stdout.write(`${line}\n`);
+          if (!snapshot.completeness.complete) {
+            process.stderr.write(formatSummary(snapshot));
+          }
+        } else {
+          process.stdout.write(formatSummary(snapshot));
+        }
+        if (!snapshot.completeness.complete) result.code = EXIT.failed;
+      },
+    );
+
+  program
+    .command("simulate")
+    .description("run a DingTalk or WeCom simulator on 127.0.0.1 and print the sources: entry for it")
+    .argument("<vendor>", "dingtalk | wecom")
+    .option("--port <port>", "TCP port (default: any free port)", (v) => intOption(v, "port", 0, 65535))
+    .option("--people <n>", "size of the simulated company", (v) => intOption(v, "people", 1, 1_000_000), 200)
+    .option("--seed <n>", "seed of the generated company", (v) => intOption(v, "seed", 0, 2 ** 31 - 1), 1)
+    .option("--faults <spec>", "faults to inject, e.g. expire-token-after=3,5xx@/topapi/v2/user/list*2")
+    .action(
+      async (vendor: string, options: { port?: number; people: number; seed: number; faults?: string }) => {
+        const { runSimulator } = await import("./simulate.js");
+        await runSimulator(vendor, options);
+      },
+    );
 
   const audit = program.command("audit").description("export and verify the tamper-evident audit log");
   audit
@@ -192,6 +261,14 @@ function listCommands(command: Command, prefix: string): string {
       return `  ${`${name} ${args}`.trim().padEnd(30)} ${c.description()}\n`;
     })
     .join("");
+}
+
+function intOption(value: string, name: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new AppError("INPUT_INVALID", `--${name}: "${value}" must be a whole number from ${min} to ${max}`);
+  }
+  return n;
 }
 
 function readJwks(file: string): JSONWebKeySet {

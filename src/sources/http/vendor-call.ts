@@ -66,7 +66,7 @@ export async function callVendor<T>(options: {
     Math.min(policy.maxDelayMs, Math.max(atLeast, policy.baseDelayMs * 2 ** n));
 
   for (;;) {
-    if (options.signal?.aborted) give("ABORTED", `read aborted during ${options.where}`);
+    if (options.signal?.aborted) give("ABORTED", "read aborted");
     const token = await options.tokens.get();
     const outcome = await options.attempt(token);
     switch (outcome.kind) {
@@ -83,7 +83,7 @@ export async function callVendor<T>(options: {
         if (refreshes++ >= policy.tokenRefreshes) {
           give(
             "AUTH_FAILED",
-            `the access token was rejected again right after a refresh (${outcome.detail}) at ${options.where}; check the app's credentials`,
+            `the access token was rejected again right after a refresh (${outcome.detail}); check the app's credentials`,
           );
         }
         break;
@@ -91,17 +91,14 @@ export async function callVendor<T>(options: {
         if (throttled >= policy.throttledRetries) {
           give(
             "RATE_LIMITED",
-            `still rate-limited after ${throttled} waits (${outcome.detail}) at ${options.where}; read again later or lower the request rate`,
+            `still rate-limited after ${throttled} waits (${outcome.detail}); read again later or lower the request rate`,
           );
         }
         await options.sleep(backoff(throttled++, outcome.waitMs), options.signal);
         break;
       case "transient":
         if (transient >= policy.transientRetries) {
-          give(
-            outcome.code ?? "SERVER_ERROR",
-            `${outcome.detail} at ${options.where}, still failing after ${transient} retries`,
-          );
+          give(outcome.code ?? "SERVER_ERROR", `${outcome.detail}, still failing after ${transient} retries`);
         }
         await options.sleep(backoff(transient++), options.signal);
         break;
