@@ -87,7 +87,10 @@ describe("dingtalk replies", () => {
       { errcode: 60011, errmsg: "没有调用该接口的权限" },
     ]) {
       const outcome = classify(reply(200, body));
-      expect(outcome).toMatchObject({ kind: "failed", reason: { code: "PERMISSION_DENIED" } });
+      expect(outcome).toMatchObject({
+        kind: "failed",
+        reason: { code: "PERMISSION_DENIED", where: USER_LIST.path },
+      });
       const message = (outcome as { reason: { message: string } }).reason.message;
       expect(message).toContain("qyapi_get_department_member");
       expect(message).toContain("通讯录部门成员读权限");
@@ -146,10 +149,17 @@ describe("dingtalk replies", () => {
   });
 
   it("reports an unknown errcode as SERVER_ERROR with the code and message", () => {
-    const outcome = classify(reply(200, { errcode: 50004, errmsg: "部门不在授权范围" }));
+    const outcome = classify(reply(200, { errcode: 40035, errmsg: "不合法的参数" }));
     expect(outcome).toMatchObject({ kind: "failed", reason: { code: "SERVER_ERROR" } });
     expect((outcome as { reason: { message: string } }).reason.message).toContain(
-      "errcode 50004 部门不在授权范围",
+      "errcode 40035 不合法的参数",
     );
+  });
+
+  it("reports a department outside the contact scope (50004) for that page only, with the fix", () => {
+    const outcome = classify(reply(200, { errcode: 50004, errmsg: "部门不在授权范围" }));
+    expect(outcome).toMatchObject({ kind: "failed", reason: { code: "PERMISSION_DENIED" } });
+    expect((outcome as { reason: { where?: string } }).reason.where).not.toBe(USER_LIST.path);
+    expect((outcome as { reason: { message: string } }).reason.message).toContain("通讯录权限范围");
   });
 });

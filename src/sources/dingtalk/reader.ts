@@ -288,7 +288,7 @@ class DingTalkRead {
 
   /**
    * Runs one call; a source problem is recorded and gives undefined. After a fatal problem (credentials,
-   * ban, abort, network) nothing more is called; after a missing permission, that endpoint is not called again.
+   * ban, abort, network) nothing more is called; after a missing permission point, that endpoint is not called again.
    */
   private async step<T>(endpoint: Endpoint, run: () => Promise<T>): Promise<T | undefined> {
     if (this.stopped || this.denied.has(endpoint.path)) return undefined;
@@ -298,7 +298,10 @@ class DingTalkRead {
       if (!isSourceReadError(error)) throw error;
       if (this.stopped || this.denied.has(endpoint.path)) return undefined;
       this.record(error.reason);
-      if (error.reason.code === "PERMISSION_DENIED") this.denied.add(endpoint.path);
+      // A permission point refused covers the whole API (the reason then names the endpoint, not a page).
+      if (error.reason.code === "PERMISSION_DENIED" && error.reason.where === endpoint.path) {
+        this.denied.add(endpoint.path);
+      }
       return undefined;
     }
   }

@@ -96,12 +96,20 @@ function legacyFailure(code: number, message: string, detail: string, endpoint: 
       return {
         code: "PERMISSION_DENIED",
         message: `the app lacks the contact permission ${point ?? "for " + endpoint.path} (${detail}) — grant ${grant} to the app in the DingTalk developer console (开发者后台 → 权限管理)`,
+        // The whole API is refused, not this page: `where` names the endpoint.
+        where: endpoint.path,
       };
     }
+    case 50004:
+      return {
+        code: "PERMISSION_DENIED",
+        message: `the department is outside the app's contact scope (${detail}) — set the app's 通讯录权限范围 to the whole organisation, or rootDepartmentId to a department inside it`,
+      };
     case 60020:
       return {
         code: "PERMISSION_DENIED",
         message: `DingTalk refuses calls from this server's IP address (${detail}) — add the server's egress IP to the app's whitelist (开发者后台 → 安全设置 → 服务器出口IP)`,
+        where: endpoint.path,
       };
     case 60003:
       return {
@@ -139,6 +147,7 @@ function classifyApiError<T>(
       reason: {
         code: "PERMISSION_DENIED",
         message: `DingTalk refuses calls from this server's IP address (${detail}) — add the server's egress IP to the app's whitelist (开发者后台 → 安全设置 → 服务器出口IP)`,
+        where: endpoint.path,
       },
     };
   }
@@ -148,6 +157,7 @@ function classifyApiError<T>(
       reason: {
         code: "PERMISSION_DENIED",
         message: `the app lacks the permission for ${endpoint.path} (${detail}) — grant it in the DingTalk developer console (开发者后台 → 权限管理)`,
+        where: endpoint.path,
       },
     };
   }
