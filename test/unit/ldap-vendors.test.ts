@@ -11,9 +11,10 @@ import { and, escapeFilterValue } from "../../src/sources/ldap/filter.js";
 import { openLdap } from "../../src/sources/ldap/openldap.js";
 
 function entry(values: Record<string, string | Buffer>): LdapEntry {
+  // Lower-cased names: the reader must find them whatever case the server uses.
   return {
     dn: "CN=x,DC=example",
-    values: new Map(Object.entries(values).map(([k, v]) => [k.toLowerCase(), [v]])),
+    ...Object.fromEntries(Object.entries(values).map(([k, v]) => [k.toLowerCase(), v])),
   };
 }
 

@@ -4,7 +4,7 @@ import type { ConnectionOptions } from "node:tls";
 import { Client, NoSuchObjectError, type Entry } from "ldapts";
 import { SourceReadError } from "../builder.js";
 import type { LdapConfig } from "./config.js";
-import { toLdapEntry, type LdapEntry } from "./entry.js";
+import type { LdapEntry } from "./entry.js";
 import { ldapReadError } from "./errors.js";
 
 /** One search: where, what, which attributes. */
@@ -101,22 +101,28 @@ export class LdapConnection {
       explicitBufferAttributes: this.bufferNames(),
       paged: { pageSize },
     });
-    let n = 0;
+    const fail = (error: unknown, page: number) =>
+      ldapReadError(error, {
+        sourceId: this.sourceId,
+        url: this.config.url,
+        action: `${spec.what} (page ${page})`,
+        where: spec.base,
+      });
+    let n = 1;
+    let pending = pages.next();
     while (true) {
       let next: IteratorResult<{ searchEntries: Entry[]; searchReferences: string[] }>;
       try {
-        next = await pages.next();
+        next = await pending;
       } catch (error) {
-        throw ldapReadError(error, {
-          sourceId: this.sourceId,
-          url: this.config.url,
-          action: `${spec.what} (page ${n + 1})`,
-          where: spec.base,
-        });
+        throw fail(error, n);
       }
       if (next.done === true) return;
+      // Ask for the next page before handing this one out, so the server works while we do.
+      pending = pages.next();
+      pending.catch(() => undefined);
       n++;
-      yield { entries: next.value.searchEntries.map(toLdapEntry), references: next.value.searchReferences };
+      yield { entries: next.value.searchEntries, references: next.value.searchReferences };
     }
   }
 
@@ -135,7 +141,7 @@ export class LdapConnection {
         explicitBufferAttributes: this.bufferNames(),
       });
       const found = result.searchEntries[0];
-      return found === undefined ? null : toLdapEntry(found);
+      return found ?? null;
     } catch (error) {
       if (error instanceof NoSuchObjectError) return null;
       throw ldapReadError(error, { sourceId: this.sourceId, url: this.config.url, action: what, where: dn });

@@ -1,40 +1,55 @@
 import type { Entry } from "ldapts";
 
-/** A search result entry with attribute names folded to lower case (servers return them in any case). */
-export interface LdapEntry {
-  /** The entry's DN as the server returned it. */
-  readonly dn: string;
-  /** Values by lower-cased attribute name (with options such as `;range=0-99` kept). */
-  readonly values: ReadonlyMap<string, readonly (string | Buffer)[]>;
+/**
+ * A search result entry as ldapts returns it: attribute names as the server spelled them (with options
+ * such as `;range=0-99`), one value or an array, `[]` for a requested attribute the entry lacks.
+ */
+export type LdapEntry = Entry;
+
+type Value = Entry[string];
+
+/** An attribute's raw value, matching the name case-insensitively (servers spell names their own way). */
+function lookup(entry: LdapEntry, name: string): Value | undefined {
+  const exact = entry[name];
+  if (exact !== undefined && name !== "dn") return exact;
+  const lower = name.toLowerCase();
+  for (const key in entry) {
+    if (key !== "dn" && key.toLowerCase() === lower) return entry[key];
+  }
+  return undefined;
 }
 
-export function toLdapEntry(entry: Entry): LdapEntry {
-  const values = new Map<string, (string | Buffer)[]>();
-  for (const [name, value] of Object.entries(entry)) {
-    if (name === "dn") continue;
-    const list = Array.isArray(value) ? value : [value];
-    if (list.length > 0) values.set(name.toLowerCase(), list);
-  }
-  return { dn: entry.dn, values };
+function list(value: Value | undefined): ReadonlyArray<string | Buffer> {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+/** True when the entry holds at least one value of the attribute. */
+export function has(entry: LdapEntry, name: string): boolean {
+  return list(lookup(entry, name)).length > 0;
 }
 
 /** All values of an attribute as strings. */
 export function strings(entry: LdapEntry, name: string): string[] {
-  return (entry.values.get(name.toLowerCase()) ?? []).map((v) =>
-    typeof v === "string" ? v : v.toString("utf8"),
-  );
+  return list(lookup(entry, name)).map((v) => (typeof v === "string" ? v : v.toString("utf8")));
 }
 
 /** The first value of an attribute as a string, if any. */
 export function first(entry: LdapEntry, name: string): string | undefined {
-  return strings(entry, name)[0];
+  const value = list(lookup(entry, name))[0];
+  return value === undefined || typeof value === "string" ? value : value.toString("utf8");
 }
 
 /** The first value of an attribute as bytes, if any. */
 export function firstBuffer(entry: LdapEntry, name: string): Buffer | undefined {
-  const value = entry.values.get(name.toLowerCase())?.[0];
+  const value = list(lookup(entry, name))[0];
   if (value === undefined) return undefined;
   return typeof value === "string" ? Buffer.from(value, "utf8") : value;
+}
+
+/** The attribute names of the entry (without `dn`). */
+export function attributeNames(entry: LdapEntry): string[] {
+  return Object.keys(entry).filter((key) => key !== "dn");
 }
 
 const SLOW_DN = /\\|\s[,=+]|[,=+]\s|^\s|\s$/;

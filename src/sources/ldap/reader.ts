@@ -13,13 +13,24 @@ import { activeDirectory } from "./ad.js";
 import type { LdapConfig } from "./config.js";
 import { LdapConnection, type SearchSpec } from "./connection.js";
 import { and, escapeFilterValue } from "./filter.js";
-import { first, isWithin, normalizeDn, parentDn, strings, type LdapEntry } from "./entry.js";
+import {
+  attributeNames,
+  first,
+  has,
+  isWithin,
+  normalizeDn,
+  parentDn,
+  strings,
+  type LdapEntry,
+} from "./entry.js";
 import { openLdap } from "./openldap.js";
 import type { HighWater, LdapVendor, MappedField } from "./vendor.js";
 
 export const LDAP_SOURCE_TYPE = "ldap";
 
 const OU_FILTER = "(objectClass=organizationalUnit)";
+
+const OPTIONAL_FIELDS = ["username", "name", "email", "mobile", "employeeNo", "title"] as const;
 
 // Problems after which nothing else can be read on this connection.
 const FATAL: ReadonlySet<IncompleteReason["code"]> = new Set([
@@ -132,8 +143,11 @@ async function readSource(
 }
 
 /** A person as read, before DNs (manager, OU) are turned into subjects and department ids. */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
 interface RawPerson {
-  readonly person: Omit<SourcePerson, "departments" | "managers">;
+  /** The person; departments and managers are filled in once every DN is known. */
+  readonly person: Mutable<SourcePerson>;
   readonly dn: string;
   readonly managerDns: readonly string[];
   readonly departmentValue?: string;
@@ -143,6 +157,8 @@ interface RawGroup {
   readonly id: string;
   readonly name: string;
   readonly dn: string;
+  /** The normalised DN. */
+  readonly key: string;
   /** Normalised DNs of direct members (people and groups). */
   readonly memberDns: readonly string[];
 }
@@ -158,6 +174,8 @@ interface Ou {
 class ReadRun {
   private builder!: SnapshotBuilder;
   private readonly vendor: LdapVendor;
+  /** The time statuses are judged at (the start of the read). */
+  private readonly now: Date;
   /** Subject by normalised DN; null for a DN known not to be a person of this source. */
   private readonly peopleByDn = new Map<string, string | null>();
   /** OUs read by this read (all of them, or the changed ones). */
@@ -181,6 +199,7 @@ class ReadRun {
     private readonly options: ReadOptions,
   ) {
     this.vendor = resolved.vendor;
+    this.now = context.now();
     this.userBases = config.users.baseDns.map(normalizeDn);
   }
 
@@ -231,14 +250,19 @@ class ReadRun {
 
   private async run(since: HighWater | null): Promise<void> {
     const changed = since === null ? "" : this.vendor.changedSince(since);
-    const phases: Array<() => Promise<void>> = [];
-    if (this.config.departments.from === "ou") phases.push(() => this.readOus(changed));
-    phases.push(() => this.readPeople(changed));
-    if (this.config.groups.baseDns.length > 0) phases.push(() => this.readGroups(changed));
-    for (const phase of phases) {
-      await phase();
-      if (this.fatal()) return;
-    }
+    const people: RawPerson[] = [];
+    const groups: RawGroup[] = [];
+    // One paged search at a time: OpenLDAP drops a paged search's cookie when another paged search starts
+    // on the same connection ("paged results cookie is invalid or old", RFC 2696 §3 lets it).
+    if (this.config.departments.from === "ou") await this.readOus(changed);
+    if (this.fatal()) return;
+    await this.collectPeople(changed, people);
+    if (this.fatal()) return;
+    if (this.config.groups.baseDns.length > 0) await this.collectGroups(changed, groups);
+    if (this.fatal()) return;
+    await this.addPeople(people);
+    if (this.fatal() || this.config.groups.baseDns.length === 0) return;
+    await this.resolveGroups(groups);
   }
 
   private fatal(): boolean {
@@ -278,8 +302,8 @@ class ReadRun {
     }
   }
 
-  /** Every entry of a paged search, one page at a time; references are noted, never followed. */
-  private async *entries(spec: SearchSpec): AsyncGenerator<LdapEntry> {
+  /** The pages of a paged search; references are noted, never followed. */
+  private async *pages(spec: SearchSpec): AsyncGenerator<readonly LdapEntry[]> {
     if (this.missingBases.has(normalizeDn(spec.base))) return;
     for await (const page of this.connection.pages(spec, this.config.pageSize)) {
       this.checkAborted();
@@ -295,8 +319,8 @@ class ReadRun {
             this.greatestChange = value;
           }
         }
-        yield entry;
       }
+      yield page.entries;
     }
   }
 
@@ -333,17 +357,18 @@ class ReadRun {
     const found = this.changedOus;
     for (const base of this.config.users.baseDns) {
       await this.step(async () => {
-        for await (const entry of this.entries({
+        for await (const page of this.pages({
           base,
           filter: and(OU_FILTER, changed),
           attributes: this.ouAttributes(),
           what: "reading organizational units",
-        })) {
-          const ou = this.toOu(entry);
-          if (ou === null) continue;
-          this.ousByDn.set(normalizeDn(entry.dn), ou);
-          found.push(ou);
-        }
+        }))
+          for (const entry of page) {
+            const ou = this.toOu(entry);
+            if (ou === null) continue;
+            this.ousByDn.set(normalizeDn(entry.dn), ou);
+            found.push(ou);
+          }
       });
       if (this.fatal()) return;
     }
@@ -407,10 +432,6 @@ class ReadRun {
     const subject = this.subjectOrFail(entry, "person");
     if (subject === null) return null;
     const a = this.resolved.attributes;
-    const optional = (field: keyof SourcePerson, attribute: string) => {
-      const value = first(entry, attribute);
-      return value === undefined || value === "" ? {} : { [field]: value };
-    };
     const attributes: Record<string, string | readonly string[]> = { dn: entry.dn };
     for (const name of this.config.extraAttributes) {
       const values = strings(entry, name);
@@ -418,55 +439,58 @@ class ReadRun {
       else if (values.length > 1) attributes[name] = values;
     }
     const department = this.config.departments.from === "attribute" ? first(entry, a.department) : undefined;
+    const person: Mutable<SourcePerson> = {
+      subject,
+      departments: [],
+      managers: [],
+      status: this.vendor.statusOf(entry, this.now),
+      attributes,
+    };
+    for (const field of OPTIONAL_FIELDS) {
+      const value = first(entry, a[field]);
+      if (value !== undefined && value !== "") person[field] = value;
+    }
     return {
       dn: entry.dn,
       managerDns: strings(entry, a.manager),
       ...(department === undefined || department === "" ? {} : { departmentValue: department }),
-      person: {
-        subject,
-        ...optional("username", a.username),
-        ...optional("name", a.name),
-        ...optional("email", a.email),
-        ...optional("mobile", a.mobile),
-        ...optional("employeeNo", a.employeeNo),
-        ...optional("title", a.title),
-        status: this.vendor.statusOf(entry, this.context.now()),
-        attributes,
-      },
+      person,
     };
   }
 
-  private async readPeople(changed: string): Promise<void> {
-    const raw: RawPerson[] = [];
+  private async collectPeople(changed: string, raw: RawPerson[]): Promise<void> {
     for (const base of this.config.users.baseDns) {
       await this.step(async () => {
-        for await (const entry of this.entries({
+        for await (const page of this.pages({
           base,
           filter: and(this.resolved.userFilter, changed),
           attributes: this.resolved.personAttributes,
           what: "reading people",
-        })) {
-          const person = this.toRawPerson(entry);
-          if (person === null) continue;
-          this.peopleByDn.set(normalizeDn(entry.dn), person.person.subject);
-          raw.push(person);
-          if (raw.length % 1000 === 0) this.options.onProgress?.({ phase: "people", done: raw.length });
-        }
+        }))
+          for (const entry of page) {
+            const person = this.toRawPerson(entry);
+            if (person === null) continue;
+            this.peopleByDn.set(normalizeDn(entry.dn), person.person.subject);
+            raw.push(person);
+            if (raw.length % 1000 === 0) this.options.onProgress?.({ phase: "people", done: raw.length });
+          }
       });
       if (this.fatal()) return;
     }
     this.options.onProgress?.({ phase: "people", done: raw.length });
+  }
+
+  private async addPeople(raw: readonly RawPerson[]): Promise<void> {
     await this.step(async () => {
       if (this.incremental) {
         if (this.config.departments.from === "ou") await this.prefetchOus(raw.map((p) => parentDn(p.dn)));
         await this.prefetchPeople(raw.flatMap((p) => p.managerDns));
       }
       for (const person of raw) {
-        this.builder.addPerson({
-          ...person.person,
-          departments: this.departmentsOf(person),
-          managers: this.subjectsOf(person.managerDns, `manager of ${person.dn}`),
-        });
+        person.person.departments = this.departmentsOf(person);
+        person.person.managers =
+          person.managerDns.length === 0 ? [] : this.subjectsOf(person.managerDns, `manager of ${person.dn}`);
+        this.builder.addPerson(person.person);
       }
     });
     if (this.config.departments.from === "ou") await this.step(() => this.addDepartments());
@@ -530,22 +554,25 @@ class ReadRun {
     ];
   }
 
-  private async readGroups(changed: string): Promise<void> {
-    const groups: RawGroup[] = [];
+  private async collectGroups(changed: string, groups: RawGroup[]): Promise<void> {
     for (const base of this.config.groups.baseDns) {
       await this.step(async () => {
-        for await (const entry of this.entries({
+        for await (const page of this.pages({
           base,
           filter: and(this.resolved.groupFilter, changed),
           attributes: this.groupAttributes(),
           what: "reading groups",
-        })) {
-          const group = await this.toRawGroup(entry);
-          if (group !== null) groups.push(group);
-        }
+        }))
+          for (const entry of page) {
+            const group = await this.toRawGroup(entry);
+            if (group !== null) groups.push(group);
+          }
       });
       if (this.fatal()) return;
     }
+  }
+
+  private async resolveGroups(groups: RawGroup[]): Promise<void> {
     // A change inside a nested group changes the members of every group that contains it.
     if (this.incremental) await this.step(() => this.addContainingGroups(groups));
     let done = 0;
@@ -566,9 +593,10 @@ class ReadRun {
       id,
       name: first(entry, "cn") ?? entry.dn,
       dn: entry.dn,
+      key: normalizeDn(entry.dn),
       memberDns: (await this.directMembers(entry)).map(normalizeDn),
     };
-    this.groupsByDn.set(normalizeDn(entry.dn), group);
+    this.groupsByDn.set(group.key, group);
     return group;
   }
 
@@ -617,39 +645,44 @@ class ReadRun {
       const group = queue.shift()!;
       const { filter, transitive } = this.vendor.containingGroupsFilter(escapeFilterValue(group.dn));
       for (const base of this.config.groups.baseDns) {
-        for await (const entry of this.entries({
+        for await (const page of this.pages({
           base,
           filter: and(this.resolved.groupFilter, filter),
           attributes: this.groupAttributes(),
           what: `finding groups that contain ${group.dn}`,
-        })) {
-          const key = normalizeDn(entry.dn);
-          if (seen.has(key)) continue;
-          seen.add(key);
-          const parent = await this.toRawGroup(entry);
-          if (parent === null) continue;
-          groups.push(parent);
-          if (!transitive) queue.push(parent);
-        }
+        }))
+          for (const entry of page) {
+            const key = normalizeDn(entry.dn);
+            if (seen.has(key)) continue;
+            seen.add(key);
+            const parent = await this.toRawGroup(entry);
+            if (parent === null) continue;
+            groups.push(parent);
+            if (!transitive) queue.push(parent);
+          }
       }
     }
   }
 
   private async resolveMembers(group: RawGroup): Promise<SourceGroup> {
     const inChain = this.vendor.inChainMembersFilter(escapeFilterValue(group.dn));
-    const members = new Map<string, string>(); // normalised DN -> subject
+    const members = new Set<string>();
+    const inChainByDn = new Map<string, string>(); // normalised DN -> subject
     if (inChain !== null) {
       // The server evaluates nesting (AD's in-chain rule): one search per group, no cycles to worry about.
       for (const base of this.config.users.baseDns) {
-        for await (const entry of this.entries({
+        for await (const page of this.pages({
           base,
           filter: and(this.resolved.userFilter, inChain),
           attributes: [this.vendor.subjectAttribute],
           what: `reading the members of ${group.dn} (in-chain)`,
-        })) {
-          const subject = this.subjectOrFail(entry, "person");
-          if (subject !== null) members.set(normalizeDn(entry.dn), subject);
-        }
+        }))
+          for (const entry of page) {
+            const subject = this.subjectOrFail(entry, "person");
+            if (subject === null) continue;
+            members.add(subject);
+            inChainByDn.set(normalizeDn(entry.dn), subject);
+          }
       }
     } else {
       if (this.incremental) await this.prefetchGraph(group);
@@ -657,7 +690,7 @@ class ReadRun {
     }
     const directMembers: string[] = [];
     for (const dn of group.memberDns) {
-      const subject = inChain !== null ? members.get(dn) : this.peopleByDn.get(dn);
+      const subject = inChain !== null ? inChainByDn.get(dn) : this.peopleByDn.get(dn);
       if (subject !== undefined && subject !== null) directMembers.push(subject);
     }
     return {
@@ -665,18 +698,18 @@ class ReadRun {
       name: group.name,
       path: group.dn,
       kind: this.vendor.groupKind,
-      members: [...new Set(members.values())].sort(),
+      members: [...members].sort(),
       directMembers: [...new Set(directMembers)].sort(),
     };
   }
 
   /** Walks `member` down through nested groups; `visited` stops cycles (a ∋ b ∋ a). */
-  private walkMembers(group: RawGroup, members: Map<string, string>, visited: Set<string>): void {
-    visited.add(normalizeDn(group.dn));
+  private walkMembers(group: RawGroup, members: Set<string>, visited: Set<string>): void {
+    visited.add(group.key);
     for (const dn of group.memberDns) {
       const subject = this.peopleByDn.get(dn);
       if (subject !== undefined && subject !== null) {
-        members.set(dn, subject);
+        members.add(subject);
         continue;
       }
       if (visited.has(dn)) continue;
@@ -724,8 +757,8 @@ function rangedValues(
   name: string,
 ): { low: number; high: number | null; values: string[] } | null {
   const prefixText = `${name.toLowerCase()};range=`;
-  for (const key of entry.values.keys()) {
-    if (!key.startsWith(prefixText)) continue;
+  for (const key of attributeNames(entry)) {
+    if (!key.toLowerCase().startsWith(prefixText)) continue;
     const match = /^(\d+)-(\d+|\*)$/.exec(key.slice(prefixText.length));
     if (!match) continue;
     return {
@@ -809,8 +842,7 @@ async function testSource(
           ),
         ];
         const counts = fields.map(
-          ([field, attribute]) =>
-            [field, attribute, page.filter((e) => e.values.has(attribute.toLowerCase())).length] as const,
+          ([field, attribute]) => [field, attribute, page.filter((e) => has(e, attribute)).length] as const,
         );
         found.push(`  of these with ${counts.map(([f, a, n]) => `${f} (${a}): ${n}`).join(", ")}`);
         for (const [field, attribute, n] of counts) {
@@ -828,7 +860,7 @@ async function testSource(
             where: base,
           });
         }
-        if (vendor.flavor === "ad" && !page.some((e) => e.values.has("msds-user-account-control-computed"))) {
+        if (vendor.flavor === "ad" && !page.some((e) => has(e, "msDS-User-Account-Control-Computed"))) {
           problems.push({
             code: "PERMISSION_DENIED",
             message: `source ${context.sourceId}: msDS-User-Account-Control-Computed is not readable, so locked-out people and expired passwords cannot be seen (they would read as active)`,
