@@ -5,11 +5,34 @@ import { canSeeDepartment, type Principal, type WeComSimState } from "./state.js
 /** WeCom member status: 1 active, 2 disabled, 4 not activated, 5 left the corp (WX-DOC 90196). */
 const STATUS: Record<SimStatus, number> = { active: 1, disabled: 2, "not-activated": 4, left: 5 };
 
-/** Fields that apps created after 2022-06-20 no longer get from user/get and user/list (WX-DOC 96255). */
-const RESTRICTED = ["avatar", "thumb_avatar", "gender", "mobile", "email", "biz_mail", "qr_code", "address"];
+// Apps created after 2022-06-20 no longer get avatar, thumb_avatar, gender, mobile, email, biz_mail, qr_code
+// and address from user/get and user/list (WX-DOC 96255, 96260).
 
-function openUserid(state: WeComSimState, userid: string): string {
-  return `wo${createHash("sha256").update(`${state.corpId}/${userid}`).digest("hex").slice(0, 30)}`;
+/** Values derived by hashing, computed once per person (100,000 people are listed again and again). */
+interface Derived {
+  readonly openUserid: string;
+  readonly gender: string;
+  readonly avatarKey: string;
+  readonly bizMail: string;
+}
+
+const derivedByState = new WeakMap<WeComSimState, Map<string, Derived>>();
+
+function derived(state: WeComSimState, p: SimPerson): Derived {
+  let cache = derivedByState.get(state);
+  if (cache === undefined) derivedByState.set(state, (cache = new Map()));
+  let entry = cache.get(p.userid);
+  if (entry === undefined) {
+    const digest = createHash("sha256").update(p.userid).digest();
+    entry = {
+      openUserid: `wo${createHash("sha256").update(`${state.corpId}/${p.userid}`).digest("hex").slice(0, 30)}`,
+      gender: String(1 + (digest[0]! % 2)),
+      avatarKey: digest.toString("hex").slice(0, 24),
+      bizMail: `${p.userid}@${state.index.org.domain.replace(/\..*$/, "")}.wecom.work`,
+    };
+    cache.set(p.userid, entry);
+  }
+  return entry;
 }
 
 /** user/simplelist row. */
@@ -22,7 +45,7 @@ export function renderSimpleUser(
     userid: p.userid,
     name: p.name,
     department: visibleDepartments(state, principal, p),
-    open_userid: openUserid(state, p.userid),
+    open_userid: derived(state, p).openUserid,
   };
 }
 
@@ -42,35 +65,37 @@ export function renderUser(
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
   const departments = visibleDepartments(state, principal, p);
-  const digest = createHash("sha256").update(p.userid).digest();
-  const user: Record<string, unknown> = {
+  const d = derived(state, p);
+  const restricted = principal.kind === "app" && principal.app.createdAfter2022;
+  // Built in one go (no `delete`): the restricted fields are simply not added.
+  return {
     userid: p.userid,
     name: p.name,
     department: departments,
-    order: departments.map((d) => (d === p.departments[0] ? p.order : 0)),
+    order: departments.map((id) => (id === p.departments[0] ? p.order : 0)),
     position: p.title,
-    mobile: p.mobile,
-    gender: String(1 + (digest[0]! % 2)),
-    email: p.email,
-    biz_mail: `${p.userid}@${state.index.org.domain.replace(/\..*$/, "")}.wecom.work`,
-    is_leader_in_dept: departments.map((d) => (p.leaderOf.includes(d) ? 1 : 0)),
+    ...(restricted ? {} : { mobile: p.mobile, gender: d.gender, email: p.email, biz_mail: d.bizMail }),
+    is_leader_in_dept: departments.map((id) => (p.leaderOf.includes(id) ? 1 : 0)),
     direct_leader: p.manager === undefined ? [] : [p.manager],
-    avatar: `https://wework.qpic.cn/wwhead/${digest.toString("hex").slice(0, 24)}/0`,
-    thumb_avatar: `https://wework.qpic.cn/wwhead/${digest.toString("hex").slice(0, 24)}/100`,
+    ...(restricted
+      ? {}
+      : {
+          avatar: `https://wework.qpic.cn/wwhead/${d.avatarKey}/0`,
+          thumb_avatar: `https://wework.qpic.cn/wwhead/${d.avatarKey}/100`,
+        }),
     telephone: "",
     alias: p.pinyin,
-    address: "",
-    open_userid: openUserid(state, p.userid),
+    ...(restricted ? {} : { address: "" }),
+    open_userid: d.openUserid,
     main_department: p.departments[0],
     extattr: { attrs: [{ type: 0, name: "工号", text: { value: p.jobNumber } }] },
     status: STATUS[p.status],
-    qr_code: `https://open.work.weixin.qq.com/wwopen/userQRCode?vcode=${digest.toString("hex").slice(0, 16)}`,
+    ...(restricted
+      ? {}
+      : { qr_code: `https://open.work.weixin.qq.com/wwopen/userQRCode?vcode=${d.avatarKey.slice(0, 16)}` }),
     external_position: "",
     ...extra,
   };
-  if (principal.kind === "app" && principal.app.createdAfter2022)
-    for (const field of RESTRICTED) delete user[field];
-  return user;
 }
 
 /** True when the caller may read the person (some department of theirs is in its visible range). */
