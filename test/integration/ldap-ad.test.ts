@@ -216,6 +216,25 @@ describe.skipIf(samba === null)("ldap source on a real Samba AD DC", () => {
     expect(shape(other)).toEqual(shape(full));
   });
 
+  it("takes departments from the department attribute when configured so", async () => {
+    const snapshot = await read(
+      config(info, { departments: { from: "attribute" }, groups: { baseDns: [] } }),
+    );
+    expect(snapshot.departments).toEqual([
+      { id: "Sales", parentId: null, name: "Sales", order: 0, leaders: [] },
+      { id: "研发部", parentId: null, name: "研发部", order: 0, leaders: [] },
+    ]);
+    const placed = snapshot.people
+      .filter((p) => p.departments.length > 0)
+      .map((p) => [p.username, p.departments.map((d) => d.departmentId)])
+      .sort();
+    expect(placed).toEqual([
+      ["alice", ["研发部"]],
+      ["carol", ["Sales"]],
+      ["erin", ["研发部"]],
+    ]);
+  });
+
   it("ignores the referral to CN=Configuration when reading from the domain root, with a warning", async () => {
     const rooted = await read(config(info, { users: { baseDns: [info.baseDn] }, groups: { baseDns: [] } }));
     expect(rooted.completeness).toEqual({ complete: true });

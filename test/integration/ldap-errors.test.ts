@@ -182,6 +182,20 @@ describe.skipIf(slapd === null)("ldap source: bad input against slapd", () => {
     expect([reason!.code, reason!.where]).toEqual(["NOT_FOUND", missing]);
   });
 
+  it("ends an aborted read as incomplete with ABORTED", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const snapshot = await read(config({ pageSize: 1 }), { mode: "full", signal: controller.signal });
+    expect(reasons(snapshot).map((r) => r.code)).toEqual(["ABORTED"]);
+    expect(snapshot.cursor).toBeUndefined();
+  });
+
+  it("refuses a cursor written by another source type (a caller mistake)", async () => {
+    await expect(
+      read(config(), { mode: "incremental", cursor: { type: "dingtalk", state: {} } }),
+    ).rejects.toThrow(TypeError);
+  });
+
   it("reports StartTLS on a server without TLS as a failure, not a crash", async () => {
     const snapshot = await read(config({ insecure: false, startTls: true }));
     expect(reasons(snapshot)[0]!.message).toMatch(/StartTLS/);

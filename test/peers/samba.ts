@@ -51,6 +51,9 @@ export interface SambaPeer extends SambaInfo {
   stop(): Promise<void>;
 }
 
+/** How long to wait for 389/636 to come free (another run's DC) before giving up. */
+const PORT_WAIT_MS = 120_000;
+
 const CACHE = resolve("node_modules/.cache/idbridge-peers");
 const PROVISION_ARGS = [
   "domain",
@@ -223,7 +226,15 @@ function adUserAttributes(user: AdUser): Record<string, string | string[]> {
     // -1 = "set just now"; the default 0 means "must change at next logon", which AD computes as expired.
     pwdLastSet: "-1",
   };
-  for (const key of ["displayName", "mail", "mobile", "employeeID", "title", "manager"] as const) {
+  for (const key of [
+    "displayName",
+    "mail",
+    "mobile",
+    "employeeID",
+    "title",
+    "department",
+    "manager",
+  ] as const) {
     const value = user[key];
     if (value !== undefined) attributes[key] = value;
   }
@@ -313,6 +324,12 @@ export async function startSamba(): Promise<SambaPeer> {
     "Active Directory integration tests",
   );
   if (problem !== null) throw new Error(problem);
+  // Another test run's DC holds the fixed ports until it ends: wait for it rather than skip.
+  const waitUntil = Date.now() + PORT_WAIT_MS;
+  while ((await portInUse(389)) || (await portInUse(636))) {
+    if (Date.now() > waitUntil) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
   for (const port of [389, 636]) {
     if (await portInUse(port)) {
       throw new Error(
