@@ -291,6 +291,16 @@ describe("WeCom simulator: apps, visible ranges and the 2022 rules", () => {
     ).toBe(0);
   });
 
+  it("refuses the 通讯录同步 secret outside its 企业可信IP with 60020", async () => {
+    const sim = await start({ contactSyncTrustedIps: ["10.0.0.9"] });
+    const reply = await get(sim, "/cgi-bin/gettoken", {
+      corpid: sim.credentials.corpId,
+      corpsecret: sim.credentials.contactSecret,
+    });
+    expect(reply.errcode).toBe(60020);
+    expect(reply.errmsg).toContain("from ip: 127.0.0.1");
+  });
+
   it("refuses user/get, user/list, department/list and department/get to a 通讯录同步 IP added after 2022-08-15, but not user/list_id or simplelist", async () => {
     const sim = await start({ contactSyncIpAddedAfter20220815: true });
     const t = await token(sim);

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { countCall } from "../common/control.js";
 import { callerIp, sendError } from "./errors.js";
-import { principalOf, type Principal, type WeComSimState } from "./state.js";
+import { principalOf, trustedIpsOf, type Principal, type WeComSimState } from "./state.js";
 
 /** The APIs the 2022-08-15 rule closes to 通讯录同步 IPs added after that date (WX-DOC 96067). */
 const CLOSED_TO_NEW_CONTACT_IPS = new Set([
@@ -63,7 +63,8 @@ export function guardApi(state: WeComSimState): RequestHandler {
     const who = principalOf(state, checked.owner);
     if (who === undefined) return sendError(state, req, res, 40014);
     const ip = callerIp(req);
-    if (who.kind === "app" && who.app.trustedIps !== undefined && !who.app.trustedIps.has(ip)) {
+    const trusted = trustedIpsOf(state, who);
+    if (trusted !== undefined && !trusted.has(ip)) {
       return sendError(state, req, res, 60020);
     }
     // Decision: the 2022-08-15 refusal is answered with 60020 ("not allow to access from your ip"): the

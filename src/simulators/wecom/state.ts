@@ -45,6 +45,8 @@ export interface WeComSimulatorOptions {
    * department/list and department/get refuse the contact secret with 60020 (WX-DOC 96067). Default false.
    */
   readonly contactSyncIpAddedAfter20220815?: boolean;
+  /** 企业可信IP of the 通讯录同步 helper: when set, calls with its token from any other IP get 60020. */
+  readonly contactSyncTrustedIps?: readonly string[];
   /** Self-built apps. Default: one app, agentId 1000002, visible range the whole corp, created before 2022. */
   readonly apps?: readonly WeComSimAppOptions[];
   /** Per corp, per API, per minute (WX-DOC 90454: 10,000); over it the API is blocked for 60 s with 45009. */
@@ -127,6 +129,7 @@ export interface WeComSimState {
   readonly corpId: string;
   readonly contactSecret: string;
   readonly contactSyncNewIp: boolean;
+  readonly contactSyncTrustedIps?: ReadonlySet<string>;
   readonly apps: readonly SimApp[];
   readonly index: OrgIndex;
   readonly controls: SimControls;
@@ -176,6 +179,9 @@ export function createState(options: WeComSimulatorOptions): WeComSimState {
     corpId: options.corpId ?? `ww${randomBytes(8).toString("hex")}`,
     contactSecret: options.contactSecret ?? secret(),
     contactSyncNewIp: options.contactSyncIpAddedAfter20220815 ?? false,
+    ...(options.contactSyncTrustedIps === undefined
+      ? {}
+      : { contactSyncTrustedIps: new Set(options.contactSyncTrustedIps) }),
     apps,
     index,
     controls: { clock, faults, tokenStores: [appTokens], calls: new Map() },
@@ -205,6 +211,11 @@ export function principalOf(state: WeComSimState, owner: string): Principal | un
   if (owner === "contact-sync") return { kind: "contact-sync" };
   const app = state.apps.find((a) => `app:${a.agentId}` === owner);
   return app === undefined ? undefined : { kind: "app", app };
+}
+
+/** The trusted IPs (企业可信IP) that apply to a principal, if any are set. */
+export function trustedIpsOf(state: WeComSimState, principal: Principal): ReadonlySet<string> | undefined {
+  return principal.kind === "app" ? principal.app.trustedIps : state.contactSyncTrustedIps;
 }
 
 /** True when the principal may see the department (the contact secret sees the whole corp). */

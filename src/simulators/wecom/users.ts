@@ -2,7 +2,11 @@ import { createHash } from "node:crypto";
 import type { SimPerson, SimStatus } from "../common/org.js";
 import { canSeeDepartment, type Principal, type WeComSimState } from "./state.js";
 
-/** WeCom member status: 1 active, 2 disabled, 4 not activated, 5 left the corp (WX-DOC 90196). */
+/**
+ * WeCom member status: 1 active, 2 disabled, 4 not activated, 5 left the corp (WX-DOC 90196). Decision:
+ * members who left stay listed everywhere with status 5 (the status the docs define for them) rather than
+ * disappearing, so a reader has to map the status and cannot rely on absence alone.
+ */
 const STATUS: Record<SimStatus, number> = { active: 1, disabled: 2, "not-activated": 4, left: 5 };
 
 // Apps created after 2022-06-20 no longer get avatar, thumb_avatar, gender, mobile, email, biz_mail, qr_code

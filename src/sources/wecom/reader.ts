@@ -142,6 +142,10 @@ export class WeComReader implements DirectoryReader {
         await step();
       } catch (error) {
         if (!isSourceReadError(error)) throw error;
+        // Calls in flight when the read was aborted all end the same way; one reason says it.
+        // (`stopped` may have been set by another step while this one awaited.)
+        const already = stopped as IncompleteReason | undefined;
+        if (error.reason.code === "ABORTED" && already?.code === "ABORTED") return;
         builder.fail(error.reason);
         if (STOPS_THE_READ.has(error.reason.code)) stopped = error.reason;
       }

@@ -1,7 +1,7 @@
 import express, { type Router } from "express";
 import { countCall } from "../../common/control.js";
 import { callerIp, sendError, sendOk } from "../errors.js";
-import { ownerKey, type Principal, type WeComSimState } from "../state.js";
+import { ownerKey, trustedIpsOf, type Principal, type WeComSimState } from "../state.js";
 
 /**
  * `GET /cgi-bin/gettoken?corpid=&corpsecret=` (WX-DOC 91039): one token per secret (each app and the
@@ -22,13 +22,8 @@ export function tokenRouter(state: WeComSimState): Router {
       if (app !== undefined) principal = { kind: "app", app };
     }
     if (principal === undefined) return sendError(state, req, res, 40001);
-    if (
-      principal.kind === "app" &&
-      principal.app.trustedIps !== undefined &&
-      !principal.app.trustedIps.has(callerIp(req))
-    ) {
-      return sendError(state, req, res, 60020);
-    }
+    const trusted = trustedIpsOf(state, principal);
+    if (trusted !== undefined && !trusted.has(callerIp(req))) return sendError(state, req, res, 60020);
     const issued = state.appTokens.issue(ownerKey(principal));
     sendOk(res, { access_token: issued.token, expires_in: issued.expiresIn });
   });
