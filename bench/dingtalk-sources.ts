@@ -7,7 +7,7 @@
  * of the floor. The reader runs in a child process, so its peak RSS (VmHWM) is its own, not the
  * simulator's.
  *
- *   node --import tsx bench/dingtalk-sources.ts [--people 100000] [--qps 100] [--runs 1] [--json FILE]
+ *   node --import tsx bench/dingtalk-sources.ts [--people 100000] [--qps 100] [--runs 1] [--concurrency C] [--json FILE]
  *
  * Aim (issue 3): within 1.3x of the floor, peak RSS <= 500 MB for 100,000 people.
  */
@@ -47,6 +47,8 @@ export async function runDingtalkBench(options: {
   people: number;
   qps: number;
   runs?: number;
+  /** The reader's `concurrency` (requests in flight per API); the config default when absent. */
+  concurrency?: number;
 }): Promise<BenchRow[]> {
   const runs = options.runs ?? 1;
   const org = generateOrg({ people: options.people, seed: 1 });
@@ -57,7 +59,11 @@ export async function runDingtalkBench(options: {
   for (let run = 0; run < runs; run++) {
     const sim = await startDingTalkSimulator({ org, qps: options.qps });
     try {
-      const result = await readInChild({ ...sim.sourceConfig(), requestsPerSecond: options.qps });
+      const result = await readInChild({
+        ...sim.sourceConfig(),
+        requestsPerSecond: options.qps,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      });
       if (!result.complete) throw new Error(`the read was not complete: ${result.reasons.join("; ")}`);
       const served = new Map<string, number>();
       for (const [path, calls] of sim.controls.calls) {
@@ -146,6 +152,7 @@ async function main(): Promise<void> {
       people: { type: "string", default: "100000" },
       qps: { type: "string", default: "100" },
       runs: { type: "string", default: "1" },
+      concurrency: { type: "string" },
       json: { type: "string" },
     },
   });
@@ -153,6 +160,7 @@ async function main(): Promise<void> {
     people: Number(values.people),
     qps: Number(values.qps),
     runs: Number(values.runs),
+    ...(values.concurrency === undefined ? {} : { concurrency: Number(values.concurrency) }),
   });
   process.stdout.write(
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}\n`,

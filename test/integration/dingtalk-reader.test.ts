@@ -194,6 +194,28 @@ describe("dingtalk reader: a full read", () => {
     }
   });
 
+  it("ends incomplete with ABORTED when the caller aborts, and calls nothing more", async () => {
+    const h = await harness({ people: 400 });
+    const controller = new AbortController();
+    const reader = openDingTalkDirectory(h.context, dingtalkConfigSchema.parse(h.sim.sourceConfig()));
+    let callsAtAbort = 0;
+    const snapshot = await reader.read({
+      mode: "full",
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.phase === "departments" && !controller.signal.aborted) {
+          controller.abort();
+          callsAtAbort = [...h.sim.controls.calls.values()].reduce((a, b) => a + b, 0);
+        }
+      },
+    });
+    expect(incompleteReasons(snapshot).map((r) => r.code)).toEqual(["ABORTED"]);
+    const calls = [...h.sim.controls.calls.values()].reduce((a, b) => a + b, 0);
+    // Only requests already on the wire when the signal fired may still arrive.
+    expect(calls - callsAtAbort).toBeLessThanOrEqual(4 * 6);
+    expect(snapshot.people.length).toBeLessThan(current(h.sim.org).length);
+  });
+
   it("opens through the source registry with the schema's defaults", async () => {
     const h = await harness();
     const reader = await openDirectory(

@@ -15,9 +15,10 @@ export class DingTalkOrgIndex {
   readonly members = new Map<number, SimPerson[]>();
   readonly people = new Map<string, SimPerson>();
   readonly byUnionid = new Map<string, SimPerson>();
-  readonly roles = new Map<number, VisibleRole>();
-  readonly roleGroups = new Map<number, { id: number; name: string; roles: VisibleRole[] }>();
-  readonly rolesOf = new Map<string, VisibleRole[]>();
+  /** Roles with only the members DingTalk still lists. */
+  readonly roles = new Map<number, SimRole>();
+  readonly roleGroups = new Map<number, { id: number; name: string; roles: SimRole[] }>();
+  readonly rolesOf = new Map<string, SimRole[]>();
   /** userid of the org's boss (the root department's leader). */
   readonly boss: string | undefined;
 
@@ -36,7 +37,7 @@ export class DingTalkOrgIndex {
     for (const list of this.members.values()) list.sort((a, b) => a.order - b.order);
     for (const list of this.children.values()) list.sort((a, b) => a - b);
     for (const role of org.roles) {
-      const visible: VisibleRole = { ...role, members: role.members.filter((id) => this.people.has(id)) };
+      const visible: SimRole = { ...role, members: role.members.filter((id) => this.people.has(id)) };
       this.roles.set(role.id, visible);
       let group = this.roleGroups.get(role.group.id);
       if (group === undefined) {
@@ -49,14 +50,11 @@ export class DingTalkOrgIndex {
     this.boss = this.departments.get(1)?.leaders.find((id) => this.people.has(id));
   }
 
-  /** Departments a person leads, restricted to departments that exist. */
+  /** True when the person is a leader (主管) of the department. */
   leads(person: SimPerson, deptId: number): boolean {
     return person.leaderOf.includes(deptId);
   }
 }
-
-/** A role with only the members DingTalk still lists. */
-export type VisibleRole = SimRole;
 
 function isVisible(person: SimPerson): boolean {
   return person.status === "active" || person.status === "not-activated";
