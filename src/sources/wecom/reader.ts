@@ -99,12 +99,16 @@ export class WeComReader implements DirectoryReader {
         const first = page.dept_user[0];
         if (first !== undefined) users = [await this.getUser(first.userid)];
       });
-    } else if (departments[0] !== undefined) {
-      const first = departments[0];
-      await attempt(async () => {
-        users = (await this.listDepartment(first.id)).userlist;
-        found.push(`department ${first.id} (${first.name}): ${users.length} direct members`);
-      });
+    } else {
+      // The top department often holds one or two people; look a little further for a real page.
+      for (const dept of departments.slice(0, 5)) {
+        const ok = await attempt(async () => {
+          const page = (await this.listDepartment(dept.id)).userlist;
+          users = [...users, ...page];
+          found.push(`department ${dept.id} (${dept.name}): ${page.length} direct members`);
+        });
+        if (!ok || users.length >= 3) break;
+      }
     }
     if (this.config.readTags) {
       await attempt(async () => {
