@@ -4,7 +4,7 @@
  * `ldapsearch -E pr=1000/noprompt` writing to /dev/null: the floor, i.e. the time the server needs to
  * hand the entries out. Our reader runs in a child process so its peak RSS (VmHWM) is its own.
  *
- *   node --import tsx bench/ldap-sources.ts [--people 100000] [--runs 3] [--json FILE] [--keep]
+ *   node --import tsx bench/ldap-sources.ts [--people 100000] [--runs 3] [--page-size 1000] [--json FILE] [--keep]
  *
  * The directory (bench/ldap-generate.ts) is loaded with slapadd before slapd starts, memberOf included.
  * Aim (issue 3): within 1.3x of the floor, peak RSS <= 500 MB for 100,000 people.
@@ -16,6 +16,7 @@ import { join, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { Client } from "ldapts";
 import { ldapConfigSchema } from "../src/sources/ldap/config.js";
 import { openLdapDirectory } from "../src/sources/ldap/reader.js";
 import { startSlapd } from "../test/peers/openldap.js";
@@ -72,6 +73,10 @@ interface Target {
   url: string;
   adminDn: string;
   adminPassword: string;
+  /** Our reader's pageSize. */
+  pageSize: number;
+  /** `reader`: our reader; `ldapts`: ldapts searchPaginated over the same searches, entries dropped. */
+  mode: "reader" | "ldapts";
 }
 
 function median(values: number[]): number {
@@ -143,7 +148,43 @@ async function oursOnce(target: Target): Promise<ChildResult> {
   return JSON.parse(last) as ChildResult;
 }
 
+function vmHwmMb(): number {
+  const status = readFileSync("/proc/self/status", "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0") / 1024;
+}
+
+/** The client library alone: the same paged searches with ldapts, every entry parsed and dropped. */
+async function bareLdapts(target: Target): Promise<void> {
+  const client = new Client({ url: target.url });
+  await client.bind(target.adminDn, target.adminPassword);
+  const started = performance.now();
+  let entries = 0;
+  for (const search of SEARCHES) {
+    for await (const page of client.searchPaginated(search.base, {
+      filter: search.filter,
+      attributes: search.attributes,
+      paged: { pageSize: target.pageSize },
+    })) {
+      entries += page.searchEntries.length;
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  await client.unbind();
+  const result: ChildResult = {
+    seconds,
+    people: entries,
+    groups: 0,
+    departments: 0,
+    memberships: 0,
+    complete: true,
+    reasons: [],
+    vmHwmMb: vmHwmMb(),
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
 async function child(target: Target): Promise<void> {
+  if (target.mode === "ldapts") return bareLdapts(target);
   const config = ldapConfigSchema.parse({
     url: target.url,
     flavor: "openldap",
@@ -152,7 +193,7 @@ async function child(target: Target): Promise<void> {
     bindPassword: target.adminPassword,
     users: { baseDns: [BENCH_PEOPLE] },
     groups: { baseDns: [BENCH_GROUPS] },
-    pageSize: PAGE_SIZE,
+    pageSize: target.pageSize,
   });
   const reader = openLdapDirectory(
     { sourceId: "bench-ldap", now: () => new Date(), sleep: () => Promise.resolve() },
@@ -162,8 +203,6 @@ async function child(target: Target): Promise<void> {
   const snapshot = await reader.read({ mode: "full" });
   const seconds = (performance.now() - started) / 1000;
   await reader.close();
-  const status = readFileSync("/proc/self/status", "utf8");
-  const hwmKb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? "0");
   const result: ChildResult = {
     seconds,
     people: snapshot.people.length,
@@ -172,7 +211,7 @@ async function child(target: Target): Promise<void> {
     memberships: snapshot.groups.reduce((n, g) => n + g.members.length, 0),
     complete: snapshot.completeness.complete,
     reasons: snapshot.completeness.complete ? [] : snapshot.completeness.reasons.map((r) => r.message),
-    vmHwmMb: hwmKb / 1024,
+    vmHwmMb: vmHwmMb(),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
@@ -182,7 +221,10 @@ export async function runLdapBench(options: {
   people: number;
   runs?: number;
   keep?: boolean;
+  /** Our reader's page size (default 1000, as the floor's). */
+  pageSize?: number;
 }): Promise<BenchRow[]> {
+  const pageSize = options.pageSize ?? PAGE_SIZE;
   const runs = options.runs ?? 3;
   const work = mkdtempSync(join(os.tmpdir(), "idbridge-bench-ldap-"));
   const ldif = join(work, "bench.ldif");
@@ -203,8 +245,15 @@ export async function runLdapBench(options: {
     const loadSeconds = (performance.now() - started) / 1000;
     log(`slapadd + start in ${loadSeconds.toFixed(1)} s (${slapd.url})`);
     try {
-      const target: Target = { url: slapd.url, adminDn: slapd.adminDn, adminPassword: slapd.adminPassword };
+      const target: Target = {
+        url: slapd.url,
+        adminDn: slapd.adminDn,
+        adminPassword: slapd.adminPassword,
+        pageSize,
+        mode: "reader",
+      };
       const floors: number[] = [];
+      const bare: ChildResult[] = [];
       const ours: ChildResult[] = [];
       // A warm-up of each, so both read from a warm mdb map, then alternate.
       await floorOnce(target);
@@ -218,8 +267,9 @@ export async function runLdapBench(options: {
           );
         }
         ours.push(result);
+        bare.push(await oursOnce({ ...target, mode: "ldapts" }));
         log(
-          `run ${i + 1}: ldapsearch ${floors.at(-1)!.toFixed(2)} s, ours ${result.seconds.toFixed(2)} s, VmHWM ${result.vmHwmMb.toFixed(0)} MB`,
+          `run ${i + 1}: ldapsearch ${floors.at(-1)!.toFixed(2)} s, ours ${result.seconds.toFixed(2)} s (VmHWM ${result.vmHwmMb.toFixed(0)} MB), ldapts alone ${bare.at(-1)!.seconds.toFixed(2)} s`,
         );
       }
       const oursSeconds = median(ours.map((r) => r.seconds));
@@ -232,7 +282,15 @@ export async function runLdapBench(options: {
           floorSeconds,
           ratio: oursSeconds / floorSeconds,
           peakRssMb: Math.max(...ours.map((r) => r.vmHwmMb)),
-          notes: `floor: ldapsearch -x -E pr=${PAGE_SIZE}/noprompt > /dev/null, one search each for OUs, people and groups with the reader's attributes; ours: openLdapDirectory().read() with pageSize ${PAGE_SIZE} in a child process (node --import tsx), its own wall time and VmHWM; median of ${runs} alternating runs after one ldapsearch warm-up; slapd 2.5 mdb on 127.0.0.1, data loaded by slapadd in ${loadSeconds.toFixed(1)} s`,
+          notes: `floor: ldapsearch -x -E pr=${PAGE_SIZE}/noprompt > /dev/null, one search each for OUs, people and groups with the reader's attributes; ours: openLdapDirectory().read() with pageSize ${pageSize} in a child process (node --import tsx), its own wall time and VmHWM; median of ${runs} alternating runs after one ldapsearch warm-up; slapd 2.5 mdb on 127.0.0.1, data loaded by slapadd in ${loadSeconds.toFixed(1)} s`,
+        },
+        {
+          name: `ldap (context): ldapts 8 searchPaginated alone over the same ${bare.at(-1)!.people.toLocaleString("en")} entries, parsed and dropped`,
+          oursSeconds: median(bare.map((r) => r.seconds)),
+          floorSeconds,
+          ratio: median(bare.map((r) => r.seconds)) / floorSeconds,
+          peakRssMb: Math.max(...bare.map((r) => r.vmHwmMb)),
+          notes: `the client library's own cost (BER parsing, a Buffer and a string per value) without the reader, pageSize ${pageSize}, same runs: how much of the ratio above is ldapts`,
         },
       ];
     } finally {
@@ -255,6 +313,7 @@ if (childTarget !== undefined) {
     options: {
       people: { type: "string", default: "100000" },
       runs: { type: "string", default: "3" },
+      "page-size": { type: "string", default: String(PAGE_SIZE) },
       json: { type: "string" },
       keep: { type: "boolean", default: false },
     },
@@ -263,6 +322,7 @@ if (childTarget !== undefined) {
     people: Number(values.people),
     runs: Number(values.runs),
     keep: values.keep,
+    pageSize: Number(values["page-size"]),
   });
   process.stdout.write(
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "?"}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}\n`,
