@@ -186,6 +186,8 @@ class ReadRun {
   private readonly groupsByDn = new Map<string, RawGroup | null>();
   private greatestChange: string | undefined;
   private incremental = false;
+  /** Search references already warned about (each once per read). */
+  private readonly referencesSeen = new Set<string>();
   /** Configured base DNs the server said do not exist (normalised). */
   private readonly missingBases = new Set<string>();
   /** Set after a problem that ends the read (auth, network, TLS, abort). */
@@ -307,9 +309,11 @@ class ReadRun {
     if (this.missingBases.has(normalizeDn(spec.base))) return;
     for await (const page of this.connection.pages(spec, this.config.pageSize)) {
       this.checkAborted();
-      if (page.references.length > 0) {
+      const fresh = page.references.filter((reference) => !this.referencesSeen.has(reference));
+      if (fresh.length > 0) {
+        for (const reference of fresh) this.referencesSeen.add(reference);
         this.builder.warn(
-          `source ${this.context.sourceId}: ${spec.what} under ${spec.base}: ignored ${page.references.length} search reference(s) (referrals are never followed): ${page.references.join(", ")}`,
+          `source ${this.context.sourceId}: ${spec.what} under ${spec.base}: ignored ${fresh.length} search reference(s) (referrals are never followed): ${fresh.join(", ")}`,
         );
       }
       for (const entry of page.entries) {
