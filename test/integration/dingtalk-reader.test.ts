@@ -134,13 +134,16 @@ describe("dingtalk reader: a full read", () => {
       true,
     );
 
+    // Role members as DingTalk lists them: current members of the org only.
+    const visible = new Set(current(org).map((p) => p.userid));
+    const holders = (members: readonly string[]) => members.filter((id) => visible.has(id));
     for (const role of org.roles) {
       const group = snapshot.groups.find((g) => g.id === String(role.id))!;
       expect(group).toMatchObject({ kind: "role", name: role.name, path: role.group.name });
-      expect([...group.members].sort()).toEqual([...role.members].sort());
+      expect([...group.members].sort()).toEqual(holders(role.members).sort());
     }
     const roleGroup = snapshot.groups.find((g) => g.id === "group-1001")!;
-    const union = new Set(org.roles.filter((r) => r.group.id === 1001).flatMap((r) => r.members));
+    const union = new Set(holders(org.roles.filter((r) => r.group.id === 1001).flatMap((r) => r.members)));
     expect(roleGroup.kind).toBe("role-group");
     expect([...roleGroup.members].sort()).toEqual([...union].sort());
   });
@@ -176,6 +179,26 @@ describe("dingtalk reader: a full read", () => {
     ).toBe(true);
     expect(progress.filter((p) => p.phase === "people").at(-1)?.done).toBe(251);
     expect(progress.some((p) => p.phase === "departments")).toBe(true);
+  });
+
+  it("pages role members beyond 100 with role/simplelist offsets", async () => {
+    const h = await harness({ people: 3000, seed: 2, journal: true });
+    const snapshot = await h.read();
+    expect(snapshot.completeness.complete).toBe(true);
+    const big = h.sim.org.roles.find((r) => r.members.length > 100)!;
+    const offsets = h.sim
+      .journal!.filter((e) => e.path === "/topapi/role/simplelist" && e.body.role_id === big.id)
+      .map((e) => [e.body.offset, e.body.size]);
+    expect(offsets).toEqual([
+      [0, 100],
+      [100, 100],
+    ]);
+    // DingTalk lists current members only (disabled people are absent from the org).
+    const visible = new Set(current(h.sim.org).map((p) => p.userid));
+    const expected = big.members.filter((id) => visible.has(id));
+    const group = snapshot.groups.find((g) => g.id === String(big.id))!;
+    expect(group.members).toHaveLength(expected.length);
+    expect(new Set(group.members)).toEqual(new Set(expected));
   });
 
   it("reads managers with fetchUserDetails, and marks managers unavailable without it", async () => {
