@@ -10,6 +10,7 @@ import { openLdapDirectory } from "../../src/sources/ldap/reader.js";
 import type { DirectorySnapshot, SourceGroup, SourcePerson } from "../../src/sources/snapshot.js";
 import type { SourceContext } from "../../src/sources/source.js";
 import {
+  AD_PROBE_USER,
   AD_USERS,
   BIG,
   BIG_USERS,
@@ -254,6 +255,19 @@ describe.skipIf(samba === null)("ldap source on a real Samba AD DC", () => {
     );
     expect(snapshot.completeness).toEqual({ complete: true });
     expect(snapshot.people).toHaveLength(AD_USERS.length);
+  });
+
+  it("reads the same people, statuses and groups as a plain domain user (the recommended service account)", async () => {
+    const plain = await read(
+      config(info, { bindDn: AD_PROBE_USER.dn, bindPassword: AD_PROBE_USER.password }),
+    );
+    expect(plain.completeness).toEqual({ complete: true });
+    expect(plain.cursor).toBeDefined();
+    const shape = (s: DirectorySnapshot) => ({
+      people: s.people.map((p) => [p.subject, p.status, p.managers, p.departments]),
+      groups: s.groups.map((g) => [g.id, g.members]),
+    });
+    expect(shape(plain)).toEqual(shape(full));
   });
 
   it("test() binds, reads one page and reports what it saw", async () => {

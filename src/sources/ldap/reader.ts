@@ -216,33 +216,34 @@ class ReadRun {
     }
 
     let resetWhy: string | null = null;
-    if (cursor !== undefined && markProblem === null) {
+    if (cursor !== undefined) {
       resetWhy =
-        cursor.state.scope !== this.resolved.scope
-          ? "the cursor was taken with other base DNs, filters or server"
-          : this.vendor.cannotContinue(cursor.state, mark);
+        markProblem !== null
+          ? `the server's change high-water mark could not be read (${markProblem.message})`
+          : cursor.state.scope !== this.resolved.scope
+            ? "the cursor was taken with other base DNs, filters or server"
+            : this.vendor.cannotContinue(cursor.state, mark);
     }
-    this.incremental = cursor !== undefined && resetWhy === null && markProblem === null;
+    this.incremental = cursor !== undefined && resetWhy === null;
     this.builder = new SnapshotBuilder(
       this.context,
       LDAP_SOURCE_TYPE,
       this.incremental ? "incremental" : "full",
     );
-    if (markProblem !== null) {
-      // Without a high-water mark an incremental read cannot be trusted, and a full read gets no cursor.
-      this.builder.fail(markProblem);
-      if (cursor !== undefined) return this.builder.finish();
-    }
     if (resetWhy !== null) {
       this.builder.warn(
         `source ${this.context.sourceId}: incremental read turned into a full read because ${resetWhy}; changes since the cursor cannot be found otherwise`,
       );
+    } else if (markProblem !== null) {
+      // The full read itself is unaffected; only the next incremental read has nothing to start from.
+      this.builder.warn(`${markProblem.message}; this read gives no cursor for incremental reads`);
     }
     const since = this.incremental ? cursor!.state : null;
 
     await this.run(since);
 
-    const finalMark = mark ?? this.vendor.fallbackHighWater(this.greatestChange);
+    const finalMark =
+      markProblem !== null ? null : (mark ?? this.vendor.fallbackHighWater(this.greatestChange));
     const next: ReadCursor | undefined =
       finalMark === null
         ? undefined
