@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { SnapshotBuilder, isSourceReadError } from "../builder.js";
 import type { DirectorySnapshot, IncompleteCode, IncompleteReason, SourceDepartment } from "../snapshot.js";
 import type { DirectoryReader, ReadOptions, SourceContext, SourceTestReport } from "../source.js";
@@ -86,6 +87,8 @@ class DingTalkRead {
     this.builder = new SnapshotBuilder(context, DINGTALK_SOURCE_TYPE, "full");
     // Calls already queued behind the rate limits must not go out after a fatal problem (a ban especially).
     const signal = options.signal ? AbortSignal.any([options.signal, this.halt.signal]) : this.halt.signal;
+    // Every request and every wait in flight listens to it: dozens at once is expected, not a leak.
+    setMaxListeners(0, signal);
     this.client = new DingTalkClient(context, config, signal);
   }
 
