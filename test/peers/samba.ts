@@ -187,30 +187,35 @@ async function provision(dir: string): Promise<void> {
   await writeFile(smbConf, conf.replace(/^\[global\]$/m, `[global]\n${extra}`));
 }
 
+/** Where a template was provisioned, recorded inside it: smb.conf holds that absolute path. */
+const PROVISIONED_AT = ".provisioned-at";
+
 /** The cached template tarball, provisioning it first when absent. Keyed by Samba version and options. */
-async function template(): Promise<{ tarball: string; provisionedAt: string }> {
+async function template(): Promise<string> {
   const version = (await run("samba", ["--version"])).stdout.trim();
   const key = createHash("sha256")
-    .update(JSON.stringify([version, PROVISION_ARGS, 2]))
+    .update(JSON.stringify([version, PROVISION_ARGS, 3]))
     .digest("hex")
     .slice(0, 12);
   const tarball = join(CACHE, `samba-ad-${key}.tgz`);
-  const marker = `${tarball}.dir`;
-  if (existsSync(tarball) && existsSync(marker))
-    return { tarball, provisionedAt: (await readFile(marker, "utf8")).trim() };
+  if (existsSync(tarball)) return tarball;
   await mkdir(CACHE, { recursive: true });
-  const dir = join(CACHE, `samba-ad-${key}`);
+  // Per process, so two runs provisioning at once do not share a directory; the rename below is atomic.
+  const dir = join(CACHE, `samba-ad-${key}.${process.pid}`);
   const started = Date.now();
   process.stderr.write(`[peers] provisioning a Samba AD domain template (once; 10–20 s) in ${dir}\n`);
-  await provision(dir);
-  const partial = `${tarball}.${process.pid}.tmp`;
-  // --xattrs: sysvol carries security.NTACL and POSIX ACL xattrs.
-  await run("tar", ["--xattrs", "--xattrs-include=*", "-C", dir, "-czf", partial, "."]);
-  await rename(partial, tarball);
-  await writeFile(marker, dir);
-  await rm(dir, { recursive: true, force: true });
+  try {
+    await provision(dir);
+    await writeFile(join(dir, PROVISIONED_AT), dir);
+    const partial = `${tarball}.${process.pid}.tmp`;
+    // --xattrs: sysvol carries security.NTACL and POSIX ACL xattrs.
+    await run("tar", ["--xattrs", "--xattrs-include=*", "-C", dir, "-czf", partial, "."]);
+    await rename(partial, tarball);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
   process.stderr.write(`[peers] Samba template provisioned in ${Date.now() - started} ms\n`);
-  return { tarball, provisionedAt: dir };
+  return tarball;
 }
 
 function adUserAttributes(user: AdUser): Record<string, string | string[]> {
@@ -337,12 +342,13 @@ export async function startSamba(): Promise<SambaPeer> {
       );
     }
   }
-  const { tarball, provisionedAt } = await template();
+  const tarball = await template();
   const dir = await mkdtemp(join(tmpdir(), "idbridge-samba-"));
   let child: ChildProcess | undefined;
   try {
     await run("tar", ["--xattrs", "--xattrs-include=*", "-C", dir, "-xzf", tarball]);
     const smbConf = join(dir, "etc", "smb.conf");
+    const provisionedAt = (await readFile(join(dir, PROVISIONED_AT), "utf8")).trim();
     await writeFile(smbConf, (await readFile(smbConf, "utf8")).split(provisionedAt).join(dir));
     await mkdir(join(dir, "log"), { recursive: true });
     const log = join(dir, "log", "samba.out");
