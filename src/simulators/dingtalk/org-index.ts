@@ -1,4 +1,5 @@
-import type { SimDepartment, SimOrg, SimPerson, SimRole } from "../common/org.js";
+import type { SimOrg, SimPerson, SimRole } from "../common/org.js";
+import { OrgIndex, pushTo } from "../common/org-index.js";
 
 /**
  * The demo org as DingTalk shows it, indexed so every page is served without scanning the org: direct
@@ -9,11 +10,7 @@ import type { SimDepartment, SimOrg, SimPerson, SimRole } from "../common/org.js
  * no "disabled" member state — an admin stops someone by removing them — so `disabled` people are absent
  * too. `not-activated` people are listed with `active: false`.
  */
-export class DingTalkOrgIndex {
-  readonly departments = new Map<number, SimDepartment>();
-  readonly children = new Map<number, number[]>();
-  readonly members = new Map<number, SimPerson[]>();
-  readonly people = new Map<string, SimPerson>();
+export class DingTalkOrgIndex extends OrgIndex {
   readonly byUnionid = new Map<string, SimPerson>();
   /** Roles with only the members DingTalk still lists. */
   readonly roles = new Map<number, SimRole>();
@@ -22,20 +19,9 @@ export class DingTalkOrgIndex {
   /** userid of the org's boss (the root department's leader). */
   readonly boss: string | undefined;
 
-  constructor(readonly org: SimOrg) {
-    for (const dept of org.departments) {
-      this.departments.set(dept.id, dept);
-      this.members.set(dept.id, []);
-      if (dept.id !== 1 || dept.parentId !== 0) push(this.children, dept.parentId, dept.id);
-    }
-    for (const person of org.people) {
-      if (!isVisible(person)) continue;
-      this.people.set(person.userid, person);
-      this.byUnionid.set(person.unionid, person);
-      for (const deptId of person.departments) this.members.get(deptId)?.push(person);
-    }
-    for (const list of this.members.values()) list.sort((a, b) => a.order - b.order);
-    for (const list of this.children.values()) list.sort((a, b) => a - b);
+  constructor(org: SimOrg) {
+    super(org, isVisible);
+    for (const person of this.people.values()) this.byUnionid.set(person.unionid, person);
     for (const role of org.roles) {
       const visible: SimRole = { ...role, members: role.members.filter((id) => this.people.has(id)) };
       this.roles.set(role.id, visible);
@@ -45,7 +31,7 @@ export class DingTalkOrgIndex {
         this.roleGroups.set(role.group.id, group);
       }
       group.roles.push(visible);
-      for (const userid of visible.members) push(this.rolesOf, userid, visible);
+      for (const userid of visible.members) pushTo(this.rolesOf, userid, visible);
     }
     this.boss = this.departments.get(1)?.leaders.find((id) => this.people.has(id));
   }
@@ -58,10 +44,4 @@ export class DingTalkOrgIndex {
 
 function isVisible(person: SimPerson): boolean {
   return person.status === "active" || person.status === "not-activated";
-}
-
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list === undefined) map.set(key, [value]);
-  else list.push(value);
 }

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { SimClock } from "../common/clock.js";
 import type { SimControls } from "../common/control.js";
 import { Faults, parseFaults } from "../common/faults.js";
-import { generateOrg, type SimDepartment, type SimOrg, type SimPerson, type SimRole } from "../common/org.js";
+import { generateOrg, type SimOrg, type SimRole } from "../common/org.js";
+import { OrgIndex } from "../common/org-index.js";
 import { Bans, RateWindows } from "../common/rate-window.js";
 import { TokenStore } from "../common/tokens.js";
 
@@ -75,38 +76,15 @@ export interface SimApp {
 /** Who a token belongs to: the 通讯录同步 helper or one app. */
 export type Principal = { readonly kind: "contact-sync" } | { readonly kind: "app"; readonly app: SimApp };
 
-/** The org, indexed for 100,000 people: departments by id and parent, direct members by department. */
-export class OrgIndex {
-  readonly departments = new Map<number, SimDepartment>();
-  readonly children = new Map<number, number[]>();
-  readonly members = new Map<number, SimPerson[]>();
-  readonly people = new Map<string, SimPerson>();
+/** The org indexed for 100,000 people, plus tags and the user/list_id rows. */
+export class WeComOrgIndex extends OrgIndex {
   readonly tags = new Map<number, SimRole>();
   private rows: { userid: string; department: number }[] | null = null;
 
-  constructor(readonly org: SimOrg) {
-    for (const d of org.departments) {
-      this.departments.set(d.id, d);
-      if (d.parentId !== 0) push(this.children, d.parentId, d.id);
-    }
-    for (const p of org.people) {
-      this.people.set(p.userid, p);
-      for (const d of p.departments) push(this.members, d, p);
-    }
+  constructor(org: SimOrg) {
+    // WeCom lists everyone, people who left included (status 5).
+    super(org);
     for (const r of org.roles) this.tags.set(r.id, r);
-  }
-
-  /** `id` and every department below it, parents before children. */
-  subtree(id: number): number[] {
-    const out: number[] = [];
-    const stack = [id];
-    while (stack.length > 0) {
-      const next = stack.pop()!;
-      out.push(next);
-      const kids = this.children.get(next);
-      if (kids !== undefined) for (let i = kids.length - 1; i >= 0; i--) stack.push(kids[i]!);
-    }
-    return out;
   }
 
   /** user/list_id rows: one per (user, department), in a stable order. */
@@ -118,12 +96,6 @@ export class OrgIndex {
   }
 }
 
-function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
-  const list = map.get(key);
-  if (list === undefined) map.set(key, [value]);
-  else list.push(value);
-}
-
 /** Everything the routes share. Sign-in routes (a later issue) add their own stores here. */
 export interface WeComSimState {
   readonly corpId: string;
@@ -131,7 +103,7 @@ export interface WeComSimState {
   readonly contactSyncNewIp: boolean;
   readonly contactSyncTrustedIps?: ReadonlySet<string>;
   readonly apps: readonly SimApp[];
-  readonly index: OrgIndex;
+  readonly index: WeComOrgIndex;
   readonly controls: SimControls;
   readonly appTokens: TokenStore;
   readonly windows: RateWindows;
@@ -154,7 +126,7 @@ const secret = (): string => randomBytes(32).toString("base64url").slice(0, 43);
 export function createState(options: WeComSimulatorOptions): WeComSimState {
   const clock = new SimClock(options.now);
   const org = options.org ?? generateOrg({ people: options.people ?? 200, seed: options.seed ?? 1 });
-  const index = new OrgIndex(org);
+  const index = new WeComOrgIndex(org);
   const appTokens = new TokenStore(clock, {
     ttlSeconds: options.tokenTtlSeconds ?? 7200,
     extendOnRefetch: false,
