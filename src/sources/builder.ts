@@ -27,6 +27,12 @@ export function isSourceReadError(error: unknown): error is SourceReadError {
 }
 
 /**
+ * Failed parts after which a reader stops calling: a source failing this often is failing everywhere, and
+ * asking it for thousands more pages (each retried) only hammers it. The snapshot is incomplete anyway.
+ */
+export const FAILURES_BEFORE_GIVING_UP = 5;
+
+/**
  * Collects one read into a {@link DirectorySnapshot}. People are kept once per subject (a person met in
  * several departments is merged); any recorded failure makes the result incomplete, and an incomplete
  * read carries no cursor, so the next incremental read cannot skip what this one missed.
@@ -39,6 +45,7 @@ export class SnapshotBuilder {
   private readonly unavailable = new Map<string, UnavailableField>();
   private readonly warnings: string[] = [];
   private readonly startedAt: string;
+  private gaveUp = false;
 
   constructor(
     private readonly context: Pick<SourceContext, "sourceId" | "now">,
@@ -98,6 +105,23 @@ export class SnapshotBuilder {
   /** True once any failure was recorded. */
   get failed(): boolean {
     return this.reasons.length > 0;
+  }
+
+  /**
+   * True when the read should stop calling because {@link FAILURES_BEFORE_GIVING_UP} parts failed; the
+   * first time, records a GAVE_UP reason saying that the rest was not read.
+   */
+  giveUpIfFailing(): boolean {
+    if (this.gaveUp) return true;
+    if (this.reasons.length < FAILURES_BEFORE_GIVING_UP) return false;
+    this.gaveUp = true;
+    this.reasons.push({
+      code: "GAVE_UP",
+      message:
+        `${this.context.sourceId}: stopped reading after ${this.reasons.length} failed requests; ` +
+        "the rest of the directory was not read (fix the causes above and read again)",
+    });
+    return true;
   }
 
   /** Records a field the source cannot provide for anyone (first reason wins). */

@@ -105,6 +105,7 @@ export type IncompleteCode =
   | "SERVER_ERROR"
   | "LIMIT_EXCEEDED"
   | "INCREMENTAL_RESET"
+  | "GAVE_UP"
   | "ABORTED";
 
 /** The verdict on a read: complete, or not with every reason. */

@@ -411,6 +411,22 @@ describe("dingtalk reader: server errors", () => {
     expect(h.sim.controls.calls.get("/topapi/v2/user/list")).toBe(h.sim.org.departments.length + 3);
   });
 
+  it("stops calling after 5 failed pages when an endpoint fails everywhere, saying the rest was not read", async () => {
+    const h = await harness({ people: 2000, faults: "5xx@/topapi/v2/user/list*always" });
+    const snapshot = await h.read({ concurrency: 2 });
+    const reasons = incompleteReasons(snapshot);
+    expect(reasons.slice(0, 5).every((r) => r.code === "SERVER_ERROR")).toBe(true);
+    expect(reasons.filter((r) => r.code === "GAVE_UP")).toHaveLength(1);
+    expect(reasons.find((r) => r.code === "GAVE_UP")!.message).toBe(
+      "dingtalk-hq: stopped reading after 5 failed requests; the rest of the directory was not read (fix the causes above and read again)",
+    );
+    // Each failed page costs 1 + 3 attempts; pages already in flight (2 at a time) may still fail.
+    const attempts = h.sim.controls.calls.get("/topapi/v2/user/list") ?? 0;
+    expect(attempts).toBeLessThanOrEqual((5 + 2) * 4);
+    expect(h.sim.org.departments.length).toBe(80);
+    expect(proveComplete(snapshot)).toBeNull();
+  });
+
   it("gives up after 3 retries of system busy (-1) as SERVER_ERROR", async () => {
     const h = await harness({ faults: "busy@/topapi/v2/department/get*4" });
     const snapshot = await h.read({ concurrency: 1 });

@@ -331,6 +331,20 @@ describe("wecom reader: tokens, limits and transient errors", () => {
       expect(snapshot.people).toHaveLength(org.people.length - onlyInRoot.length);
     });
   }
+
+  it("stops calling after 5 failed departments when user/list fails everywhere", async () => {
+    const { reader, org, calls } = await setup({
+      sim: { faults: "5xx@/cgi-bin/user/list*always" },
+      config: { concurrency: 2 },
+    });
+    const snapshot = await reader.read();
+    const codes = reasons(snapshot).map((r) => r.code);
+    expect(codes.slice(0, 5)).toEqual(Array(5).fill("SERVER_ERROR"));
+    expect(codes.filter((c) => c === "GAVE_UP")).toHaveLength(1);
+    // Each failed department costs 1 + 3 attempts; the 2 in flight when it stops may still fail.
+    expect(calls.get("/cgi-bin/user/list")).toBeLessThanOrEqual((5 + 2) * 4);
+    expect(org.departments.length).toBe(30);
+  });
 });
 
 describe("wecom reader: credentials, permissions and the 2022 rules", () => {

@@ -66,6 +66,22 @@ describe("snapshot builder", () => {
     expect(proveComplete(snapshot)).toBeNull();
   });
 
+  it("says to give up once five parts failed, recording GAVE_UP exactly once", () => {
+    const b = builder();
+    for (let i = 1; i <= 4; i++) {
+      b.fail({ code: "SERVER_ERROR", message: `page ${i}` });
+      expect(b.giveUpIfFailing()).toBe(false);
+    }
+    b.fail({ code: "SERVER_ERROR", message: "page 5" });
+    expect(b.giveUpIfFailing()).toBe(true);
+    expect(b.giveUpIfFailing()).toBe(true);
+    const snapshot = b.finish();
+    expect(snapshot.completeness.complete ? [] : snapshot.completeness.reasons.map((r) => r.code)).toEqual([
+      ...Array<string>(5).fill("SERVER_ERROR"),
+      "GAVE_UP",
+    ]);
+  });
+
   it("step() rethrows programming errors instead of hiding them as an incomplete read", async () => {
     await expect(builder().step(() => Promise.reject(new TypeError("bug")))).rejects.toThrow("bug");
   });

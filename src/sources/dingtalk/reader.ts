@@ -311,7 +311,7 @@ class DingTalkRead {
 
   private record(reason: IncompleteReason): void {
     this.builder.fail(reason);
-    if (FATAL.has(reason.code)) {
+    if (FATAL.has(reason.code) || this.builder.giveUpIfFailing()) {
       this.stopped = true;
       this.halt.abort();
     }

@@ -152,6 +152,7 @@ export class WeComReader implements DirectoryReader {
         if (error.reason.code === "ABORTED" && already?.code === "ABORTED") return;
         builder.fail(error.reason);
         if (STOPS_THE_READ.has(error.reason.code)) stopped = error.reason;
+        else if (builder.giveUpIfFailing()) stopped = error.reason;
       }
     };
     const signal = options.signal;
