@@ -10,7 +10,7 @@ import type { DirectorySnapshot } from "../../src/sources/snapshot.js";
 import type { ReadOptions, SourceContext } from "../../src/sources/source.js";
 import { AD_PROBE_USER, AD_USERS, GROUPS, STAFF } from "../fixtures/ldap/ad-directory.js";
 import { OL_PEOPLE } from "../fixtures/ldap/openldap-directory.js";
-import { freePort } from "../peers/openldap.js";
+import { freePort } from "../peers/process.js";
 import { sambaOrSkip, slapdOrSkip, type SambaInfo } from "../peers/index.js";
 
 const samba = sambaOrSkip();

@@ -4,14 +4,14 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdtemp, mkdir, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ConnectionOptions } from "node:tls";
 import { promisify } from "node:util";
 import { Client } from "ldapts";
 import { ensureDebianPackages } from "./packages.js";
+import { exited, freePort, stopChild, tailOf } from "./process.js";
 
 const run = promisify(execFile);
 
@@ -40,50 +40,6 @@ export interface SlapdOptions {
   readonly maxSizeMb?: number;
   /** An LDIF file loaded with slapadd before the server starts (benchmarks: fast bulk load). */
   readonly slapaddLdif?: string;
-}
-
-/** A port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-/** Stops a child by its PID: SIGTERM, then SIGKILL after `ms`. */
-export async function stopChild(child: ChildProcess, ms = 10_000): Promise<void> {
-  if (exited(child)) return;
-  child.kill("SIGTERM");
-  if (!(await waitForExit(child, ms))) {
-    child.kill("SIGKILL");
-    await waitForExit(child, 5_000);
-  }
-}
-
-export async function tailOf(file: string, lines = 20): Promise<string> {
-  const text = await readFile(file, "utf8").catch(() => "");
-  return text.split("\n").slice(-lines).join("\n");
 }
 
 /** Polls an anonymous root DSE read until it answers, the process dies, or `ms` pass. */

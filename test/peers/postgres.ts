@@ -4,14 +4,14 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmod, chown, mkdtemp, open, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdtemp, open, readdir, rm, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { ensureDebianPackages } from "./packages.js";
+import { exited, freePort, sleep, stopChild, tailOf } from "./process.js";
 
 const run = promisify(execFile);
 
@@ -51,50 +51,12 @@ async function runAs(): Promise<RunAs | null> {
   };
 }
 
-/** A port that was free a moment ago (the kernel's pick for port 0). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (exited(child)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once("exit", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
-async function tail(file: string): Promise<string> {
-  const text = await readFile(file, "utf8").catch(() => "");
-  return text.split("\n").slice(-15).join("\n");
-}
-
 /** Connects until a real query works, the server dies, or 30 s pass. */
 async function waitUntilReady(url: string, child: ChildProcess, log: string): Promise<void> {
   const deadline = Date.now() + 30_000;
   let lastError: unknown;
   while (Date.now() < deadline) {
-    if (exited(child)) throw new Error(`postgres exited during start-up:\n${await tail(log)}`);
+    if (exited(child)) throw new Error(`postgres exited during start-up:\n${await tailOf(log, 15)}`);
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
     try {
       await client.connect();
@@ -108,7 +70,7 @@ async function waitUntilReady(url: string, child: ChildProcess, log: string): Pr
     await sleep(50);
   }
   throw new Error(
-    `postgres did not accept connections within 30 s (${String(lastError)}):\n${await tail(log)}`,
+    `postgres did not accept connections within 30 s (${String(lastError)}):\n${await tailOf(log, 15)}`,
   );
 }
 
@@ -185,7 +147,7 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
       try {
         await waitUntilReady(url, child, log);
       } catch (err) {
-        const bindFailed = /could not (bind|create listen socket)/.test(await tail(log));
+        const bindFailed = /could not (bind|create listen socket)/.test(await tailOf(log, 15));
         if (exited(child) && bindFailed && attempt < 3) continue;
         throw err;
       }
@@ -196,20 +158,13 @@ export async function startPostgres(options: { durable?: boolean } = {}): Promis
         stop: () =>
           (stopping ??= (async () => {
             // SIGINT is PostgreSQL's fast shutdown: disconnect clients, checkpoint, exit.
-            started.kill("SIGINT");
-            if (!(await waitForExit(started, 10_000))) {
-              started.kill("SIGKILL");
-              await waitForExit(started, 5_000);
-            }
+            await stopChild(started, 10_000, "SIGINT");
             await removeWork();
           })()),
       };
     }
   } catch (err) {
-    if (child && !exited(child)) {
-      child.kill("SIGKILL");
-      await waitForExit(child, 5_000);
-    }
+    if (child) await stopChild(child, 0, "SIGKILL");
     await removeWork();
     throw err;
   }

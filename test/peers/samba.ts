@@ -26,7 +26,8 @@ import {
   type AdUser,
 } from "../fixtures/ldap/ad-directory.js";
 import { dateToFileTime } from "../../src/sources/ldap/ad.js";
-import { stopChild, tailOf, waitForLdap } from "./openldap.js";
+import { waitForLdap } from "./openldap.js";
+import { stopChild, tailOf } from "./process.js";
 import { ensureDebianPackages } from "./packages.js";
 
 const run = promisify(execFile);
