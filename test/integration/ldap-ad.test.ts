@@ -5,10 +5,10 @@
 import { readFile } from "node:fs/promises";
 import { Attribute, Change, Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ldapConfigSchema, type LdapConfig } from "../../src/sources/ldap/config.js";
+import type { LdapConfig } from "../../src/sources/ldap/config.js";
 import { openLdapDirectory } from "../../src/sources/ldap/reader.js";
 import type { DirectorySnapshot, SourceGroup, SourcePerson } from "../../src/sources/snapshot.js";
-import type { SourceContext } from "../../src/sources/source.js";
+import type { ReadOptions } from "../../src/sources/source.js";
 import {
   AD_PROBE_USER,
   AD_USERS,
@@ -20,41 +20,15 @@ import {
   ODD_GROUP_CN,
   SALES,
   SALES_GROUPS,
-  STAFF,
 } from "../fixtures/ldap/ad-directory.js";
-import { sambaOrSkip, type SambaInfo } from "../peers/index.js";
+import { adTestConfig, ldapTestContext, readLdap } from "../helpers/ldap.js";
+import { sambaOrSkip } from "../peers/index.js";
 
 const samba = sambaOrSkip();
-
-const context: SourceContext = {
-  sourceId: "corp-ad",
-  now: () => new Date(),
-  sleep: () => Promise.resolve(),
-};
-
-function config(info: SambaInfo, overrides: Record<string, unknown> = {}): LdapConfig {
-  return ldapConfigSchema.parse({
-    url: info.url,
-    flavor: "ad",
-    caFile: info.caFile,
-    bindDn: info.bindDn,
-    bindPassword: info.bindPassword,
-    users: { baseDns: [STAFF] },
-    groups: { baseDns: [GROUPS] },
-    pageSize: 50,
-    rangeSize: 100,
-    ...overrides,
-  });
-}
-
-async function read(cfg: LdapConfig, options?: Parameters<ReturnType<typeof openLdapDirectory>["read"]>[0]) {
-  const reader = openLdapDirectory(context, cfg);
-  try {
-    return await reader.read(options);
-  } finally {
-    await reader.close();
-  }
-}
+const context = ldapTestContext("corp-ad");
+const config = adTestConfig;
+const read = (cfg: LdapConfig, options?: ReadOptions): Promise<DirectorySnapshot> =>
+  readLdap(context, cfg, options);
 
 function byUsername(snapshot: DirectorySnapshot, username: string): SourcePerson {
   const person = snapshot.people.find((p) => p.username === username);

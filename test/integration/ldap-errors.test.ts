@@ -4,44 +4,22 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server, type Socket } from "node:net";
-import { ldapConfigSchema, type LdapConfig } from "../../src/sources/ldap/config.js";
+import type { LdapConfig } from "../../src/sources/ldap/config.js";
 import { openLdapDirectory } from "../../src/sources/ldap/reader.js";
 import type { DirectorySnapshot } from "../../src/sources/snapshot.js";
-import type { ReadOptions, SourceContext } from "../../src/sources/source.js";
-import { AD_PROBE_USER, AD_USERS, GROUPS, STAFF } from "../fixtures/ldap/ad-directory.js";
-import { OL_PEOPLE } from "../fixtures/ldap/openldap-directory.js";
+import type { ReadOptions } from "../../src/sources/source.js";
+import { AD_PROBE_USER, AD_USERS, STAFF } from "../fixtures/ldap/ad-directory.js";
 import { freePort } from "../peers/process.js";
+import { adTestConfig, ldapTestContext, openldapTestConfig, readLdap } from "../helpers/ldap.js";
 import { sambaOrSkip, slapdOrSkip, type SambaInfo } from "../peers/index.js";
 
 const samba = sambaOrSkip();
 const slapd = slapdOrSkip();
-
-const context: SourceContext = { sourceId: "corp-ad", now: () => new Date(), sleep: () => Promise.resolve() };
-
-function adConfig(info: SambaInfo, overrides: Record<string, unknown> = {}): LdapConfig {
-  return ldapConfigSchema.parse({
-    url: info.url,
-    flavor: "ad",
-    caFile: info.caFile,
-    bindDn: info.bindDn,
-    bindPassword: info.bindPassword,
-    users: { baseDns: [STAFF] },
-    groups: { baseDns: [GROUPS] },
-    pageSize: 50,
-    rangeSize: 100,
-    timeouts: { connectMs: 3_000, operationMs: 10_000 },
-    ...overrides,
-  });
-}
-
-async function read(cfg: LdapConfig, options?: ReadOptions): Promise<DirectorySnapshot> {
-  const reader = openLdapDirectory(context, cfg);
-  try {
-    return await reader.read(options);
-  } finally {
-    await reader.close();
-  }
-}
+const context = ldapTestContext("corp-ad");
+const adConfig = (info: SambaInfo, overrides: Record<string, unknown> = {}): LdapConfig =>
+  adTestConfig(info, { timeouts: { connectMs: 3_000, operationMs: 10_000 }, ...overrides });
+const read = (cfg: LdapConfig, options?: ReadOptions): Promise<DirectorySnapshot> =>
+  readLdap(context, cfg, options);
 
 function reasons(snapshot: DirectorySnapshot) {
   if (snapshot.completeness.complete) throw new Error("expected an incomplete snapshot");
@@ -160,15 +138,7 @@ describe.skipIf(samba === null)("ldap source: bad input against Samba AD", () =>
 describe.skipIf(slapd === null)("ldap source: bad input against slapd", () => {
   const info = slapd!;
   const config = (overrides: Record<string, unknown> = {}) =>
-    ldapConfigSchema.parse({
-      url: info.url,
-      flavor: "openldap",
-      insecure: true,
-      bindDn: info.adminDn,
-      bindPassword: info.adminPassword,
-      users: { baseDns: [OL_PEOPLE] },
-      ...overrides,
-    });
+    openldapTestConfig(info, { groups: { baseDns: [] }, pageSize: 500, extraAttributes: [], ...overrides });
 
   it("reports a wrong password as AUTH_FAILED (no AD sub-code)", async () => {
     const [reason] = reasons(await read(config({ bindPassword: "wrong" })));

@@ -4,40 +4,18 @@
  */
 import { Attribute, Change, Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ldapConfigSchema, type LdapConfig } from "../../src/sources/ldap/config.js";
-import { openLdapDirectory } from "../../src/sources/ldap/reader.js";
+import type { LdapConfig } from "../../src/sources/ldap/config.js";
 import type { DirectorySnapshot, SourceGroup, SourcePerson } from "../../src/sources/snapshot.js";
-import type { ReadOptions, SourceContext } from "../../src/sources/source.js";
+import type { ReadOptions } from "../../src/sources/source.js";
 import { OL_ENG, OL_GROUPS, OL_ODD_CN, OL_PEOPLE, OL_SALES } from "../fixtures/ldap/openldap-directory.js";
-import { slapdOrSkip, type SlapdInfo } from "../peers/index.js";
+import { ldapTestContext, openldapTestConfig, readLdap } from "../helpers/ldap.js";
+import { slapdOrSkip } from "../peers/index.js";
 
 const slapd = slapdOrSkip();
-
-const context: SourceContext = { sourceId: "ol-test", now: () => new Date(), sleep: () => Promise.resolve() };
-
-function config(info: SlapdInfo, overrides: Record<string, unknown> = {}): LdapConfig {
-  return ldapConfigSchema.parse({
-    url: info.url,
-    flavor: "openldap",
-    insecure: true,
-    bindDn: info.adminDn,
-    bindPassword: info.adminPassword,
-    users: { baseDns: [OL_PEOPLE] },
-    groups: { baseDns: [OL_GROUPS] },
-    pageSize: 2,
-    extraAttributes: ["memberOf"],
-    ...overrides,
-  });
-}
-
-async function read(cfg: LdapConfig, options?: ReadOptions): Promise<DirectorySnapshot> {
-  const reader = openLdapDirectory(context, cfg);
-  try {
-    return await reader.read(options);
-  } finally {
-    await reader.close();
-  }
-}
+const context = ldapTestContext("ol-test");
+const config = openldapTestConfig;
+const read = (cfg: LdapConfig, options?: ReadOptions): Promise<DirectorySnapshot> =>
+  readLdap(context, cfg, options);
 
 describe.skipIf(slapd === null)("ldap source on a real OpenLDAP slapd", () => {
   const info = slapd!;
