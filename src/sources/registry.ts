@@ -49,6 +49,10 @@ export function defaultSourceContext(sourceId: string): SourceContext {
     now: () => new Date(),
     sleep: (ms, signal) =>
       new Promise<void>((resolve) => {
+        if (signal?.aborted) {
+          resolve();
+          return;
+        }
         const timer = setTimeout(done, ms);
         function done(): void {
           clearTimeout(timer);

@@ -11,6 +11,7 @@ import {
   type SourcePerson,
 } from "../../src/sources/snapshot.js";
 import { Faults, parseFaults } from "../../src/simulators/common/faults.js";
+import { defaultSourceContext } from "../../src/sources/registry.js";
 import { generateOrg } from "../../src/simulators/common/org.js";
 
 const T0 = Date.parse("2026-03-01T08:00:00Z");
@@ -140,6 +141,40 @@ describe("token cache", () => {
   });
 });
 
+describe("token cache near expiry", () => {
+  it("keeps a token the vendor hands back unchanged until it expires, instead of asking on every call", async () => {
+    let now = T0;
+    const issued: { value: string; expiresInSeconds: number }[] = [];
+    // WeCom: the same token with its remaining life while it is valid, a new one afterwards.
+    let expiresAt = T0 + 7200_000;
+    let current = "t1";
+    const cache = new TokenCache(
+      () => {
+        if (now >= expiresAt) {
+          current = `t${issued.length + 1}`;
+          expiresAt = now + 7200_000;
+        }
+        const token = { value: current, expiresInSeconds: Math.round((expiresAt - now) / 1000) };
+        issued.push(token);
+        return Promise.resolve(token);
+      },
+      () => new Date(now),
+      300,
+    );
+    expect(await cache.get()).toBe("t1");
+    now = T0 + 6950_000; // inside the margin: one refresh, which returns the same token
+    expect(await cache.get()).toBe("t1");
+    for (let i = 0; i < 50; i++) {
+      now += 4_000;
+      expect(await cache.get()).toBe("t1");
+    }
+    expect(issued).toHaveLength(2);
+    now = T0 + 7200_000;
+    expect(await cache.get()).toBe("t3");
+    expect(issued).toHaveLength(3);
+  });
+});
+
 describe("rate limiter", () => {
   it("lets at most N calls into any window, waiting instead of refusing", async () => {
     let now = T0;
@@ -225,6 +260,15 @@ describe("callVendor", () => {
     expect(slept).toEqual([1000, 1000, 2000]);
   });
 
+  it("waits as long as the vendor asks even beyond the backoff cap (WeCom's 60 s minute block)", async () => {
+    const { promise, slept } = run<string>([
+      { kind: "throttled", waitMs: 60_000, detail: "45009" },
+      { kind: "ok", value: "page" },
+    ]);
+    expect(await promise).toBe("page");
+    expect(slept).toEqual([60_000]);
+  });
+
   it("retries transient errors three times, then fails with the given code naming the source and place", async () => {
     const { promise, slept } = run<string>(
       Array.from({ length: 4 }, () => ({
@@ -250,6 +294,17 @@ describe("callVendor", () => {
       reason: { code: "PERMISSION_DENIED", message: "dingtalk-hq: no contact permission (60011)" },
     });
     expect(used).toEqual(["t1"]);
+  });
+});
+
+describe("default source context", () => {
+  it("does not wait at all once the read was aborted", async () => {
+    const { sleep } = defaultSourceContext("x");
+    const outcome = await Promise.race([
+      sleep(60_000, AbortSignal.abort()).then(() => "returned"),
+      new Promise((resolve) => setTimeout(() => resolve("still waiting"), 2_000)),
+    ]);
+    expect(outcome).toBe("returned");
   });
 });
 

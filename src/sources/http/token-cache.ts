@@ -12,7 +12,7 @@ export interface IssuedToken {
  * invalidate a token early, so callers report a rejected token with {@link invalidate}.
  */
 export class TokenCache {
-  private current: { value: string; expiresAt: number } | null = null;
+  private current: { value: string; refreshAt: number } | null = null;
   private pending: Promise<string> | null = null;
 
   /**
@@ -26,18 +26,20 @@ export class TokenCache {
     private readonly marginSeconds = 300,
   ) {}
 
-  /** A token valid for at least the margin; concurrent callers share one fetch. */
+  /**
+   * A token valid for at least the margin (or, when the vendor keeps handing back the same token, until it
+   * expires); concurrent callers share one fetch.
+   */
   async get(): Promise<string> {
-    const nowMs = this.now().getTime();
-    if (this.current !== null && this.current.expiresAt - this.marginSeconds * 1000 > nowMs) {
-      return this.current.value;
-    }
+    if (this.current !== null && this.current.refreshAt > this.now().getTime()) return this.current.value;
     this.pending ??= this.fetchToken()
       .then((token) => {
-        this.current = {
-          value: token.value,
-          expiresAt: this.now().getTime() + token.expiresInSeconds * 1000,
-        };
+        const expiresAt = this.now().getTime() + token.expiresInSeconds * 1000;
+        // WeCom hands back the same token with only its remaining life until it expires; asking again
+        // before then would call gettoken on every request (and WeCom throttles that with 45009).
+        const same = this.current?.value === token.value;
+        const refreshAt = same ? expiresAt : expiresAt - this.marginSeconds * 1000;
+        this.current = { value: token.value, refreshAt };
         return token.value;
       })
       .finally(() => {

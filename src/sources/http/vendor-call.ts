@@ -30,7 +30,7 @@ export interface RetryPolicy {
   readonly tokenRefreshes: number;
   /** First backoff; doubles per repeat. */
   readonly baseDelayMs: number;
-  /** Longest single wait. */
+  /** Longest wait of our own backoff (a wait the vendor asks for is kept even when longer). */
   readonly maxDelayMs: number;
 }
 
@@ -62,8 +62,9 @@ export async function callVendor<T>(options: {
   const give = (code: IncompleteCode, message: string): never => {
     throw new SourceReadError({ code, message: `${options.sourceId}: ${message}`, where: options.where });
   };
+  // The vendor's own wait (WeCom's 60 s minute block) is honoured even above maxDelayMs.
   const backoff = (n: number, atLeast = 0): number =>
-    Math.min(policy.maxDelayMs, Math.max(atLeast, policy.baseDelayMs * 2 ** n));
+    Math.max(atLeast, Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** n));
 
   for (;;) {
     if (options.signal?.aborted) give("ABORTED", "read aborted");
