@@ -33,14 +33,12 @@ export class DingTalkClient {
     private readonly signal?: AbortSignal,
   ) {
     this.ipLimiter = new RateLimiter(config.callsPer20sPerIp, IP_WINDOW_MS, this.nowMs, this.sleep);
-    // The token call goes through the same retry loop, with a placeholder cache that holds no token.
-    const none = new TokenCache(() => Promise.resolve({ value: "", expiresInSeconds: 1e9 }), context.now, 0);
+    // The token call goes through the same retry loop (without a token of its own).
     this.tokens = new TokenCache(
       () =>
         callVendor({
           sourceId: context.sourceId,
           where: config.tokenApi === "api" ? `POST ${API_TOKEN.path}` : `GET ${LEGACY_TOKEN.path}`,
-          tokens: none,
           sleep: context.sleep,
           signal,
           attempt: () => this.fetchToken(),

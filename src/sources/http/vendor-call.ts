@@ -48,7 +48,8 @@ export async function callVendor<T>(options: {
   readonly sourceId: string;
   /** The endpoint and page, for messages (`POST /topapi/v2/user/list dept 42 cursor 100`). */
   readonly where: string;
-  readonly tokens: TokenCache;
+  /** The app token; absent for the token call itself (the attempt then gets ""). */
+  readonly tokens?: TokenCache;
   readonly policy?: RetryPolicy;
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   readonly signal?: AbortSignal;
@@ -68,7 +69,7 @@ export async function callVendor<T>(options: {
 
   for (;;) {
     if (options.signal?.aborted) give("ABORTED", "read aborted");
-    const token = await options.tokens.get();
+    const token = options.tokens === undefined ? "" : await options.tokens.get();
     const outcome = await options.attempt(token);
     switch (outcome.kind) {
       case "ok":
@@ -80,8 +81,8 @@ export async function callVendor<T>(options: {
           where: outcome.reason.where ?? options.where,
         });
       case "token-rejected":
-        options.tokens.invalidate(token);
-        if (refreshes++ >= policy.tokenRefreshes) {
+        options.tokens?.invalidate(token);
+        if (options.tokens === undefined || refreshes++ >= policy.tokenRefreshes) {
           give(
             "AUTH_FAILED",
             `the access token was rejected again right after a refresh (${outcome.detail}); check the app's credentials`,

@@ -1,9 +1,8 @@
 import type { z } from "zod";
-import { SourceReadError } from "../builder.js";
 import { RateLimiter } from "../http/rate-limiter.js";
-import { sendRequest } from "../http/send.js";
-import { TokenCache } from "../http/token-cache.js";
-import { callVendor, type RetryPolicy } from "../http/vendor-call.js";
+import { sendRequest, type HttpReply } from "../http/send.js";
+import { TokenCache, type IssuedToken } from "../http/token-cache.js";
+import { callVendor, type CallOutcome, type RetryPolicy } from "../http/vendor-call.js";
 import type { SourceContext } from "../source.js";
 import type { WeComConfig } from "./config.js";
 import { classifyReply, replyErrcode, type CallSite, type SecretKind } from "./errors.js";
@@ -132,7 +131,7 @@ export class WeComClient {
   }
 
   // gettoken (WX-DOC 91039): one token per secret; busy, 5xx and network errors are retried 3 times.
-  private async fetchToken(): Promise<{ value: string; expiresInSeconds: number }> {
+  private fetchToken(): Promise<IssuedToken> {
     const secret = this.config.contactSecret ?? this.config.secret ?? "";
     const url = `${this.base}/cgi-bin/gettoken?${new URLSearchParams({ corpid: this.config.corpId, corpsecret: secret }).toString()}`;
     const site: CallSite = {
@@ -140,48 +139,53 @@ export class WeComClient {
       kind: this.kind,
       ...(this.config.agentId === undefined ? {} : { agentId: this.config.agentId }),
     };
-    const fail = (code: SourceReadError["reason"]["code"], message: string): never => {
-      throw new SourceReadError({
-        code,
-        message: `${this.context.sourceId}: ${message}`,
-        where: "GET /cgi-bin/gettoken",
-      });
-    };
-    for (let attempt = 0; ; attempt++) {
-      const reply = await sendRequest(url, { method: "GET", timeoutMs: this.config.timeoutMs });
-      if (reply.kind === "reply" && reply.status === 200) {
-        const errcode = (reply.json as { errcode?: unknown } | undefined)?.errcode;
-        if (errcode === 40001 || errcode === 40091 || errcode === 41004) {
-          fail(
-            "AUTH_FAILED",
-            `WeCom rejected ${this.describeSecret()} for corp ${this.config.corpId} (errcode ${errcode}) — copy it again from ${
-              this.kind === "contact-sync"
-                ? "管理后台 → 安全与管理 → 管理工具 → 通讯录同步"
-                : `应用管理 → app ${this.config.agentId ?? "?"} → Secret`
-            }; a secret that was reset in the console stops working at once`,
-          );
-        }
-        if (errcode === 45009) {
-          fail(
-            "RATE_LIMITED",
-            "WeCom throttles gettoken for this secret (errcode 45009) — too many token requests; wait an hour",
-          );
-        }
-      }
-      const outcome = classifyReply(reply, site, tokenReply);
-      if (outcome.kind === "ok")
-        return { value: outcome.value.access_token, expiresInSeconds: outcome.value.expires_in };
-      if (outcome.kind === "transient" && attempt < WECOM_RETRY_POLICY.transientRetries) {
-        await this.context.sleep(WECOM_RETRY_POLICY.baseDelayMs * 2 ** attempt);
-        continue;
-      }
-      if (outcome.kind === "failed") return fail(outcome.reason.code, outcome.reason.message);
-      if (outcome.kind === "transient")
-        return fail(
-          outcome.code ?? "SERVER_ERROR",
-          `${outcome.detail} at gettoken, still failing after 3 retries`,
-        );
-      return fail("SERVER_ERROR", `gettoken failed: ${outcome.detail}`);
+    return callVendor<IssuedToken>({
+      sourceId: this.context.sourceId,
+      where: "GET /cgi-bin/gettoken",
+      policy: WECOM_RETRY_POLICY,
+      sleep: this.context.sleep,
+      attempt: async () => {
+        const reply = await sendRequest(url, { method: "GET", timeoutMs: this.config.timeoutMs });
+        const refused = this.tokenRefusal(reply);
+        if (refused !== null) return refused;
+        const outcome = classifyReply(reply, site, tokenReply);
+        return outcome.kind === "ok"
+          ? {
+              kind: "ok",
+              value: { value: outcome.value.access_token, expiresInSeconds: outcome.value.expires_in },
+            }
+          : outcome;
+      },
+    });
+  }
+
+  /** gettoken answers that repeating cannot fix: a wrong secret, or gettoken itself throttled (an hour). */
+  private tokenRefusal(reply: HttpReply): CallOutcome<never> | null {
+    if (reply.kind !== "reply" || reply.status !== 200) return null;
+    const errcode = (reply.json as { errcode?: unknown } | undefined)?.errcode;
+    if (errcode === 40001 || errcode === 40091 || errcode === 41004) {
+      const where =
+        this.kind === "contact-sync"
+          ? "管理后台 → 安全与管理 → 管理工具 → 通讯录同步"
+          : `应用管理 → app ${this.config.agentId ?? "?"} → Secret`;
+      return {
+        kind: "failed",
+        reason: {
+          code: "AUTH_FAILED",
+          message: `WeCom rejected ${this.describeSecret()} for corp ${this.config.corpId} (errcode ${errcode}) — copy it again from ${where}; a secret that was reset in the console stops working at once`,
+        },
+      };
     }
+    if (errcode === 45009) {
+      return {
+        kind: "failed",
+        reason: {
+          code: "RATE_LIMITED",
+          message:
+            "WeCom throttles gettoken for this secret (errcode 45009) — too many token requests; wait an hour",
+        },
+      };
+    }
+    return null;
   }
 }
