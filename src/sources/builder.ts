@@ -133,18 +133,6 @@ export class SnapshotBuilder {
     this.warnings.push(message);
   }
 
-  /** Runs one step of the read; a {@link SourceReadError} it throws is recorded, anything else rethrown. */
-  async step(run: () => Promise<void>): Promise<boolean> {
-    try {
-      await run();
-      return true;
-    } catch (error) {
-      if (!isSourceReadError(error)) throw error;
-      this.fail(error.reason);
-      return false;
-    }
-  }
-
   /** The snapshot; the cursor is kept only when nothing failed. */
   finish(cursor?: ReadCursor): DirectorySnapshot {
     const completeness: Completeness =
