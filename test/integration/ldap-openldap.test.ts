@@ -7,7 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LdapConfig } from "../../src/sources/ldap/config.js";
 import type { DirectorySnapshot, SourceGroup, SourcePerson } from "../../src/sources/snapshot.js";
 import type { ReadOptions } from "../../src/sources/source.js";
-import { OL_ENG, OL_GROUPS, OL_ODD_CN, OL_PEOPLE, OL_SALES } from "../fixtures/ldap/openldap-directory.js";
+import {
+  OL_ENG,
+  OL_GROUPS,
+  OL_ODD_CN,
+  OL_PEOPLE,
+  OL_SALES,
+  OL_UNIQUE_CN,
+} from "../fixtures/ldap/openldap-directory.js";
 import { ldapTestContext, openldapTestConfig, readLdap } from "../helpers/ldap.js";
 import { slapdOrSkip } from "../peers/index.js";
 
@@ -98,11 +105,19 @@ describe.skipIf(slapd === null)("ldap source on a real OpenLDAP slapd", () => {
     expect(group(full, OL_ODD_CN).members).toEqual(subjects("alice"));
   });
 
+  it("reads the uniqueMember values of a groupOfUniqueNames, without their optional UID, and nested groups in it", () => {
+    const reviewers = group(full, OL_UNIQUE_CN);
+    expect(reviewers.directMembers).toEqual(subjects("carol", "erin"));
+    expect(reviewers.members).toEqual(subjects("alice", "bob", "carol", "erin"));
+  });
+
   it("agrees with the server's memberOf on every direct membership", () => {
-    const byDn = new Map(full.groups.map((g) => [g.path!.toLowerCase(), g]));
+    // The memberof overlay is set up for groupOfNames (member) only.
+    const groups = full.groups.filter((g) => g.name !== OL_UNIQUE_CN);
+    const byDn = new Map(groups.map((g) => [g.path!.toLowerCase(), g]));
     for (const p of full.people) {
       const memberOf = [p.attributes.memberOf ?? []].flat().map((dn) => dn.toLowerCase());
-      const ours = full.groups
+      const ours = groups
         .filter((g) => g.directMembers.includes(p.subject))
         .map((g) => g.path!.toLowerCase());
       expect(ours.sort()).toEqual(memberOf.filter((dn) => byDn.has(dn)).sort());

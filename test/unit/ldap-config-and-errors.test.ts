@@ -2,7 +2,7 @@ import { InvalidCredentialsError, InsufficientAccessError, NoSuchObjectError } f
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ldapConfigSchema } from "../../src/sources/ldap/config.js";
-import { normalizeDn, parentDn } from "../../src/sources/ldap/entry.js";
+import { dnOfNameAndOptionalUid, normalizeDn, parentDn } from "../../src/sources/ldap/entry.js";
 import { adBindSubcode, describeLdapFailure } from "../../src/sources/ldap/errors.js";
 
 const minimal = {
@@ -135,5 +135,12 @@ describe("DNs", () => {
   it("finds the parent after the first unescaped comma", () => {
     expect(parentDn("CN=a\\,b,OU=x,DC=y")).toBe("OU=x,DC=y");
     expect(parentDn("DC=y")).toBeNull();
+  });
+  it("takes the DN of a uniqueMember value, dropping an optional #'bits'B UID but not an escaped #", () => {
+    expect(dnOfNameAndOptionalUid("uid=a,dc=x#'0101'B")).toBe("uid=a,dc=x");
+    expect(dnOfNameAndOptionalUid("uid=a,dc=x#''B")).toBe("uid=a,dc=x");
+    expect(dnOfNameAndOptionalUid("uid=a,dc=x")).toBe("uid=a,dc=x");
+    expect(dnOfNameAndOptionalUid("dc=x,cn=a\\#'01'B")).toBe("dc=x,cn=a\\#'01'B");
+    expect(dnOfNameAndOptionalUid("cn=a\\\\#'01'B")).toBe("cn=a\\\\");
   });
 });

@@ -98,7 +98,7 @@ export const activeDirectory: LdapVendor = {
     return "active";
   },
 
-  memberRequest: (rangeSize) => `member;range=0-${rangeSize - 1}`,
+  memberRequest: (rangeSize) => [`member;range=0-${rangeSize - 1}`],
 
   inChainMembersFilter: (dn) => `(memberOf:${IN_CHAIN}:=${dn})`,
 

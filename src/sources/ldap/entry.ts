@@ -83,6 +83,19 @@ export function normalizeDn(dn: string): string {
   return out.toLowerCase();
 }
 
+/**
+ * The DN of a NameAndOptionalUID value (RFC 4517 §3.3.21, the syntax of `uniqueMember`):
+ * `uid=a,dc=x#'0101'B` is `uid=a,dc=x`. A `#` inside the DN is escaped (`\#`), so only a trailing
+ * unescaped `#'…'B` is the UID.
+ */
+export function dnOfNameAndOptionalUid(value: string): string {
+  const match = /#'[01]*'B$/.exec(value);
+  if (match === null) return value;
+  let backslashes = 0;
+  for (let i = match.index - 1; i >= 0 && value[i] === "\\"; i--) backslashes++;
+  return backslashes % 2 === 0 ? value.slice(0, match.index) : value;
+}
+
 /** The DN's parent (everything after the first unescaped comma), or null for a single RDN. */
 export function parentDn(dn: string): string | null {
   for (let i = 0; i < dn.length; i++) {

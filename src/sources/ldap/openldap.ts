@@ -51,12 +51,13 @@ export const openLdap: LdapVendor = {
     return "active";
   },
 
-  // OpenLDAP has no ranged retrieval; a `member;range=…` request would return nothing.
-  memberRequest: () => "member",
+  // OpenLDAP has no ranged retrieval; a `member;range=…` request would return nothing. The default group
+  // filter takes groupOfUniqueNames too, whose members are in uniqueMember (RFC 4519 §3.6, §2.40).
+  memberRequest: () => ["member", "uniqueMember"],
 
   inChainMembersFilter: () => null,
 
-  containingGroupsFilter: (dn) => ({ filter: `(member=${dn})`, transitive: false }),
+  containingGroupsFilter: (dn) => ({ filter: `(|(member=${dn})(uniqueMember=${dn}))`, transitive: false }),
 
   async highWater(connection, bases) {
     // contextCSN (RFC 4533, kept by syncprov) on the database suffix: the newest change in that database.

@@ -15,6 +15,7 @@ import { LdapConnection, type SearchSpec } from "./connection.js";
 import { and, escapeFilterValue } from "./filter.js";
 import {
   attributeNames,
+  dnOfNameAndOptionalUid,
   first,
   has,
   isWithin,
@@ -554,7 +555,7 @@ class ReadRun {
     return [
       this.vendor.subjectAttribute,
       "cn",
-      this.vendor.memberRequest(this.config.rangeSize),
+      ...this.vendor.memberRequest(this.config.rangeSize),
       ...this.vendor.changeAttributes,
     ];
   }
@@ -599,7 +600,11 @@ class ReadRun {
       name: first(entry, "cn") ?? entry.dn,
       dn: entry.dn,
       key: normalizeDn(entry.dn),
-      memberDns: (await this.directMembers(entry)).map(normalizeDn),
+      memberDns: [
+        ...(await this.directMembers(entry)),
+        // groupOfUniqueNames: members as NameAndOptionalUID, `DN#'0101'B` (RFC 4517 §3.3.21).
+        ...strings(entry, "uniqueMember").map(dnOfNameAndOptionalUid),
+      ].map(normalizeDn),
     };
     this.groupsByDn.set(group.key, group);
     return group;

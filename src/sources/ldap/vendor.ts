@@ -36,8 +36,11 @@ export interface LdapVendor {
   subjectOf(entry: LdapEntry): string | null;
   /** Lifecycle state of a person entry at `now`. */
   statusOf(entry: LdapEntry, now: Date): PersonStatus;
-  /** How to ask for a group's direct members (AD: a range, so the ranged path runs even on Samba). */
-  memberRequest(rangeSize: number): string;
+  /**
+   * The attributes to ask for a group's direct members (AD: `member` in a range, so the ranged path runs
+   * even on Samba; OpenLDAP: `member` and `uniqueMember`).
+   */
+  memberRequest(rangeSize: number): readonly string[];
   /**
    * A filter matching the people that are members of `groupDn` through any depth of nesting, when the
    * server can evaluate it (AD's LDAP_MATCHING_RULE_IN_CHAIN); null to walk `member` ourselves.
