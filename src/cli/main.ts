@@ -132,6 +132,7 @@ function buildProgram(result: { code: number }): Command {
         const snapshot = await readSource(config, findSource(config, id), {
           incremental: options.incremental === true,
           progress: process.stderr.isTTY,
+          note: (line) => process.stderr.write(`note: ${line}\n`),
         });
         if (options.format === "jsonl") {
           for (const line of snapshotLines(snapshot)) process.stdout.write(`${line}\n`);

@@ -55,7 +55,7 @@ export async function testSource(entry: SourceConfigEntry): Promise<{ ok: boolea
 export async function readSource(
   config: Config,
   entry: SourceConfigEntry,
-  options: { incremental: boolean; progress: boolean },
+  options: { incremental: boolean; progress: boolean; note: (line: string) => void },
 ): Promise<DirectorySnapshot> {
   const store = await openStore({ url: config.store.url, poolSize: 1 });
   const bar = options.progress ? new ProgressDisplay() : null;
@@ -63,13 +63,10 @@ export async function readSource(
     let mode: ReadMode = { mode: "full" };
     if (options.incremental) {
       const cursor = await store.getSourceCursor(entry.id, CLI_CONSUMER);
-      if (cursor === null) {
-        throw new AppError(
-          "INPUT_INVALID",
-          `${entry.id}: no earlier complete read to continue from; run idbridge sources read ${entry.id} without --incremental first`,
-        );
-      }
-      mode = { mode: "incremental", cursor };
+      // Like a reader whose cursor cannot be continued: read everything rather than refuse.
+      if (cursor === null)
+        options.note(`${entry.id}: no earlier complete read to continue from; reading everything`);
+      else mode = { mode: "incremental", cursor };
     }
     const reader = await openDirectory(entry);
     let snapshot: DirectorySnapshot;

@@ -91,6 +91,18 @@ describe("idbridge sources and simulate", () => {
     expect(subjects.sort()).toEqual(current.map((p) => p.userid).sort());
   });
 
+  it("--incremental reads everything when there is no earlier complete read, and says so", async () => {
+    const printed = await simulate(["dingtalk", "--people", "40", "--seed", "9"]);
+    const config = configWith("incremental", printed.sources);
+    const first = await runCli(["sources", "read", "dingtalk-sim", "--incremental", "-c", config]);
+    expect(first.code).toBe(0);
+    expect(first.stderr).toBe(
+      "note: dingtalk-sim: no earlier complete read to continue from; reading everything\n",
+    );
+    expect(first.stdout).toMatch(/^dingtalk-sim \(dingtalk\), full read in /);
+    expect(first.stdout).toContain("complete: yes");
+  });
+
   it("a failing page makes the read exit 1 with the reason, and nothing claims completeness", async () => {
     // The role list is one request: each read below gives up on it after 1 + 3 attempts.
     const printed = await simulate([
@@ -122,7 +134,7 @@ describe("idbridge sources and simulate", () => {
     expect(summary.code).toBe(0);
   });
 
-  it("refuses an unknown source, an unknown simulator and --incremental without an earlier read, with exit 2", async () => {
+  it("refuses an unknown source and an unknown simulator with exit 2", async () => {
     const config = configWith("empty", [
       {
         id: "ad-hq",
@@ -140,10 +152,6 @@ describe("idbridge sources and simulate", () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no source "nope"');
     expect(unknown.stderr).toContain("(configured: ad-hq)");
-
-    const incremental = await runCli(["sources", "read", "ad-hq", "--incremental", "-c", config]);
-    expect(incremental.stderr).toContain("ad-hq: no earlier complete read to continue from");
-    expect(incremental.code).toBe(2);
 
     const vendor = await runCli(["simulate", "dingding"]);
     expect(vendor.code).toBe(2);
