@@ -8,9 +8,12 @@ import type { LdapConfig } from "../../src/sources/ldap/config.js";
 import type { DirectorySnapshot, SourceGroup, SourcePerson } from "../../src/sources/snapshot.js";
 import type { ReadOptions } from "../../src/sources/source.js";
 import {
+  OL_DANGLING,
   OL_ENG,
   OL_GROUPS,
   OL_ODD_CN,
+  OL_ONCALL_CN,
+  OL_OUTSIDER,
   OL_PEOPLE,
   OL_SALES,
   OL_UNIQUE_CN,
@@ -109,6 +112,22 @@ describe.skipIf(slapd === null)("ldap source on a real OpenLDAP slapd", () => {
     const reviewers = group(full, OL_UNIQUE_CN);
     expect(reviewers.directMembers).toEqual(subjects("carol", "erin"));
     expect(reviewers.members).toEqual(subjects("alice", "bob", "carol", "erin"));
+  });
+
+  it("expands a nested group outside the group base, leaving out (and warning about) members that are not people read", () => {
+    expect(full.completeness).toEqual({ complete: true });
+    const oncall = group(full, OL_ONCALL_CN);
+    expect(oncall.members).toEqual(subjects("carol", "dave"));
+    expect(oncall.directMembers).toEqual(subjects("carol"));
+    // The nested group itself is not a group of the snapshot: it lies outside groups.baseDns.
+    expect(full.groups.map((g) => g.name)).not.toContain("ops");
+    const outside = full.warnings.filter((w) => w.includes("neither people read from this source"));
+    expect(outside).toHaveLength(1);
+    expect(outside[0]).toContain(`1 group member(s)`);
+    expect(outside[0]).toContain(OL_OUTSIDER.toLowerCase());
+    const dangling = full.warnings.filter((w) => w.includes("dangling references"));
+    expect(dangling).toHaveLength(1);
+    expect(dangling[0]).toContain(OL_DANGLING.toLowerCase());
   });
 
   it("agrees with the server's memberOf on every direct membership", () => {

@@ -187,6 +187,11 @@ class ReadRun {
   private readonly groupsByDn = new Map<string, RawGroup | null>();
   private greatestChange: string | undefined;
   private incremental = false;
+  /**
+   * Group member DNs that are neither people of this source nor groups: entries outside the user base DNs
+   * or filter, or DNs that name no entry. Warned about once per read.
+   */
+  private readonly strangers = new Map<string, "outside" | "dangling">();
   /** Search references already warned about (each once per read). */
   private readonly referencesSeen = new Set<string>();
   /** Configured base DNs the server said do not exist (normalised). */
@@ -590,6 +595,7 @@ class ReadRun {
       if (this.fatal()) return;
       if (++done % 100 === 0) this.options.onProgress?.({ phase: "groups", done, total: groups.length });
     }
+    this.warnAboutStrangers();
   }
 
   private async toRawGroup(entry: LdapEntry): Promise<RawGroup | null> {
@@ -695,7 +701,7 @@ class ReadRun {
           }
       }
     } else {
-      if (this.incremental) await this.prefetchGraph(group);
+      await this.discoverGraph(group);
       this.walkMembers(group, members, new Set());
     }
     const directMembers: string[] = [];
@@ -729,34 +735,67 @@ class ReadRun {
   }
 
   /**
-   * Incremental reads: looks up every member DN below `group` that this read has not seen, as a person
-   * (within the user base DNs and filter) or else as a group (within the group base DNs).
+   * Looks up every member DN below `group` that this read has not placed: in incremental reads the people
+   * (within the user base DNs and filter) and groups it did not read; in every read the nested groups
+   * outside the group base DNs or filter, whose members still count. A DN that is no group is left out
+   * and noted (a person outside the user base DNs or filter, or no entry at all).
    */
-  private async prefetchGraph(group: RawGroup): Promise<void> {
+  private async discoverGraph(group: RawGroup): Promise<void> {
     const queue = [group];
-    const seen = new Set<string>([normalizeDn(group.dn)]);
+    const seen = new Set<string>([group.key]);
     while (queue.length > 0) {
       const next = queue.shift()!;
       await this.prefetchPeople(next.memberDns);
       for (const dn of next.memberDns) {
         if (this.peopleByDn.get(dn) != null || seen.has(dn)) continue;
         seen.add(dn);
-        let nested = this.groupsByDn.get(dn);
-        if (nested === undefined) {
-          const inScope = this.config.groups.baseDns.some((base) => isWithin(dn, normalizeDn(base)));
-          const entry = inScope
-            ? await this.connection.entry(
-                dn,
-                this.groupAttributes(),
-                "reading a nested group",
-                this.resolved.groupFilter,
-              )
-            : null;
-          nested = entry === null ? null : await this.toRawGroup(entry);
-          this.groupsByDn.set(dn, nested);
-        }
+        const nested = await this.nestedGroup(dn);
         if (nested !== null) queue.push(nested);
       }
+    }
+  }
+
+  /** The group at `dn` (read, or looked up now), or null when `dn` is not a group. */
+  private async nestedGroup(dn: string): Promise<RawGroup | null> {
+    const known = this.groupsByDn.get(dn);
+    if (known !== undefined) return known;
+    // A base-scope read; a server error here fails the group being resolved (its members are unknown).
+    // A nested group is a group by the flavor's definition too: its members count whatever groups.filter
+    // picks for the snapshot.
+    const entry = await this.connection.entry(
+      dn,
+      this.groupAttributes(),
+      "reading a nested group",
+      this.resolved.groupFilter === this.vendor.defaultGroupFilter
+        ? this.vendor.defaultGroupFilter
+        : `(|${this.resolved.groupFilter}${this.vendor.defaultGroupFilter})`,
+    );
+    const nested = entry === null ? null : await this.toRawGroup(entry);
+    this.groupsByDn.set(dn, nested);
+    if (nested === null && !this.strangers.has(dn)) {
+      const exists = (await this.connection.entry(dn, ["objectClass"], "reading a group member")) !== null;
+      this.strangers.set(dn, exists ? "outside" : "dangling");
+    }
+    return nested;
+  }
+
+  /** One warning per kind of group member that was left out (see {@link strangers}). */
+  private warnAboutStrangers(): void {
+    const dns = (kind: "outside" | "dangling") =>
+      [...this.strangers].filter(([, k]) => k === kind).map(([dn]) => dn);
+    const list = (found: string[]) =>
+      found.slice(0, 10).join("; ") + (found.length > 10 ? `; … (${found.length - 10} more)` : "");
+    const outside = dns("outside");
+    if (outside.length > 0) {
+      this.builder.warn(
+        `source ${this.context.sourceId}: ${outside.length} group member(s) are neither people read from this source (outside users.baseDns or users.filter) nor groups, and were left out of their groups: ${list(outside)}`,
+      );
+    }
+    const dangling = dns("dangling");
+    if (dangling.length > 0) {
+      this.builder.warn(
+        `source ${this.context.sourceId}: ${dangling.length} group member DN(s) name no entry the service account can see (dangling references) and were ignored: ${list(dangling)}`,
+      );
     }
   }
 }
