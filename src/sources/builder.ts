@@ -1,6 +1,7 @@
 import type {
   Completeness,
   DirectorySnapshot,
+  IncompleteCode,
   IncompleteReason,
   ReadCursor,
   SourceDepartment,
@@ -27,10 +28,13 @@ export function isSourceReadError(error: unknown): error is SourceReadError {
 }
 
 /**
- * Failed parts after which a reader stops calling: a source failing this often is failing everywhere, and
- * asking it for thousands more pages (each retried) only hammers it. The snapshot is incomplete anyway.
+ * Parts failing for the source's own reasons (server errors, unreachable, still throttled after waiting)
+ * after which a reader stops calling: a source failing this often is failing everywhere, and asking it for
+ * thousands more pages, each retried, only hammers it. The snapshot is incomplete anyway. Failures that
+ * concern one part only (a department outside the app's scope, a malformed page) do not count.
  */
 export const FAILURES_BEFORE_GIVING_UP = 5;
+const SOURCE_FAILURES: ReadonlySet<IncompleteCode> = new Set(["SERVER_ERROR", "UNREACHABLE", "RATE_LIMITED"]);
 
 /**
  * Collects one read into a {@link DirectorySnapshot}. People are kept once per subject (a person met in
@@ -108,17 +112,19 @@ export class SnapshotBuilder {
   }
 
   /**
-   * True when the read should stop calling because {@link FAILURES_BEFORE_GIVING_UP} parts failed; the
+   * True when the read should stop calling because {@link FAILURES_BEFORE_GIVING_UP} parts failed for the
+   * source's own reasons; the
    * first time, records a GAVE_UP reason saying that the rest was not read.
    */
   giveUpIfFailing(): boolean {
     if (this.gaveUp) return true;
-    if (this.reasons.length < FAILURES_BEFORE_GIVING_UP) return false;
+    const failures = this.reasons.filter((r) => SOURCE_FAILURES.has(r.code)).length;
+    if (failures < FAILURES_BEFORE_GIVING_UP) return false;
     this.gaveUp = true;
     this.reasons.push({
       code: "GAVE_UP",
       message:
-        `${this.context.sourceId}: stopped reading after ${this.reasons.length} failed requests; ` +
+        `${this.context.sourceId}: stopped reading after ${failures} failed requests; ` +
         "the rest of the directory was not read (fix the causes above and read again)",
     });
     return true;

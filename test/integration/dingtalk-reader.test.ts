@@ -451,6 +451,29 @@ describe("dingtalk reader: server errors", () => {
     expect(snapshot.departments).toHaveLength(h.sim.org.departments.length);
   });
 
+  it("reports departments outside the app's contact scope (50004) and reads the ones inside", async () => {
+    // Scope: the finance department's subtree (id 2) only; everything else answers 50004.
+    const h = await harness({ contactScope: [2] });
+    const snapshot = await h.read({ readRoles: false, concurrency: 1 });
+    const byId = new Map(h.sim.org.departments.map((d) => [d.id, d]));
+    const underFinance = (id: number): boolean => {
+      for (let d = byId.get(id); d !== undefined; d = byId.get(d.parentId)) if (d.id === 2) return true;
+      return false;
+    };
+    const finance = new Set(h.sim.org.departments.filter((d) => underFinance(d.id)).map((d) => d.id));
+    const reasons = incompleteReasons(snapshot);
+    // Every department outside the scope is named, and reading goes on (these do not count as giving up).
+    expect(reasons.map((r) => r.code)).toEqual(
+      Array<string>(h.sim.org.departments.length - finance.size).fill("PERMISSION_DENIED"),
+    );
+    expect(reasons[0]!.message).toMatch(/^dingtalk-hq: the department is outside the app's contact scope/);
+    expect(reasons[0]!.where).toBe("POST /topapi/v2/user/list dept 1 cursor 0");
+    const inScope = current(h.sim.org).filter((p) => p.departments.some((d) => finance.has(d)));
+    expect(inScope.length).toBeGreaterThan(0);
+    for (const person of inScope) expect(snapshot.people.map((p) => p.subject)).toContain(person.userid);
+    expect(proveComplete(snapshot)).toBeNull();
+  });
+
   it("reports a malformed page as MALFORMED_RESPONSE naming the endpoint and field, with no partial people", async () => {
     const clock = new SimClock(() => Date.UTC(2026, 0, 5));
     const inner = createDingTalkSimulator({ people: 200, seed: 11, clock });

@@ -67,8 +67,11 @@ describe("snapshot builder", () => {
     expect(proveComplete(snapshot)).toBeNull();
   });
 
-  it("says to give up once five parts failed, recording GAVE_UP exactly once", () => {
+  it("says to give up once five parts failed for the source's own reasons, recording GAVE_UP exactly once", () => {
     const b = builder();
+    // Problems of single parts do not count towards giving up.
+    for (let i = 1; i <= 6; i++) b.fail({ code: "PERMISSION_DENIED", message: `dept ${i} out of scope` });
+    expect(b.giveUpIfFailing()).toBe(false);
     for (let i = 1; i <= 4; i++) {
       b.fail({ code: "SERVER_ERROR", message: `page ${i}` });
       expect(b.giveUpIfFailing()).toBe(false);
@@ -78,6 +81,7 @@ describe("snapshot builder", () => {
     expect(b.giveUpIfFailing()).toBe(true);
     const snapshot = b.finish();
     expect(snapshot.completeness.complete ? [] : snapshot.completeness.reasons.map((r) => r.code)).toEqual([
+      ...Array<string>(6).fill("PERMISSION_DENIED"),
       ...Array<string>(5).fill("SERVER_ERROR"),
       "GAVE_UP",
     ]);

@@ -55,6 +55,11 @@ export interface DingTalkSimulatorOptions {
   readonly credentials?: Partial<DingTalkCredentials>;
   /** Permission points; all granted by default. */
   readonly permissions?: Partial<DingTalkPermissions>;
+  /**
+   * The app's contact scope (通讯录权限范围): departments whose subtrees `user/list` may read (else 50004).
+   * Default: the whole org.
+   */
+  readonly contactScope?: readonly number[];
   /** Shape of legacy errors (default `wrapped`, as topapi's gateway answers). */
   readonly legacyErrors?: LegacyErrorShape;
   /** Errcode for an expired token on the legacy API: 40014 (what the pagination doc shows, default) or 42001. */
@@ -87,6 +92,8 @@ export interface DingTalkSimState {
   readonly index: DingTalkOrgIndex;
   readonly credentials: DingTalkCredentials;
   readonly permissions: DingTalkPermissions;
+  /** Departments `user/list` may read; null = the whole org. */
+  readonly contactScope: ReadonlySet<number> | null;
   readonly legacyErrors: LegacyErrorShape;
   readonly expiredTokenErrcode: 40014 | 42001;
   readonly qps: number;
@@ -113,9 +120,14 @@ export function createState(options: DingTalkSimulatorOptions): DingTalkSimState
     ttlSeconds: options.tokenTtlSeconds ?? 7200,
     extendOnRefetch: true,
   });
+  const index = new DingTalkOrgIndex(org);
   return {
     org,
-    index: new DingTalkOrgIndex(org),
+    index,
+    contactScope:
+      options.contactScope === undefined
+        ? null
+        : new Set(options.contactScope.flatMap((id) => index.subtree(id))),
     credentials: {
       appKey: options.credentials?.appKey ?? `ding${randomBytes(8).toString("hex")}`,
       appSecret: options.credentials?.appSecret ?? randomBytes(32).toString("base64url"),

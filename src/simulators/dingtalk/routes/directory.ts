@@ -106,6 +106,10 @@ export function directoryRouter(state: DingTalkSimState): Router {
       const size = intParam(body, "size");
       if (cursor === undefined || Number.isNaN(cursor) || cursor < 0 || cursor > CURSOR_MAX) return BAD_PARAM;
       if (size === undefined || Number.isNaN(size) || size < 1 || size > USER_PAGE_MAX) return BAD_PARAM;
+      // DingTalk: user/list is limited by the app's contact scope (50004), listsubid and listid are not.
+      if (state.contactScope !== null && !state.contactScope.has(id)) {
+        return { errcode: 50004, errmsg: "部门不在授权范围内" };
+      }
       const members = index.members.get(id)!;
       const list = members
         .slice(cursor, cursor + size)
