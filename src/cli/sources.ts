@@ -1,4 +1,4 @@
-import { Presets, SingleBar } from "cli-progress";
+import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import type { Config } from "../config/load.js";
 import { AppError } from "../domain/errors.js";
 import { openDirectory, type SourceConfigEntry } from "../sources/registry.js";
@@ -139,34 +139,39 @@ function formatUnavailable(field: UnavailableField): string {
   return `${field.field} — ${field.reason}`;
 }
 
-/** A progress bar on stderr for long reads on a terminal, one phase at a time. */
+/**
+ * Progress on stderr for long reads on a terminal: one line per phase (readers read departments, people and
+ * groups side by side), a bar where the total is known and a count where it is not.
+ */
 class ProgressDisplay {
-  private readonly bar = new SingleBar(
+  private readonly bars = new MultiBar(
     {
-      format: "{phase} [{bar}] {value}{of}",
+      format: "{phase} {bar} {value}{of}",
       stream: process.stderr,
       hideCursor: true,
       clearOnComplete: true,
+      fps: 5,
     },
     Presets.shades_classic,
   );
-  private phase: string | null = null;
+  private readonly byPhase = new Map<string, SingleBar>();
 
   update(progress: ReadProgress): void {
-    // Without a known total the bar stays full and only the count moves.
     const total = progress.total ?? Math.max(progress.done, 1);
-    const payload = { phase: progress.phase, of: progress.total === undefined ? "" : ` / ${progress.total}` };
-    if (progress.phase !== this.phase) {
-      if (this.phase !== null) this.bar.stop();
-      this.phase = progress.phase;
-      this.bar.start(total, progress.done, payload);
+    const payload = {
+      phase: progress.phase.padEnd(12),
+      of: progress.total === undefined ? "" : ` / ${progress.total}`,
+    };
+    const bar = this.byPhase.get(progress.phase);
+    if (bar === undefined) {
+      this.byPhase.set(progress.phase, this.bars.create(total, progress.done, payload));
       return;
     }
-    this.bar.setTotal(total);
-    this.bar.update(progress.done, payload);
+    bar.setTotal(total);
+    bar.update(progress.done, payload);
   }
 
   stop(): void {
-    if (this.phase !== null) this.bar.stop();
+    this.bars.stop();
   }
 }
