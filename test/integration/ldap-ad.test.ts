@@ -272,6 +272,18 @@ describe.skipIf(samba === null)("ldap source on a real Samba AD DC", () => {
 
   // The tests below change the directory; they run last, in order, and undo what they did.
 
+  it("reads a group without members as empty instead of asking for further ranges forever (regression)", async () => {
+    const empty = `CN=Empty,${GROUPS}`;
+    await admin.add(empty, { objectClass: ["top", "group"], cn: "Empty", sAMAccountName: "Empty" });
+    try {
+      const snapshot = await read(config(info));
+      expect(snapshot.completeness).toEqual({ complete: true });
+      expect(groupAt(snapshot, empty)).toMatchObject({ members: [], directMembers: [] });
+    } finally {
+      await admin.del(empty);
+    }
+  });
+
   it("keeps the subject when a person moves to another OU, and updates DN and department", async () => {
     const before = byUsername(full, "mover");
     const salesId = full.departments.find((d) => d.name === "Sales")!.id;

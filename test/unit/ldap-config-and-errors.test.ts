@@ -2,7 +2,7 @@ import { InvalidCredentialsError, InsufficientAccessError, NoSuchObjectError } f
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { ldapConfigSchema } from "../../src/sources/ldap/config.js";
-import { dnOfNameAndOptionalUid, normalizeDn, parentDn } from "../../src/sources/ldap/entry.js";
+import { dnOfNameAndOptionalUid, normalizeDn, parentDn, rangedValues } from "../../src/sources/ldap/entry.js";
 import { adBindSubcode, describeLdapFailure } from "../../src/sources/ldap/errors.js";
 
 const minimal = {
@@ -142,5 +142,29 @@ describe("DNs", () => {
     expect(dnOfNameAndOptionalUid("uid=a,dc=x")).toBe("uid=a,dc=x");
     expect(dnOfNameAndOptionalUid("dc=x,cn=a\\#'01'B")).toBe("dc=x,cn=a\\#'01'B");
     expect(dnOfNameAndOptionalUid("cn=a\\\\#'01'B")).toBe("cn=a\\\\");
+  });
+});
+
+describe("ranged attribute values ([MS-ADTS] 3.1.1.3.1.3.3)", () => {
+  it("reads the range and its values; a range ending in * is the last", () => {
+    expect(rangedValues({ dn: "x", "member;range=0-1": ["a", "b"] }, "member")).toEqual({
+      low: 0,
+      high: 1,
+      values: ["a", "b"],
+    });
+    expect(rangedValues({ dn: "x", "Member;range=2-*": "c" }, "member")).toEqual({
+      low: 2,
+      high: null,
+      values: ["c"],
+    });
+    expect(rangedValues({ dn: "x", member: ["a"] }, "member")).toBeNull();
+  });
+
+  it("takes a range without values (ldapts' [] for an empty group) as the last, not as one with more to come", () => {
+    expect(rangedValues({ dn: "x", "member;range=0-99": [] }, "member")).toEqual({
+      low: 0,
+      high: null,
+      values: [],
+    });
   });
 });

@@ -109,3 +109,28 @@ export function parentDn(dn: string): string | null {
 export function isWithin(dn: string, base: string): boolean {
   return dn === base || dn.endsWith(`,${base}`);
 }
+
+/**
+ * The values of `name;range=low-high` in an entry ([MS-ADTS] 3.1.1.3.1.3.3); `high` is null when the range
+ * ends in `*` (the last one). A range without values is the last one too: ldapts hands back every
+ * requested attribute the entry lacks (an empty group) as `[]` under the requested name, which would
+ * otherwise read as a full range with more to come.
+ */
+export function rangedValues(
+  entry: LdapEntry,
+  name: string,
+): { low: number; high: number | null; values: string[] } | null {
+  const prefix = `${name.toLowerCase()};range=`;
+  for (const key of attributeNames(entry)) {
+    if (!key.toLowerCase().startsWith(prefix)) continue;
+    const match = /^(\d+)-(\d+|\*)$/.exec(key.slice(prefix.length));
+    if (!match) continue;
+    const values = strings(entry, key);
+    return {
+      low: Number(match[1]),
+      high: match[2] === "*" || values.length === 0 ? null : Number(match[2]),
+      values,
+    };
+  }
+  return null;
+}

@@ -14,13 +14,13 @@ import type { LdapConfig } from "./config.js";
 import { LdapConnection, type SearchSpec } from "./connection.js";
 import { and, escapeFilterValue } from "./filter.js";
 import {
-  attributeNames,
   dnOfNameAndOptionalUid,
   first,
   has,
   isWithin,
   normalizeDn,
   parentDn,
+  rangedValues,
   strings,
   type LdapEntry,
 } from "./entry.js";
@@ -798,25 +798,6 @@ class ReadRun {
       );
     }
   }
-}
-
-/** The values of `name;range=low-high` in an entry; `high` is null when the range ends in `*`. */
-function rangedValues(
-  entry: LdapEntry,
-  name: string,
-): { low: number; high: number | null; values: string[] } | null {
-  const prefixText = `${name.toLowerCase()};range=`;
-  for (const key of attributeNames(entry)) {
-    if (!key.toLowerCase().startsWith(prefixText)) continue;
-    const match = /^(\d+)-(\d+|\*)$/.exec(key.slice(prefixText.length));
-    if (!match) continue;
-    return {
-      low: Number(match[1]),
-      high: match[2] === "*" ? null : Number(match[2]),
-      values: strings(entry, key),
-    };
-  }
-  return null;
 }
 
 // ---------------------------------------------------------------------------------------------------
