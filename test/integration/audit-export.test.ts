@@ -259,7 +259,9 @@ describe("audit export and offline verification", () => {
     // 3,000 entries make ~1.2 MB: about 20 chunk writes that each wait for "drain".
     const env = await freshAuditEnv();
     for (let i = 0; i < 3; i++) {
-      await env.store.appendAudit((head) => chainEvents(head, sampleEvents(1000), "2026-11-02T02:00:00.000Z"));
+      await env.store.appendAudit((head) =>
+        chainEvents(head, sampleEvents(1000), "2026-11-02T02:00:00.000Z"),
+      );
     }
     let bytes = 0;
     const slow = new Writable({
@@ -275,7 +277,13 @@ describe("audit export and offline verification", () => {
     };
     process.on("warning", onWarning);
     try {
-      await exportJsonl({ store: env.store, filter: {}, out: slow, key: env.keys.audit, jwks: env.keys.jwks });
+      await exportJsonl({
+        store: env.store,
+        filter: {},
+        out: slow,
+        key: env.keys.audit,
+        jwks: env.keys.jwks,
+      });
     } finally {
       process.off("warning", onWarning);
       await env.store.close();
