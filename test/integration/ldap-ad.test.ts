@@ -284,6 +284,67 @@ describe.skipIf(samba === null)("ldap source on a real Samba AD DC", () => {
     }
   });
 
+  /** Makes CN=Contractors the primary group of `temp` while `check` runs (AD wants the membership first). */
+  async function withContractorsAsPrimaryGroup(check: () => Promise<void>): Promise<void> {
+    const token = await admin.search(`CN=Contractors,${GROUPS}`, {
+      scope: "base",
+      attributes: ["primaryGroupToken"],
+    });
+    const setPrimaryGroup = (id: string) =>
+      admin.modify(
+        `CN=temp,${SALES}`,
+        new Change({
+          operation: "replace",
+          modification: new Attribute({ type: "primaryGroupID", values: [id] }),
+        }),
+      );
+    await setPrimaryGroup(String(token.searchEntries[0]!.primaryGroupToken));
+    try {
+      await check();
+    } finally {
+      // 513: Domain Users, every user's primary group by default.
+      await setPrimaryGroup("513");
+    }
+  }
+
+  it("counts a person whose primary group it is (primaryGroupID, not in member) as a direct member", async () => {
+    const contractors = `CN=Contractors,${GROUPS}`;
+    await withContractorsAsPrimaryGroup(async () => {
+      // AD moves the membership from `member` to primaryGroupID: the in-chain rule no longer finds it.
+      const member = await admin.search(contractors, { scope: "base", attributes: ["member"] });
+      expect(member.searchEntries[0]!.member).toEqual([]);
+      const snapshot = await read(config(info));
+      expect(snapshot.completeness).toEqual({ complete: true });
+      expect(groupAt(snapshot, contractors).members).toEqual(subjects("temp"));
+      expect(groupAt(snapshot, contractors).directMembers).toEqual(subjects("temp"));
+      expect(snapshot.warnings.filter((w) => w.includes("primary group"))).toEqual([]);
+    });
+  });
+
+  it("warns that members by primary group are not counted in the groups that contain the primary group", async () => {
+    const contractors = `CN=Contractors,${GROUPS}`;
+    const admins = `CN=admins,${SALES_GROUPS}`;
+    const nest = (operation: "add" | "delete") =>
+      admin.modify(
+        admins,
+        new Change({ operation, modification: new Attribute({ type: "member", values: [contractors] }) }),
+      );
+    await withContractorsAsPrimaryGroup(async () => {
+      await nest("add");
+      try {
+        const snapshot = await read(config(info));
+        expect(groupAt(snapshot, contractors).members).toEqual(subjects("temp"));
+        // Documented limitation: AD's in-chain rule does not follow primaryGroupID into admins.
+        expect(groupAt(snapshot, admins).members).toEqual(subjects("carol"));
+        const warnings = snapshot.warnings.filter((w) => w.includes("primary group"));
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/Contractors.*primary group of 1 person.*CN=admins,OU=Sales/);
+      } finally {
+        await nest("delete");
+      }
+    });
+  });
+
   it("keeps the subject when a person moves to another OU, and updates DN and department", async () => {
     const before = byUsername(full, "mover");
     const salesId = full.departments.find((d) => d.name === "Sales")!.id;

@@ -5,6 +5,7 @@ import {
   decodeGuid,
   encodeGuid,
   fileTimeToDate,
+  ridOfSid,
 } from "../../src/sources/ldap/ad.js";
 import type { LdapEntry } from "../../src/sources/ldap/entry.js";
 import { and, escapeFilterValue } from "../../src/sources/ldap/filter.js";
@@ -37,6 +38,29 @@ describe("AD objectGUID", () => {
     expect(decodeGuid(Buffer.alloc(15))).toBeNull();
     expect(activeDirectory.subjectOf(entry({ objectGUID: Buffer.alloc(17) }))).toBeNull();
     expect(activeDirectory.subjectOf(entry({}))).toBeNull();
+  });
+});
+
+describe("AD primary groups", () => {
+  // S-1-5-21-1004336348-1177238915-682003330-1105, as AD stores it ([MS-DTYP] 2.4.2.2).
+  const sid = Buffer.from("010500000000000515000000dcf4dc3b833d2b46828ba62851040000", "hex");
+
+  it("takes the RID, the last sub-authority of objectSid read as little-endian", () => {
+    expect(ridOfSid(sid)).toBe(1105);
+    expect(activeDirectory.primaryGroupIdOf(entry({ objectSid: sid }))).toBe(1105);
+  });
+
+  it("refuses a SID whose length does not match its sub-authority count, and groups without one", () => {
+    expect(ridOfSid(sid.subarray(0, sid.length - 1))).toBeNull();
+    expect(ridOfSid(Buffer.from("0100000000000005", "hex"))).toBeNull();
+    expect(activeDirectory.primaryGroupIdOf(entry({}))).toBeNull();
+    expect(openLdap.primaryGroupIdOf(entry({ objectSid: sid }))).toBeNull();
+  });
+
+  it("asks for the people whose primaryGroupID is the group's RID besides the in-chain members", () => {
+    expect(activeDirectory.inChainMembersFilter("CN=g,DC=x", 1105)).toBe(
+      "(|(memberOf:1.2.840.113556.1.4.1941:=CN=g,DC=x)(primaryGroupID=1105))",
+    );
   });
 });
 
@@ -134,7 +158,7 @@ describe("filter escaping (RFC 4515 §3)", () => {
   });
   it("puts a DN with metacharacters into an in-chain filter that still parses as one value", () => {
     const dn = "CN=odd*(group)\\\\ name,OU=Groups,DC=x";
-    expect(activeDirectory.inChainMembersFilter(escapeFilterValue(dn))).toBe(
+    expect(activeDirectory.inChainMembersFilter(escapeFilterValue(dn), null)).toBe(
       "(memberOf:1.2.840.113556.1.4.1941:=CN=odd\\2a\\28group\\29\\5c\\5c name,OU=Groups,DC=x)",
     );
   });

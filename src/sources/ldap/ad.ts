@@ -57,6 +57,17 @@ export function dateToFileTime(date: Date): string {
   return ((BigInt(date.getTime()) + FILETIME_UNIX_OFFSET_MS) * 10_000n).toString();
 }
 
+/**
+ * The relative identifier of a binary SID ([MS-DTYP] 2.4.2.2: revision, sub-authority count, a 6-byte
+ * authority, then the sub-authorities as little-endian 32-bit numbers): its last sub-authority.
+ */
+export function ridOfSid(bytes: Buffer): number | null {
+  if (bytes.length < 12 || bytes[0] !== 1) return null;
+  const count = bytes[1]!;
+  if (count < 1 || bytes.length !== 8 + 4 * count) return null;
+  return bytes.readUInt32LE(bytes.length - 4);
+}
+
 function flags(entry: LdapEntry, name: string): number {
   const value = Number(first(entry, name) ?? "0");
   return Number.isFinite(value) ? value : 0;
@@ -65,7 +76,7 @@ function flags(entry: LdapEntry, name: string): number {
 export const activeDirectory: LdapVendor = {
   flavor: "ad",
   subjectAttribute: "objectGUID",
-  bufferAttributes: ["objectGUID", "invocationId"],
+  bufferAttributes: ["objectGUID", "invocationId", "objectSid"],
   groupKind: "security-group",
   defaultUserFilter: "(&(objectCategory=person)(objectClass=user))",
   defaultGroupFilter: "(objectClass=group)",
@@ -100,7 +111,20 @@ export const activeDirectory: LdapVendor = {
 
   memberRequest: (rangeSize) => [`member;range=0-${rangeSize - 1}`],
 
-  inChainMembersFilter: (dn) => `(memberOf:${IN_CHAIN}:=${dn})`,
+  groupAttributes: ["objectSid", "memberOf"],
+
+  primaryGroupIdOf(group) {
+    const sid = firstBuffer(group, "objectSid");
+    return sid === undefined ? null : ridOfSid(sid);
+  },
+
+  // AD keeps the membership of a person's primary group (usually Domain Users) out of `member` and
+  // `memberOf`: it is the person's primaryGroupID ([MS-ADA3] Primary-Group-ID), the group's RID, which the
+  // in-chain rule does not see.
+  inChainMembersFilter: (dn, primaryGroupId) =>
+    primaryGroupId === null
+      ? `(memberOf:${IN_CHAIN}:=${dn})`
+      : `(|(memberOf:${IN_CHAIN}:=${dn})(primaryGroupID=${primaryGroupId}))`,
 
   containingGroupsFilter: (dn) => ({ filter: `(member:${IN_CHAIN}:=${dn})`, transitive: true }),
 

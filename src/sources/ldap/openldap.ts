@@ -55,6 +55,10 @@ export const openLdap: LdapVendor = {
   // filter takes groupOfUniqueNames too, whose members are in uniqueMember (RFC 4519 §3.6, §2.40).
   memberRequest: () => ["member", "uniqueMember"],
 
+  groupAttributes: [],
+
+  primaryGroupIdOf: () => null,
+
   inChainMembersFilter: () => null,
 
   containingGroupsFilter: (dn) => ({ filter: `(|(member=${dn})(uniqueMember=${dn}))`, transitive: false }),

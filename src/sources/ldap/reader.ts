@@ -162,6 +162,10 @@ interface RawGroup {
   readonly key: string;
   /** Normalised DNs of direct members (people and groups). */
   readonly memberDns: readonly string[];
+  /** AD: the RID people name in primaryGroupID to have this as their primary group. */
+  readonly primaryGroupId: number | null;
+  /** AD: DNs of the groups this group is a direct member of. */
+  readonly memberOf: readonly string[];
 }
 
 interface Ou {
@@ -561,6 +565,7 @@ class ReadRun {
       this.vendor.subjectAttribute,
       "cn",
       ...this.vendor.memberRequest(this.config.rangeSize),
+      ...this.vendor.groupAttributes,
       ...this.vendor.changeAttributes,
     ];
   }
@@ -611,6 +616,8 @@ class ReadRun {
         // groupOfUniqueNames: members as NameAndOptionalUID, `DN#'0101'B` (RFC 4517 §3.3.21).
         ...strings(entry, "uniqueMember").map(dnOfNameAndOptionalUid),
       ].map(normalizeDn),
+      primaryGroupId: this.vendor.primaryGroupIdOf(entry),
+      memberOf: strings(entry, "memberOf"),
     };
     this.groupsByDn.set(group.key, group);
     return group;
@@ -681,16 +688,17 @@ class ReadRun {
   }
 
   private async resolveMembers(group: RawGroup): Promise<SourceGroup> {
-    const inChain = this.vendor.inChainMembersFilter(escapeFilterValue(group.dn));
+    const inChain = this.vendor.inChainMembersFilter(escapeFilterValue(group.dn), group.primaryGroupId);
     const members = new Set<string>();
     const inChainByDn = new Map<string, string>(); // normalised DN -> subject
+    const byPrimaryGroup: string[] = [];
     if (inChain !== null) {
       // The server evaluates nesting (AD's in-chain rule): one search per group, no cycles to worry about.
       for (const base of this.config.users.baseDns) {
         for await (const page of this.pages({
           base,
           filter: and(this.resolved.userFilter, inChain),
-          attributes: [this.vendor.subjectAttribute],
+          attributes: [this.vendor.subjectAttribute, "primaryGroupID"],
           what: `reading the members of ${group.dn} (in-chain)`,
         }))
           for (const entry of page) {
@@ -698,13 +706,25 @@ class ReadRun {
             if (subject === null) continue;
             members.add(subject);
             inChainByDn.set(normalizeDn(entry.dn), subject);
+            if (
+              group.primaryGroupId !== null &&
+              first(entry, "primaryGroupID") === String(group.primaryGroupId)
+            ) {
+              byPrimaryGroup.push(subject);
+            }
           }
+      }
+      if (byPrimaryGroup.length > 0 && group.memberOf.length > 0) {
+        // The in-chain rule of the containing groups does not follow primaryGroupID either.
+        this.builder.warn(
+          `source ${this.context.sourceId}: ${group.dn} is the primary group of ${byPrimaryGroup.length} person(s), who are members of it but are not counted in the groups that contain it (${group.memberOf.join("; ")}): AD does not nest primary-group membership`,
+        );
       }
     } else {
       await this.discoverGraph(group);
       this.walkMembers(group, members, new Set());
     }
-    const directMembers: string[] = [];
+    const directMembers: string[] = [...byPrimaryGroup];
     for (const dn of group.memberDns) {
       const subject = inChain !== null ? inChainByDn.get(dn) : this.peopleByDn.get(dn);
       if (subject !== undefined && subject !== null) directMembers.push(subject);

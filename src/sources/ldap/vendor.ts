@@ -41,11 +41,19 @@ export interface LdapVendor {
    * even on Samba; OpenLDAP: `member` and `uniqueMember`).
    */
   memberRequest(rangeSize: number): readonly string[];
+  /** Further attributes each group is read with (AD: objectSid for its RID, memberOf). */
+  readonly groupAttributes: readonly string[];
+  /**
+   * The number people carry in `primaryGroupID` when this is their primary group (AD: the RID, the last
+   * sub-authority of objectSid); null when the flavor has no primary groups or the group no valid SID.
+   */
+  primaryGroupIdOf(group: LdapEntry): number | null;
   /**
    * A filter matching the people that are members of `groupDn` through any depth of nesting, when the
-   * server can evaluate it (AD's LDAP_MATCHING_RULE_IN_CHAIN); null to walk `member` ourselves.
+   * server can evaluate it (AD's LDAP_MATCHING_RULE_IN_CHAIN), together with the people whose primary
+   * group it is; null to walk `member` ourselves.
    */
-  inChainMembersFilter(escapedGroupDn: string): string | null;
+  inChainMembersFilter(escapedGroupDn: string, primaryGroupId: number | null): string | null;
   /** A filter matching the groups that contain `groupDn`: at any depth (`transitive`) or directly. */
   containingGroupsFilter(escapedGroupDn: string): { filter: string; transitive: boolean };
   /** Reads the change high-water mark (AD: highestCommittedUSN and invocationId). */
