@@ -2,13 +2,14 @@
  * The ldap source against a real OpenLDAP slapd (memberof, refint and syncprov overlays), seeded once per
  * run from test/fixtures/ldap/openldap-directory.ts.
  */
-import { Attribute, Change, Client } from "ldapts";
+import { Attribute, Change, Client, Control } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LdapConfig } from "../../src/sources/ldap/config.js";
 import type { DirectorySnapshot, SourceGroup, SourcePerson } from "../../src/sources/snapshot.js";
 import type { ReadOptions } from "../../src/sources/source.js";
 import {
   OL_DANGLING,
+  OL_ELSEWHERE,
   OL_ENG,
   OL_GROUPS,
   OL_ODD_CN,
@@ -128,6 +129,36 @@ describe.skipIf(slapd === null)("ldap source on a real OpenLDAP slapd", () => {
     const dangling = full.warnings.filter((w) => w.includes("dangling references"));
     expect(dangling).toHaveLength(1);
     expect(dangling[0]).toContain(OL_DANGLING.toLowerCase());
+  });
+
+  it("fails the read when the server refers part of a configured base DN to another server", async () => {
+    // A referral object (RFC 3296): slapd answers a subtree search over it with a search reference.
+    const remote = `ou=remote,${OL_ELSEWHERE}`;
+    const manageDsaIt = new Control("2.16.840.1.113730.3.4.2", { critical: true });
+    await admin.add(
+      remote,
+      {
+        objectClass: ["referral", "extensibleObject"],
+        ou: "remote",
+        ref: `ldap://other.example.test/${remote}`,
+      },
+      manageDsaIt,
+    );
+    try {
+      const snapshot = await read(
+        config(info, { users: { baseDns: [OL_ELSEWHERE] }, groups: { baseDns: [] } }),
+      );
+      expect(snapshot.people.map((p) => p.username)).toEqual(["outsider"]);
+      expect(snapshot.completeness.complete).toBe(false);
+      const reasons = snapshot.completeness.complete ? [] : snapshot.completeness.reasons;
+      expect(reasons.map((r) => [r.code, r.where])).toEqual([["UNREACHABLE", remote]]);
+      expect(reasons[0]!.message).toMatch(
+        /referred part of a configured base DN to ldap:\/\/other\.example\.test/,
+      );
+      expect(snapshot.cursor).toBeUndefined();
+    } finally {
+      await admin.del(remote, manageDsaIt);
+    }
   });
 
   it("agrees with the server's memberOf on every direct membership", () => {

@@ -25,6 +25,7 @@ import {
   type LdapEntry,
 } from "./entry.js";
 import { openLdap } from "./openldap.js";
+import { referenceDn, referenceHidesEntries } from "./references.js";
 import type { HighWater, LdapVendor, MappedField } from "./vendor.js";
 
 export const LDAP_SOURCE_TYPE = "ldap";
@@ -321,11 +322,25 @@ class ReadRun {
     for await (const page of this.connection.pages(spec, this.config.pageSize)) {
       this.checkAborted();
       const fresh = page.references.filter((reference) => !this.referencesSeen.has(reference));
-      if (fresh.length > 0) {
-        for (const reference of fresh) this.referencesSeen.add(reference);
+      for (const reference of fresh) this.referencesSeen.add(reference);
+      const bases = [...this.config.users.baseDns, ...this.config.groups.baseDns];
+      const hiding = fresh.filter((reference) => referenceHidesEntries(reference, spec.base, bases));
+      const ignored = fresh.filter((reference) => !hiding.includes(reference));
+      if (ignored.length > 0) {
         this.builder.warn(
-          `source ${this.context.sourceId}: ${spec.what} under ${spec.base}: ignored ${fresh.length} search reference(s) (referrals are never followed): ${fresh.join(", ")}`,
+          `source ${this.context.sourceId}: ${spec.what} under ${spec.base}: ignored ${ignored.length} search reference(s) (referrals are never followed): ${ignored.join(", ")}`,
         );
+      }
+      for (const reference of hiding) {
+        // UNREACHABLE: the entries exist, on the server the reference names, which this reader does not
+        // contact (referrals are never followed). Not PERMISSION_DENIED or NOT_FOUND (the account may read
+        // them, and they exist), nor LIMIT_EXCEEDED or SERVER_ERROR (this server answered fully and well).
+        // Recorded here rather than thrown: the rest of the search is still read.
+        this.builder.fail({
+          code: "UNREACHABLE",
+          message: `source ${this.context.sourceId} (${this.config.url}): ${spec.what} under ${spec.base}: the server referred part of a configured base DN to ${reference}; referrals are never followed, so the people or groups there were not read (point a source at that server, or exclude that subtree from the base DNs)`,
+          where: referenceDn(reference) || spec.base,
+        });
       }
       for (const entry of page.entries) {
         for (const name of this.vendor.changeAttributes) {
