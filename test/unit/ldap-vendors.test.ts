@@ -108,6 +108,28 @@ describe("AD status", () => {
   });
 });
 
+describe("AD status attributes the service account cannot read", () => {
+  const plain = entry({ userAccountControl: "512", accountExpires: "0" });
+  const computed = entry({ userAccountControl: "512", "msDS-User-Account-Control-Computed": "0" });
+
+  it("says statuses cannot be trusted when no person of a page carries the computed UAC", () => {
+    // Such people read as active even when locked out or with an expired password.
+    expect(activeDirectory.statusOf(plain, NOW)).toBe("active");
+    expect(activeDirectory.unreadableStatus([plain, plain])).toMatch(
+      /^cannot read msDS-User-Account-Control-Computed: locked and password-expired accounts would show as active — grant the service account read access/,
+    );
+  });
+
+  it("trusts them once anyone carries it, and has nothing to say about no people", () => {
+    expect(activeDirectory.unreadableStatus([plain, computed])).toBeNull();
+    expect(activeDirectory.unreadableStatus([])).toBeNull();
+  });
+
+  it("never applies to OpenLDAP, whose status attributes are absent from most entries", () => {
+    expect(openLdap.unreadableStatus([plain])).toBeNull();
+  });
+});
+
 describe("OpenLDAP", () => {
   it("takes entryUUID as subject in lower case and refuses malformed ones", () => {
     expect(openLdap.subjectOf(entry({ entryUUID: "0A1B2C3D-0000-4000-8000-00000000000F" }))).toBe(

@@ -1,13 +1,15 @@
 /** Active Directory (and Samba AD) quirks. */
 import { SourceReadError } from "../builder.js";
 import type { PersonStatus } from "../snapshot.js";
-import { first, firstBuffer, type LdapEntry } from "./entry.js";
+import { first, firstBuffer, has, type LdapEntry } from "./entry.js";
 import type { HighWater, LdapVendor } from "./vendor.js";
 
 // [MS-ADTS] 2.2.16 userAccountControl bits.
 const UF_ACCOUNTDISABLE = 0x2;
 const UF_LOCKOUT = 0x10;
 const UF_PASSWORD_EXPIRED = 0x800000;
+/** Constructed: userAccountControl plus lockout and password expiry ([MS-ADTS] 3.1.1.4.5, constructed attributes). */
+const COMPUTED_UAC = "msDS-User-Account-Control-Computed";
 
 // accountExpires: 0 and 0x7FFFFFFFFFFFFFFF both mean "never" ([MS-ADA1] 2.9 Account-Expires).
 const NEVER_EXPIRES = 0x7fffffffffffffffn;
@@ -91,7 +93,7 @@ export const activeDirectory: LdapVendor = {
     department: "department",
   },
   // The computed attribute carries lockout and password expiry, which plain userAccountControl does not.
-  statusAttributes: ["userAccountControl", "msDS-User-Account-Control-Computed", "accountExpires"],
+  statusAttributes: ["userAccountControl", COMPUTED_UAC, "accountExpires"],
   changeAttributes: ["uSNChanged"],
 
   subjectOf(entry) {
@@ -103,10 +105,17 @@ export const activeDirectory: LdapVendor = {
     if (flags(entry, "userAccountControl") & UF_ACCOUNTDISABLE) return "disabled";
     const expires = fileTimeToDate(first(entry, "accountExpires") ?? "0");
     if (expires !== null && expires.getTime() <= now.getTime()) return "expired";
-    const computed = flags(entry, "msDS-User-Account-Control-Computed");
+    const computed = flags(entry, COMPUTED_UAC);
     if (computed & UF_LOCKOUT) return "locked";
     if (computed & UF_PASSWORD_EXPIRED) return "expired";
     return "active";
+  },
+
+  unreadableStatus(people) {
+    // AD constructs the attribute for every user object, so a page without it anywhere means the account
+    // may not read it (hardened forests remove that right).
+    if (people.length === 0 || people.some((entry) => has(entry, COMPUTED_UAC))) return null;
+    return `cannot read ${COMPUTED_UAC}: locked and password-expired accounts would show as active — grant the service account read access to ${COMPUTED_UAC} on the user objects (Authenticated Users have it in a default forest)`;
   },
 
   memberRequest: (rangeSize) => [`member;range=0-${rangeSize - 1}`],

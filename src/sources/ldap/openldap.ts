@@ -51,6 +51,9 @@ export const openLdap: LdapVendor = {
     return "active";
   },
 
+  // pwdAccountLockedTime and shadowExpire are absent from most entries: their absence says nothing.
+  unreadableStatus: () => null,
+
   // OpenLDAP has no ranged retrieval; a `member;range=…` request would return nothing. The default group
   // filter takes groupOfUniqueNames too, whose members are in uniqueMember (RFC 4519 §3.6, §2.40).
   memberRequest: () => ["member", "uniqueMember"],

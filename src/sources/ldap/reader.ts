@@ -201,6 +201,8 @@ class ReadRun {
   private readonly referencesSeen = new Set<string>();
   /** Configured base DNs the server said do not exist (normalised). */
   private readonly missingBases = new Set<string>();
+  /** Set once the people's status attributes were found unreadable. */
+  private statusUnreadable = false;
   /** Set after a problem that ends the read (auth, network, TLS, abort). */
   private stopped = false;
 
@@ -496,7 +498,8 @@ class ReadRun {
           filter: and(this.resolved.userFilter, changed),
           attributes: this.resolved.personAttributes,
           what: "reading people",
-        }))
+        })) {
+          this.checkStatus(page, base);
           for (const entry of page) {
             const person = this.toRawPerson(entry);
             if (person === null) continue;
@@ -504,10 +507,28 @@ class ReadRun {
             raw.push(person);
             if (raw.length % 1000 === 0) this.options.onProgress?.({ phase: "people", done: raw.length });
           }
+        }
       });
       if (this.fatal()) return;
     }
     this.options.onProgress?.({ phase: "people", done: raw.length });
+  }
+
+  /**
+   * Statuses decide revocations: people whose lock or expiry cannot be seen would read as active, so a read
+   * whose status attributes are unreadable is incomplete (once per read, on the first such page).
+   */
+  private checkStatus(page: readonly LdapEntry[], base: string): void {
+    if (this.statusUnreadable) return;
+    const why = this.vendor.unreadableStatus(page);
+    if (why === null) return;
+    this.statusUnreadable = true;
+    this.builder.markUnavailable("status", why);
+    this.builder.fail({
+      code: "PERMISSION_DENIED",
+      message: `source ${this.context.sourceId} (${this.config.url}): reading people under ${base}: ${why}`,
+      where: base,
+    });
   }
 
   private async addPeople(raw: readonly RawPerson[]): Promise<void> {

@@ -37,6 +37,11 @@ export interface LdapVendor {
   /** Lifecycle state of a person entry at `now`. */
   statusOf(entry: LdapEntry, now: Date): PersonStatus;
   /**
+   * Why the statuses of `people` (a page of them) cannot be trusted, when none of them carries an attribute
+   * every person has if the service account may read it (AD: the computed UAC); null when they can.
+   */
+  unreadableStatus(people: readonly LdapEntry[]): string | null;
+  /**
    * The attributes to ask for a group's direct members (AD: `member` in a range, so the ranged path runs
    * even on Samba; OpenLDAP: `member` and `uniqueMember`).
    */
