@@ -74,14 +74,7 @@ export class WeComReader implements DirectoryReader {
     found.push("access token issued");
     let departments: WeComDepartment[] = [];
     await attempt(async () => {
-      departments = (
-        await this.client.call(
-          "/cgi-bin/department/list",
-          { method: "GET" },
-          departmentListReply,
-          "GET /cgi-bin/department/list",
-        )
-      ).department;
+      departments = await this.listDepartments();
       found.push(`${departments.length} departments visible`);
     });
     let users: WeComUser[] = [];
@@ -112,13 +105,8 @@ export class WeComReader implements DirectoryReader {
     }
     if (this.config.readTags) {
       await attempt(async () => {
-        const tags = await this.client.call(
-          "/cgi-bin/tag/list",
-          { method: "GET" },
-          tagListReply,
-          "GET /cgi-bin/tag/list",
-        );
-        found.push(`${tags.taglist.length} tags`);
+        const tags = await this.listTags();
+        found.push(`${tags.length} tags`);
       });
     }
     if (users.length > 0)
@@ -160,15 +148,7 @@ export class WeComReader implements DirectoryReader {
     await run(() => this.client.token());
     let departments: WeComDepartment[] = [];
     await run(async () => {
-      departments = (
-        await this.client.call(
-          "/cgi-bin/department/list",
-          { method: "GET" },
-          departmentListReply,
-          "GET /cgi-bin/department/list",
-          signal,
-        )
-      ).department;
+      departments = await this.listDepartments(signal);
     });
     if (builder.failed) return builder.finish();
     const known = new Set(departments.map((d) => d.id));
@@ -233,15 +213,7 @@ export class WeComReader implements DirectoryReader {
     if (this.config.readTags && stopped === undefined) {
       let tags: { tagid: number; tagname: string }[] = [];
       await run(async () => {
-        tags = (
-          await this.client.call(
-            "/cgi-bin/tag/list",
-            { method: "GET" },
-            tagListReply,
-            "GET /cgi-bin/tag/list",
-            signal,
-          )
-        ).taglist;
+        tags = await this.listTags(signal);
       });
       const children = new Map<number, number[]>();
       for (const d of departments) append(children, d.parentid, d.id);
@@ -268,6 +240,28 @@ export class WeComReader implements DirectoryReader {
   }
 
   async close(): Promise<void> {}
+
+  private async listDepartments(signal?: AbortSignal): Promise<WeComDepartment[]> {
+    const reply = await this.client.call(
+      "/cgi-bin/department/list",
+      { method: "GET" },
+      departmentListReply,
+      "GET /cgi-bin/department/list",
+      signal,
+    );
+    return reply.department;
+  }
+
+  private async listTags(signal?: AbortSignal): Promise<{ tagid: number; tagname: string }[]> {
+    const reply = await this.client.call(
+      "/cgi-bin/tag/list",
+      { method: "GET" },
+      tagListReply,
+      "GET /cgi-bin/tag/list",
+      signal,
+    );
+    return reply.taglist;
+  }
 
   private listDepartment(id: number, signal?: AbortSignal): Promise<{ userlist: WeComUser[] }> {
     return this.client.call(
