@@ -1,7 +1,14 @@
 import type { Request, RequestHandler, Response } from "express";
 import { countCall } from "../common/control.js";
 import type { FaultAction } from "../common/faults.js";
-import { sendApiError, sendBadGateway, sendBan, sendLegacyError, sendLegacyOk } from "./replies.js";
+import {
+  sendApiError,
+  sendApiQpsExceeded,
+  sendBadGateway,
+  sendBan,
+  sendLegacyError,
+  sendLegacyOk,
+} from "./replies.js";
 import type { DingTalkPermissions, DingTalkSimState } from "./state.js";
 
 /**
@@ -94,12 +101,7 @@ export function apiEndpoint(
       return;
     }
     if (overQps(state, check.owner, path)) {
-      sendApiError(
-        res,
-        403,
-        "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-        "应用调用该接口的请求数超过限流阈值",
-      );
+      sendApiQpsExceeded(res);
       return;
     }
     handle(req, res);
@@ -165,12 +167,7 @@ function applyApiFault(state: DingTalkSimState, fault: FaultAction, req: Request
       return false;
     case "rate-limit":
       state.throttled.set(req.path, (state.throttled.get(req.path) ?? 0) + 1);
-      sendApiError(
-        res,
-        403,
-        "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-        "应用调用该接口的请求数超过限流阈值",
-      );
+      sendApiQpsExceeded(res);
       return true;
     case "ban":
       banCaller(state, req, res);

@@ -48,6 +48,16 @@ export function sendApiError(res: Response, status: number, code: string, messag
   res.status(status).json({ code, requestid: requestId().toUpperCase(), message });
 }
 
+/** The new API's answer to a call over the per-app-per-API QPS limit (reference A7). */
+export function sendApiQpsExceeded(res: Response): void {
+  sendApiError(
+    res,
+    403,
+    "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+    "应用调用该接口的请求数超过限流阈值",
+  );
+}
+
 /**
  * The per-IP ban (reference A7): no errcode at all. The JSON is the documented body; the HTTP status of
  * either form is [unverified] — we answer the JSON with 200 (clients see "no errcode") and the page with 403.

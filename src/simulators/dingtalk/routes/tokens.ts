@@ -1,6 +1,6 @@
 import express, { type Router } from "express";
 import { overQps, passIpChecks } from "../gate.js";
-import { sendApiError } from "../replies.js";
+import { sendApiError, sendApiQpsExceeded } from "../replies.js";
 import type { DingTalkSimState } from "../state.js";
 
 /**
@@ -38,12 +38,7 @@ export function tokenRouter(state: DingTalkSimState): Router {
       return;
     }
     if (overQps(state, String(body.appKey), req.path)) {
-      sendApiError(
-        res,
-        403,
-        "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-        "应用调用该接口的请求数超过限流阈值",
-      );
+      sendApiQpsExceeded(res);
       return;
     }
     if (body.appKey !== appKey || body.appSecret !== appSecret) {
