@@ -304,7 +304,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (isAppError(err)) {
       process.stderr.write(`idbridge: ${err.message}\n`);
       for (const line of err.details) process.stderr.write(`${line}\n`);
-      return err.code === "CONFIG_INVALID" || err.code === "INPUT_INVALID" ? EXIT.usage : EXIT.failed;
+      const usage =
+        err.code === "CONFIG_INVALID" || err.code === "POLICY_INVALID" || err.code === "INPUT_INVALID";
+      return usage ? EXIT.usage : EXIT.failed;
     }
     process.stderr.write(`idbridge: internal error: ${describeError(err)}\n`);
     if (err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);

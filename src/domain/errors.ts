@@ -3,6 +3,7 @@
  */
 export type ErrorCode =
   | "CONFIG_INVALID"
+  | "POLICY_INVALID"
   | "STORE_UNAVAILABLE"
   | "STORE_INCOMPATIBLE"
   | "STORE_LOCKED"
@@ -17,6 +18,7 @@ export type ErrorCode =
 /** HTTP status used when an error with this code reaches the HTTP layer. */
 const HTTP_STATUS: Record<ErrorCode, number> = {
   CONFIG_INVALID: 500,
+  POLICY_INVALID: 500,
   STORE_UNAVAILABLE: 503,
   STORE_INCOMPATIBLE: 503,
   STORE_LOCKED: 503,
