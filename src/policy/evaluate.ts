@@ -1,0 +1,535 @@
+/**
+ * Pure policy evaluation: which managed roles one person must hold, why (lineage), which rules did not
+ * match and why not, and what separation of duties withheld or flagged. No I/O, no clock.
+ */
+import type { SourceDepartment, SourceGroup } from "../sources/snapshot.js";
+import {
+  compareStrings,
+  departmentPath,
+  isDepartmentWithin,
+  type AccountFacts,
+  type DirectoryIndex,
+  type PersonFacts,
+} from "./facts.js";
+import type { Condition, DepartmentRef, GroupRef, Policy, Rule, ValueTest } from "./schema.js";
+
+/** One department a scoped grant covers. */
+export interface ScopeDepartment {
+  /** Source the department belongs to. */
+  readonly sourceId: string;
+  /** Department id in that source. */
+  readonly id: string;
+  /** Names below the root, `/`-separated (the root's name for the root). */
+  readonly label: string;
+}
+
+/** Why a rule grants a role: the rule and the source facts that met its condition. */
+export interface LineageStep {
+  /** Rule id. */
+  readonly rule: string;
+  /** Facts, one sentence each (`leader of 财务部 in dingtalk-hq`). */
+  readonly facts: readonly string[];
+}
+
+/** A role the person must hold. */
+export interface DesiredGrant {
+  /** Role key in the policy's catalogue. */
+  readonly role: string;
+  /** Role name in the target. */
+  readonly targetRole: string;
+  /** Whether the role is sensitive (its grant needs approval). */
+  readonly sensitive: boolean;
+  /** Scope labels (department paths or fixed values), sorted; empty for unscoped roles. */
+  readonly scope: readonly string[];
+  /** The departments behind `scope`, for department-scoped roles. */
+  readonly scopeDepartments: readonly ScopeDepartment[];
+  /** Every matched rule granting it, in policy order. */
+  readonly lineage: readonly LineageStep[];
+}
+
+/** A grant separation of duties withheld. */
+export interface WithheldGrant extends DesiredGrant {
+  /** The `block` constraint that withheld it. */
+  readonly constraint: string;
+  /** Role keys it conflicts with (kept). */
+  readonly conflictsWith: readonly string[];
+}
+
+/** A `flag` constraint the person's grants violate (all granted, reported). */
+export interface FlaggedConflict {
+  /** Constraint id. */
+  readonly constraint: string;
+  /** Role keys held together. */
+  readonly roles: readonly string[];
+}
+
+/** How one rule fared for the person. */
+export interface RuleOutcome {
+  /** Rule id. */
+  readonly rule: string;
+  /** Role key it grants. */
+  readonly role: string;
+  /** Whether it grants the role. */
+  readonly matched: boolean;
+  /** Facts that met the condition when matched; reasons it did not match otherwise. */
+  readonly reasons: readonly string[];
+}
+
+/** The result of evaluating one policy for one person. */
+export interface PolicyEvaluation {
+  /** Person id. */
+  readonly personId: string;
+  /** Target id of the policy. */
+  readonly target: string;
+  /** Roles to hold, in catalogue order (after separation of duties). */
+  readonly grants: readonly DesiredGrant[];
+  /** Grants withheld by `block` constraints. */
+  readonly withheld: readonly WithheldGrant[];
+  /** `flag` constraints violated by `grants`. */
+  readonly flagged: readonly FlaggedConflict[];
+  /** Every rule, in policy order. */
+  readonly rules: readonly RuleOutcome[];
+  /** One line per linked account: source, name, status (or missing from its snapshot). */
+  readonly accounts: readonly string[];
+}
+
+interface Outcome {
+  readonly ok: boolean;
+  /** Supporting facts when ok, reasons when not. */
+  readonly facts: readonly string[];
+}
+
+/** Evaluates `policy` for one person. Deterministic: the same inputs give the same output, in order. */
+export function evaluatePolicy(policy: Policy, facts: PersonFacts): PolicyEvaluation {
+  const anyActive = facts.accounts.some((a) => a.person.status === "active");
+  const rules: RuleOutcome[] = [];
+  type Entry = { scope: Map<string, ScopeDepartment | string>; lineage: LineageStep[] };
+  const granted = new Map<string, Entry>();
+
+  for (const rule of policy.rules) {
+    const outcome = evaluateRule(policy, rule, facts, anyActive);
+    rules.push({ rule: rule.id, role: rule.grant, matched: outcome.ok, reasons: outcome.facts });
+    if (!outcome.ok || !outcome.scope) continue;
+    const entry: Entry = granted.get(rule.grant) ?? { scope: new Map(), lineage: [] };
+    for (const item of outcome.scope) {
+      entry.scope.set(typeof item === "string" ? `=${item}` : `${item.sourceId}\u0000${item.id}`, item);
+    }
+    entry.lineage.push({ rule: rule.id, facts: outcome.facts });
+    granted.set(rule.grant, entry);
+  }
+
+  const all: DesiredGrant[] = [];
+  for (const [role, definition] of Object.entries(policy.roles)) {
+    const entry = granted.get(role);
+    if (!entry) continue;
+    const items = [...entry.scope.values()];
+    const departments = items
+      .filter((i): i is ScopeDepartment => typeof i !== "string")
+      .sort(
+        (a, b) =>
+          compareStrings(a.label, b.label) ||
+          compareStrings(a.sourceId, b.sourceId) ||
+          compareStrings(a.id, b.id),
+      );
+    const labels = [
+      ...new Set([...departments.map((d) => d.label), ...items.filter((i) => typeof i === "string")]),
+    ].sort(compareStrings);
+    all.push({
+      role,
+      targetRole: definition.targetRole,
+      sensitive: definition.sensitive,
+      scope: labels,
+      scopeDepartments: departments,
+      lineage: entry.lineage,
+    });
+  }
+
+  const withheld: WithheldGrant[] = [];
+  const flagged: FlaggedConflict[] = [];
+  const held = new Set(all.map((g) => g.role));
+  for (const constraint of policy.separationOfDuties) {
+    const present = constraint.roles.filter((r) => held.has(r));
+    if (present.length < 2) continue;
+    if (constraint.effect === "flag") {
+      flagged.push({ constraint: constraint.id, roles: present });
+      continue;
+    }
+    const [kept, ...dropped] = present;
+    for (const role of dropped) {
+      held.delete(role);
+      const grant = all.find((g) => g.role === role)!;
+      withheld.push({ ...grant, constraint: constraint.id, conflictsWith: [kept!] });
+    }
+  }
+
+  return {
+    personId: facts.personId,
+    target: policy.target,
+    grants: all.filter((g) => held.has(g.role)),
+    withheld,
+    flagged,
+    rules,
+    accounts: [
+      ...facts.accounts.map(
+        (a) =>
+          `${a.sourceId}: ${a.person.name ?? a.person.username ?? a.person.subject} (${a.person.subject}), ${a.person.status}`,
+      ),
+      ...facts.missing.map((m) => `${m.sourceId}: ${m.subject}, not in the snapshot`),
+    ],
+  };
+}
+
+function evaluateRule(
+  policy: Policy,
+  rule: Rule,
+  facts: PersonFacts,
+  anyActive: boolean,
+): Outcome & { scope?: readonly (ScopeDepartment | string)[] } {
+  const asksStatus = mentionsStatus(rule.when);
+  // A person active nowhere gets nothing, unless the rule itself says which statuses it wants.
+  if (!asksStatus && !anyActive) {
+    return { ok: false, facts: [`not active in any source (${describeStatuses(facts)})`] };
+  }
+  const usable = asksStatus ? facts.accounts : facts.accounts.filter((a) => a.person.status === "active");
+  const outcome = evaluateCondition(rule.when, { facts, usable });
+  if (!outcome.ok) return outcome;
+  const definition = policy.roles[rule.grant];
+  if (!definition || definition.scope === "none" || rule.scope === undefined)
+    return { ...outcome, scope: [] };
+  if (typeof rule.scope !== "string") return { ...outcome, scope: rule.scope.values };
+  const scope = scopeDepartments(rule.scope, usable);
+  if (scope.length === 0) {
+    return { ok: false, facts: [...outcome.facts, `but no departments for scope ${rule.scope}`] };
+  }
+  return { ...outcome, scope };
+}
+
+function scopeDepartments(kind: string, accounts: readonly AccountFacts[]): ScopeDepartment[] {
+  const out: ScopeDepartment[] = [];
+  for (const account of accounts) {
+    const ids =
+      kind === "ledDepartments"
+        ? ledDepartments(account)
+        : account.person.departments
+            .filter((d) => kind === "memberDepartments" || d.main)
+            .map((d) => d.departmentId);
+    for (const id of ids)
+      out.push({ sourceId: account.sourceId, id, label: departmentLabel(account.directory, id) });
+  }
+  return out;
+}
+
+interface Context {
+  readonly facts: PersonFacts;
+  /** Accounts whose facts count: active ones, or all when the rule names statuses. */
+  readonly usable: readonly AccountFacts[];
+}
+
+function evaluateCondition(condition: Condition, ctx: Context): Outcome {
+  if (condition.all !== undefined) {
+    const parts = condition.all.map((c) => evaluateCondition(c, ctx));
+    const failed = parts.filter((p) => !p.ok);
+    return failed.length === 0
+      ? { ok: true, facts: parts.flatMap((p) => p.facts) }
+      : { ok: false, facts: failed.flatMap((p) => p.facts) };
+  }
+  if (condition.any !== undefined) {
+    const parts = condition.any.map((c) => evaluateCondition(c, ctx));
+    const passed = parts.filter((p) => p.ok);
+    return passed.length > 0
+      ? { ok: true, facts: passed.flatMap((p) => p.facts) }
+      : { ok: false, facts: parts.flatMap((p) => p.facts) };
+  }
+  if (condition.not !== undefined) {
+    const inner = evaluateCondition(condition.not, ctx);
+    return inner.ok
+      ? { ok: false, facts: inner.facts.map((f) => `excluded: ${f}`) }
+      : { ok: true, facts: inner.facts };
+  }
+  if (condition.status !== undefined) return evaluateStatus(condition, ctx);
+  if (condition.group !== undefined) return evaluateGroup(condition.group, ctx);
+  if (condition.department !== undefined) return evaluateDepartment(condition.department, ctx);
+  if (condition.leaderOf !== undefined) return evaluateLeaderOf(condition.leaderOf, ctx);
+  if (condition.title !== undefined) {
+    const test: ValueTest =
+      typeof condition.title === "string" ? { equals: condition.title } : condition.title;
+    return evaluateValue("title", test, undefined, ctx, (a) => a.person.title);
+  }
+  if (condition.attribute !== undefined) {
+    const { name, source, ...test } = condition.attribute;
+    return evaluateValue(`attribute ${name}`, test, source, ctx, (a) => a.person.attributes[name]);
+  }
+  return { ok: false, facts: ["empty condition"] };
+}
+
+function evaluateStatus(condition: Condition, ctx: Context): Outcome {
+  const wanted: readonly string[] = Array.isArray(condition.status) ? condition.status : [condition.status];
+  const accounts = ctx.facts.accounts.filter(
+    (a) => condition.statusSource === undefined || a.sourceId === condition.statusSource,
+  );
+  const matching = accounts.filter((a) => wanted.includes(a.person.status));
+  if (matching.length > 0)
+    return { ok: true, facts: matching.map((a) => `${a.person.status} in ${a.sourceId}`) };
+  if (accounts.length === 0) {
+    return {
+      ok: false,
+      facts: [
+        condition.statusSource === undefined
+          ? "no linked account in any snapshot"
+          : `no linked account in ${condition.statusSource}`,
+      ],
+    };
+  }
+  return { ok: false, facts: accounts.map((a) => `status is ${a.person.status} in ${a.sourceId}`) };
+}
+
+function evaluateGroup(ref: string | GroupRef, ctx: Context): Outcome {
+  const resolved = resolveGroup(ref, ctx.facts);
+  if ("problem" in resolved) return { ok: false, facts: [resolved.problem] };
+  const { group, sourceId } = resolved;
+  const label = group.path ?? group.name;
+  const holders = ctx.facts.accounts.filter(
+    (a) => a.sourceId === sourceId && group.members.includes(a.person.subject),
+  );
+  const usable = holders.filter((a) => ctx.usable.includes(a));
+  if (usable.length > 0) return { ok: true, facts: [`member of ${label} in ${sourceId}`] };
+  if (holders.length > 0) {
+    return {
+      ok: false,
+      facts: holders.map((a) => `group ${label} held in ${sourceId}, but status is ${a.person.status} there`),
+    };
+  }
+  if (!ctx.facts.accounts.some((a) => a.sourceId === sourceId)) {
+    return { ok: false, facts: [`group ${label} not held: no linked account in ${sourceId}`] };
+  }
+  return { ok: false, facts: [`group ${label} not held in ${sourceId}`] };
+}
+
+/** Finds the group a reference names, or says why it cannot. Exported for `policy check`. */
+export function resolveGroup(
+  ref: string | GroupRef,
+  directories: Pick<PersonFacts, "accounts"> | ReadonlyMap<string, DirectoryIndex>,
+): { group: SourceGroup; sourceId: string } | { problem: string } {
+  const parsed = parseGroupRef(ref);
+  const directory =
+    directories instanceof Map
+      ? (directories as ReadonlyMap<string, DirectoryIndex>).get(parsed.source)
+      : (directories as Pick<PersonFacts, "accounts">).accounts.find((a) => a.sourceId === parsed.source)
+          ?.directory;
+  const shown = parsed.path ?? parsed.id ?? parsed.name ?? "";
+  if (!directory) return { problem: `group ${shown} not held: no linked account in ${parsed.source}` };
+  const groups = directory.groups;
+  const byId = (id: string | undefined): SourceGroup[] => groups.filter((g) => g.id === id);
+  const byName = (name: string | undefined): SourceGroup[] => groups.filter((g) => g.name === name);
+  const candidates: SourceGroup[] = parsed.loose
+    ? ([byId(parsed.id), byName(parsed.id)].find((list) => list.length > 0) ?? [])
+    : parsed.path !== undefined
+      ? groups.filter((g) => g.path !== undefined && sameDn(g.path, parsed.path!))
+      : parsed.id !== undefined
+        ? byId(parsed.id)
+        : byName(parsed.name);
+  if (candidates.length === 1) return { group: candidates[0]!, sourceId: parsed.source };
+  if (candidates.length > 1) {
+    const where = candidates.map((g) => g.path ?? g.id).sort(compareStrings);
+    return {
+      problem: `group name ${shown} is ambiguous in ${parsed.source} (${where.join("; ")}); name it by path`,
+    };
+  }
+  return { problem: `group ${shown} does not exist in ${parsed.source}` };
+}
+
+/** Splits `SOURCE:REF`: REF is a path when a group has that path, else an id, else a name. */
+function parseGroupRef(ref: string | GroupRef): GroupRef & { loose?: boolean } {
+  if (typeof ref !== "string") return ref;
+  const colon = ref.indexOf(":");
+  const source = ref.slice(0, colon);
+  const rest = ref.slice(colon + 1);
+  // A DN has `=`; anything else is an id or, failing that, a name (see resolveGroup).
+  if (rest.includes("=")) return { source, path: rest };
+  return { source, id: rest, loose: true };
+}
+
+function sameDn(a: string, b: string): boolean {
+  const norm = (dn: string): string =>
+    dn
+      .split(/(?<!\\),/)
+      .map((rdn) => rdn.trim().toLowerCase())
+      .join(",");
+  return norm(a) === norm(b);
+}
+
+function evaluateDepartment(ref: DepartmentRef, ctx: Context): Outcome {
+  const resolved = resolveDepartment(
+    ref,
+    ctx.facts.accounts.find((a) => a.sourceId === ref.source)?.directory,
+  );
+  if ("problem" in resolved) return { ok: false, facts: [resolved.problem] };
+  const { department, directory } = resolved;
+  const sub = ref.includeSubDepartments ?? true;
+  const label = departmentLabel(directory, department.id);
+  const inside = (id: string): boolean =>
+    sub ? isDepartmentWithin(directory, id, department.id) : id === department.id;
+  const holders = ctx.facts.accounts.filter(
+    (a) => a.sourceId === ref.source && a.person.departments.some((d) => inside(d.departmentId)),
+  );
+  const usable = holders.filter((a) => ctx.usable.includes(a));
+  const what = sub ? `${label} (or below)` : label;
+  if (usable.length > 0) {
+    const where = usable[0]!.person.departments.filter((d) => inside(d.departmentId));
+    return {
+      ok: true,
+      facts: where.map((d) => `member of ${departmentLabel(directory, d.departmentId)} in ${ref.source}`),
+    };
+  }
+  if (holders.length > 0) {
+    return {
+      ok: false,
+      facts: [`member of ${what} in ${ref.source}, but status is ${holders[0]!.person.status} there`],
+    };
+  }
+  return { ok: false, facts: [`not a member of ${what} in ${ref.source}`] };
+}
+
+/** Finds the department a reference names in a directory, or says why it cannot. */
+export function resolveDepartment(
+  ref: DepartmentRef,
+  directory: DirectoryIndex | undefined,
+): { department: SourceDepartment; directory: DirectoryIndex } | { problem: string } {
+  const shown = ref.path ?? ref.id ?? "";
+  if (!directory) return { problem: `department ${shown}: no linked account in ${ref.source}` };
+  if (ref.id !== undefined) {
+    const department = directory.departments.get(ref.id);
+    return department
+      ? { department, directory }
+      : { problem: `department ${ref.id} does not exist in ${ref.source}` };
+  }
+  const wanted = ref
+    .path!.split("/")
+    .map((s) => s.trim())
+    .filter((s) => s !== "")
+    .join("/");
+  const matches = [...directory.departments.values()].filter((d) => {
+    const path = departmentPath(directory, d.id);
+    return path.join("/") === wanted || path.slice(1).join("/") === wanted;
+  });
+  if (matches.length === 1) return { department: matches[0]!, directory };
+  if (matches.length === 0) {
+    // A bare name is not a path; show the paths that end in it so the fix is obvious.
+    const last = wanted.split("/").pop();
+    const near = [...directory.departments.values()]
+      .filter((d) => d.name === last)
+      .map((d) => departmentLabel(directory, d.id))
+      .sort(compareStrings);
+    const hint = near.length > 0 ? ` (paths start below the root: ${near.join(", ")})` : "";
+    return { problem: `department ${wanted} does not exist in ${ref.source}${hint}` };
+  }
+  const ids = matches.map((d) => d.id).sort(compareStrings);
+  return {
+    problem: `department path ${wanted} is ambiguous in ${ref.source} (ids ${ids.join(", ")}); name it by id`,
+  };
+}
+
+function ledDepartments(account: AccountFacts): string[] {
+  const ids = new Set(account.person.departments.filter((d) => d.leader).map((d) => d.departmentId));
+  for (const d of account.directory.departments.values())
+    if (d.leaders.includes(account.person.subject)) ids.add(d.id);
+  return [...ids].sort(compareStrings);
+}
+
+function evaluateLeaderOf(ref: "any" | DepartmentRef, ctx: Context): Outcome {
+  if (ref === "any") {
+    const facts = ctx.usable.flatMap((a) =>
+      ledDepartments(a).map((id) => `leader of ${departmentLabel(a.directory, id)} in ${a.sourceId}`),
+    );
+    if (facts.length > 0) return { ok: true, facts };
+    const inactive = ctx.facts.accounts.filter(
+      (a) => !ctx.usable.includes(a) && ledDepartments(a).length > 0,
+    );
+    if (inactive.length > 0) {
+      return {
+        ok: false,
+        facts: inactive.map((a) => `leader in ${a.sourceId}, but status is ${a.person.status} there`),
+      };
+    }
+    return { ok: false, facts: ["not a leader of any department"] };
+  }
+  const resolved = resolveDepartment(
+    ref,
+    ctx.facts.accounts.find((a) => a.sourceId === ref.source)?.directory,
+  );
+  if ("problem" in resolved) return { ok: false, facts: [resolved.problem] };
+  const { department, directory } = resolved;
+  const sub = ref.includeSubDepartments ?? true;
+  const label = departmentLabel(directory, department.id);
+  const account = ctx.facts.accounts.find((a) => a.sourceId === ref.source)!;
+  const led = ledDepartments(account).filter((id) =>
+    sub ? isDepartmentWithin(directory, id, department.id) : id === department.id,
+  );
+  const what = sub ? `${label} (or below)` : label;
+  if (led.length === 0) return { ok: false, facts: [`not a leader of ${what} in ${ref.source}`] };
+  if (!ctx.usable.includes(account)) {
+    return {
+      ok: false,
+      facts: [`leader of ${what} in ${ref.source}, but status is ${account.person.status} there`],
+    };
+  }
+  return { ok: true, facts: led.map((id) => `leader of ${departmentLabel(directory, id)} in ${ref.source}`) };
+}
+
+function evaluateValue(
+  what: string,
+  test: ValueTest,
+  source: string | undefined,
+  ctx: Context,
+  read: (a: AccountFacts) => string | readonly string[] | undefined,
+): Outcome {
+  const accounts = ctx.facts.accounts.filter((a) => source === undefined || a.sourceId === source);
+  const describe =
+    test.equals !== undefined
+      ? `= ${test.equals}`
+      : test.in !== undefined
+        ? `in [${test.in.join(", ")}]`
+        : `~ /${test.matches}/`;
+  const hits: string[] = [];
+  const misses: string[] = [];
+  for (const account of accounts) {
+    const raw = read(account);
+    const values = raw === undefined ? [] : typeof raw === "string" ? [raw] : raw;
+    const hit = values.find((v) => testValue(test, v));
+    if (hit !== undefined && ctx.usable.includes(account)) hits.push(`${what} ${hit} in ${account.sourceId}`);
+    else if (hit !== undefined)
+      misses.push(`${what} ${hit} in ${account.sourceId}, but status is ${account.person.status} there`);
+    else if (values.length === 0) misses.push(`no ${what} in ${account.sourceId}`);
+    else misses.push(`${what} is ${values.join(", ")} in ${account.sourceId}, not ${describe}`);
+  }
+  if (hits.length > 0) return { ok: true, facts: hits };
+  if (accounts.length === 0) return { ok: false, facts: [`no linked account in ${source ?? "any source"}`] };
+  // "no title in ad-hq" is noise when another source has one; say it only when no source does.
+  const seen = misses.filter((m) => !m.startsWith("no "));
+  return { ok: false, facts: seen.length > 0 ? seen : misses };
+}
+
+function testValue(test: ValueTest, value: string): boolean {
+  if (test.equals !== undefined) return value === test.equals;
+  if (test.in !== undefined) return test.in.includes(value);
+  if (test.matches !== undefined) return new RegExp(test.matches, "u").test(value);
+  return false;
+}
+
+function mentionsStatus(condition: Condition): boolean {
+  if (condition.status !== undefined) return true;
+  if (condition.not !== undefined) return mentionsStatus(condition.not);
+  return [...(condition.all ?? []), ...(condition.any ?? [])].some(mentionsStatus);
+}
+
+function describeStatuses(facts: PersonFacts): string {
+  const parts = facts.accounts.map((a) => `${a.person.status} in ${a.sourceId}`);
+  return parts.length > 0 ? parts.join(", ") : "no linked account in any snapshot";
+}
+
+/** A department's names below the root (`财务部/华东区`), or the root's own name. */
+export function departmentLabel(directory: DirectoryIndex, id: string): string {
+  const path = departmentPath(directory, id);
+  if (path.length === 0) return id;
+  return path.length === 1 ? path[0]! : path.slice(1).join("/");
+}

@@ -1,0 +1,112 @@
+/**
+ * The facts policy evaluation reads, indexed once per sync from the snapshots (pure): per source its
+ * department tree and each person's groups; per Person the linked accounts with their SourcePerson.
+ */
+import type { Person } from "../identity/person.js";
+import type { DirectorySnapshot, SourceDepartment, SourceGroup, SourcePerson } from "../sources/snapshot.js";
+
+/** One source's directory, indexed for evaluation. */
+export interface DirectoryIndex {
+  /** Source id from the config. */
+  readonly sourceId: string;
+  /** Whether the snapshot was a complete full read. */
+  readonly complete: boolean;
+  /** Departments by id. */
+  readonly departments: ReadonlyMap<string, SourceDepartment>;
+  /** People by subject. */
+  readonly people: ReadonlyMap<string, SourcePerson>;
+  /** Every group of the source, in snapshot order. */
+  readonly groups: readonly SourceGroup[];
+  /** Groups a subject belongs to (transitively), by subject. */
+  readonly groupsOf: ReadonlyMap<string, readonly SourceGroup[]>;
+}
+
+/** The indexed directories of every source, by source id. */
+export type DirectoryFacts = ReadonlyMap<string, DirectoryIndex>;
+
+/** One linked account with what its source says about it. */
+export interface AccountFacts {
+  /** Source id. */
+  readonly sourceId: string;
+  /** The person as that source sees them. */
+  readonly person: SourcePerson;
+  /** That source's directory. */
+  readonly directory: DirectoryIndex;
+}
+
+/** Everything evaluation knows about one Person. */
+export interface PersonFacts {
+  /** Person id (ours). */
+  readonly personId: string;
+  /** Linked accounts found in the snapshots, ordered by source id. */
+  readonly accounts: readonly AccountFacts[];
+  /** Linked accounts whose source or subject is not in the snapshots. */
+  readonly missing: readonly { readonly sourceId: string; readonly subject: string }[];
+}
+
+/** Indexes the snapshots of every source (one per source id; a later one with the same id wins). */
+export function buildDirectoryFacts(snapshots: readonly DirectorySnapshot[]): DirectoryFacts {
+  const out = new Map<string, DirectoryIndex>();
+  for (const snapshot of snapshots) {
+    const groupsOf = new Map<string, SourceGroup[]>();
+    for (const group of snapshot.groups) {
+      for (const subject of new Set(group.members)) {
+        const list = groupsOf.get(subject);
+        if (list) list.push(group);
+        else groupsOf.set(subject, [group]);
+      }
+    }
+    out.set(snapshot.sourceId, {
+      sourceId: snapshot.sourceId,
+      complete: snapshot.mode === "full" && snapshot.completeness.complete,
+      departments: new Map(snapshot.departments.map((d) => [d.id, d])),
+      people: new Map(snapshot.people.map((p) => [p.subject, p])),
+      groups: snapshot.groups,
+      groupsOf,
+    });
+  }
+  return out;
+}
+
+/** Gathers the facts of one Person from the indexed directories. */
+export function buildPersonFacts(person: Person, directories: DirectoryFacts): PersonFacts {
+  const accounts: AccountFacts[] = [];
+  const missing: { sourceId: string; subject: string }[] = [];
+  for (const account of person.accounts) {
+    const directory = directories.get(account.sourceId);
+    const found = directory?.people.get(account.subject);
+    if (directory && found) accounts.push({ sourceId: account.sourceId, person: found, directory });
+    else missing.push({ sourceId: account.sourceId, subject: account.subject });
+  }
+  accounts.sort((a, b) => compareStrings(a.sourceId, b.sourceId));
+  missing.sort((a, b) => compareStrings(a.sourceId, b.sourceId));
+  return { personId: person.id, accounts, missing };
+}
+
+/** The department's names from the top, root first (`示例科技有限公司/财务部/华东区`). */
+export function departmentPath(directory: DirectoryIndex, id: string): readonly string[] {
+  const names: string[] = [];
+  const seen = new Set<string>();
+  for (let d = directory.departments.get(id); d !== undefined && !seen.has(d.id);) {
+    seen.add(d.id);
+    names.unshift(d.name);
+    d = d.parentId === null ? undefined : directory.departments.get(d.parentId);
+  }
+  return names;
+}
+
+/** True when `id` is `ancestor` or lies below it. */
+export function isDepartmentWithin(directory: DirectoryIndex, id: string, ancestor: string): boolean {
+  const seen = new Set<string>();
+  for (let d: string | null = id; d !== null && !seen.has(d);) {
+    if (d === ancestor) return true;
+    seen.add(d);
+    d = directory.departments.get(d)?.parentId ?? null;
+  }
+  return false;
+}
+
+/** Code-point order, independent of the machine's locale, so output is the same everywhere. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,251 @@
+/**
+ * Loading and checking `policies/*.yaml`: every problem at once as `file:line: dotted.path: message`,
+ * schema problems and cross-references inside a policy (unknown roles, duplicate ids) as errors;
+ * references to sources, groups and departments missing from the last snapshots as warnings.
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { isNode, LineCounter, parseDocument, type Document } from "yaml";
+import type { z } from "zod";
+import { formatPath } from "../config/load.js";
+import { AppError, describeError } from "../domain/errors.js";
+import { resolveDepartment, resolveGroup } from "./evaluate.js";
+import type { DirectoryFacts } from "./facts.js";
+import { policySchema, type Condition, type Policy } from "./schema.js";
+
+type Path = ReadonlyArray<string | number>;
+
+/** The outcome of checking a policy directory: errors make it unusable, warnings do not. */
+export interface PolicyCheck {
+  /** Policies that validated (one per target). */
+  readonly policies: readonly Policy[];
+  /** Errors, one line each: `file:line: dotted.path: message`. */
+  readonly problems: readonly string[];
+  /** Warnings, same form (references the snapshots do not know). */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Reads and validates every `*.yaml` in `dir` (sorted by name). Throws one `POLICY_INVALID` AppError whose
+ * `details` list every problem of every file.
+ */
+export function loadPolicies(dir: string): readonly Policy[] {
+  const check = checkPolicies(dir);
+  if (check.problems.length > 0) {
+    throw new AppError(
+      "POLICY_INVALID",
+      `policies in ${resolve(dir)} have ${check.problems.length} problem(s)`,
+      {
+        details: check.problems,
+      },
+    );
+  }
+  return check.policies;
+}
+
+/**
+ * Checks every policy in `dir` (for `idbridge policy check`): problems, and with `directories` (the last
+ * snapshots, indexed) warnings for sources, groups and departments the policies name but the
+ * snapshots do not hold. Never throws for bad content; an unreadable directory is a problem line.
+ */
+export function checkPolicies(dir: string, directories?: DirectoryFacts): PolicyCheck {
+  const root = resolve(dir);
+  let names: string[];
+  try {
+    names = readdirSync(root)
+      .filter((n) => n.endsWith(".yaml") || n.endsWith(".yml"))
+      .sort();
+  } catch (err) {
+    return { policies: [], problems: [`${root}: cannot read: ${describeError(err)}`], warnings: [] };
+  }
+  const policies: Policy[] = [];
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  if (names.length === 0) problems.push(`${root}: no policy files (*.yaml)`);
+  const targets = new Map<string, string>();
+  for (const name of names) {
+    const file = join(root, name);
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      problems.push(`${file}: cannot read: ${describeError(err)}`);
+      continue;
+    }
+    const parsed = parsePolicyText(text, file, directories);
+    problems.push(...parsed.problems);
+    warnings.push(...parsed.warnings);
+    if (!parsed.policy) continue;
+    const other = targets.get(parsed.policy.target);
+    if (other !== undefined) {
+      problems.push(
+        `${file}:${parsed.targetLine ?? 1}: target: ${parsed.policy.target} already has a policy in ${other}`,
+      );
+      continue;
+    }
+    targets.set(parsed.policy.target, file);
+    policies.push(parsed.policy);
+  }
+  return { policies, problems, warnings };
+}
+
+/** Parses and validates one policy file's text; exported for tests and `policy check`. */
+export function parsePolicyText(
+  text: string,
+  file: string,
+  directories?: DirectoryFacts,
+): { policy: Policy | null; problems: string[]; warnings: string[]; targetLine?: number } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => {
+      const pos = lineCounter.linePos(e.pos[0]);
+      return `${file}:${pos.line}: (yaml): ${e.message.split("\n")[0]}`;
+    });
+    return { policy: null, problems, warnings: [] };
+  }
+  const at = (path: Path, message: string): string => {
+    const line = lineOf(doc, lineCounter, path);
+    return `${file}${line === undefined ? "" : `:${line}`}: ${formatPath(path)}: ${message}`;
+  };
+  const result = policySchema.safeParse(doc.toJS() ?? {});
+  if (!result.success) {
+    return { policy: null, problems: result.error.issues.flatMap((i) => formatIssue(i, at)), warnings: [] };
+  }
+  const policy: Policy = deepFreeze({ ...result.data, file });
+  const problems = crossReferenceProblems(policy, at);
+  const warnings = directories ? referenceWarnings(policy, directories, at) : [];
+  return {
+    policy: problems.length === 0 ? policy : null,
+    problems,
+    warnings,
+    targetLine: lineOf(doc, lineCounter, ["target"]),
+  };
+}
+
+/** The line of the node at `path`, or of its nearest ancestor that exists (a missing key's parent). */
+function lineOf(doc: Document, lineCounter: LineCounter, path: Path): number | undefined {
+  for (let n = path.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
+    const offset = isNode(node) ? node.range?.[0] : undefined;
+    if (offset !== undefined) return lineCounter.linePos(offset).line;
+  }
+  return undefined;
+}
+
+function formatIssue(issue: z.core.$ZodIssue, at: (path: Path, message: string) => string): string[] {
+  const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+  if (issue.code === "unrecognized_keys") return issue.keys.map((key) => at([...path, key], "unknown key"));
+  if (issue.code === "invalid_type" && issue.message.endsWith("received undefined"))
+    return [at(path, "required")];
+  if (issue.code === "invalid_union") {
+    // Report the branch that got furthest (most path segments), not every alternative's complaint.
+    const branches = issue.errors.map((errs) =>
+      errs.filter((e) => e.code !== "invalid_type" || e.path.length > 0),
+    );
+    const best = branches.find((b) => b.length > 0 && b.every((e) => e.path.length > 0));
+    if (best) return best.flatMap((e) => formatIssue({ ...e, path: [...path, ...e.path] }, at));
+  }
+  return [at(path, issue.message)];
+}
+
+function crossReferenceProblems(policy: Policy, at: (path: Path, message: string) => string): string[] {
+  const problems: string[] = [];
+  const roles = Object.keys(policy.roles);
+  const known = (role: string): boolean => Object.hasOwn(policy.roles, role);
+  const seen = new Map<string, number>();
+  policy.rules.forEach((rule, i) => {
+    const first = seen.get(rule.id);
+    if (first !== undefined)
+      problems.push(at(["rules", i, "id"], `duplicate rule id ${rule.id} (also rules[${first}])`));
+    else seen.set(rule.id, i);
+    const role = policy.roles[rule.grant];
+    if (!known(rule.grant)) {
+      problems.push(
+        at(["rules", i, "grant"], `role ${rule.grant} is not in roles (known: ${roles.join(", ")})`),
+      );
+    } else if (role && role.scope !== "none" && rule.scope === undefined) {
+      problems.push(at(["rules", i, "scope"], `required: role ${rule.grant} is ${role.scope}-scoped`));
+    } else if (role && role.scope === "none" && rule.scope !== undefined) {
+      problems.push(at(["rules", i, "scope"], `role ${rule.grant} is not scoped; remove scope`));
+    } else if (role?.scope === "dimension" && typeof rule.scope === "string") {
+      problems.push(
+        at(["rules", i, "scope"], `role ${rule.grant} is dimension-scoped; give { values: [...] }`),
+      );
+    }
+  });
+  const sodIds = new Set<string>();
+  policy.separationOfDuties.forEach((sod, i) => {
+    if (sodIds.has(sod.id))
+      problems.push(at(["separationOfDuties", i, "id"], `duplicate constraint id ${sod.id}`));
+    sodIds.add(sod.id);
+    sod.roles.forEach((role, j) => {
+      if (!known(role))
+        problems.push(at(["separationOfDuties", i, "roles", j], `role ${role} is not in roles`));
+      else if (sod.roles.indexOf(role) !== j)
+        problems.push(at(["separationOfDuties", i, "roles", j], `role ${role} listed twice`));
+    });
+  });
+  const targetRoles = new Map<string, string>();
+  for (const [key, role] of Object.entries(policy.roles)) {
+    const other = targetRoles.get(role.targetRole);
+    if (other !== undefined) {
+      problems.push(
+        at(["roles", key, "targetRole"], `target role ${role.targetRole} is also managed as ${other}`),
+      );
+    } else targetRoles.set(role.targetRole, key);
+  }
+  return problems;
+}
+
+/** Warnings for references the snapshots do not know (a typo, or a group deleted upstream). */
+function referenceWarnings(
+  policy: Policy,
+  directories: DirectoryFacts,
+  at: (path: Path, message: string) => string,
+): string[] {
+  const warnings: string[] = [];
+  const visit = (condition: Condition, path: Path): void => {
+    condition.all?.forEach((c, i) => visit(c, [...path, "all", i]));
+    condition.any?.forEach((c, i) => visit(c, [...path, "any", i]));
+    if (condition.not) visit(condition.not, [...path, "not"]);
+    const sources: [string | undefined, Path][] = [
+      [condition.statusSource, [...path, "statusSource"]],
+      [condition.attribute?.source, [...path, "attribute", "source"]],
+    ];
+    for (const [source, where] of sources) {
+      if (source !== undefined && !directories.has(source))
+        warnings.push(at(where, `no snapshot of source ${source}`));
+    }
+    if (condition.group !== undefined) {
+      const resolved = resolveGroup(condition.group, directories);
+      if ("problem" in resolved)
+        warnings.push(
+          at(
+            [...path, "group"],
+            resolved.problem.replace(/ not held: no linked account in /, ": no snapshot of source "),
+          ),
+        );
+    }
+    const department =
+      condition.department ?? (condition.leaderOf === "any" ? undefined : condition.leaderOf);
+    if (department !== undefined) {
+      const resolved = resolveDepartment(department, directories.get(department.source));
+      const key = condition.department !== undefined ? "department" : "leaderOf";
+      if ("problem" in resolved)
+        warnings.push(
+          at([...path, key], resolved.problem.replace(/: no linked account in /, ": no snapshot of source ")),
+        );
+    }
+  };
+  policy.rules.forEach((rule, i) => visit(rule.when, ["rules", i, "when"]));
+  return warnings;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
