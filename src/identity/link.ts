@@ -1,0 +1,712 @@
+import { createHash } from "node:crypto";
+import { isProvenComplete, type DirectorySnapshot, type SourcePerson } from "../sources/snapshot.js";
+import { compareKindOf, type IdentityConfig } from "./config.js";
+import { matchKeys } from "./normalise.js";
+import type { LinkedAccount, Person } from "./person.js";
+
+/**
+ * Linking source accounts to people: a pure function of the snapshots, the link rules, the people as
+ * they were, the admins' decisions and the time.
+ *
+ * - Existing links are kept: the subject is the key, so renames, OU moves and changed emails change
+ *   nothing. Accounts absent from a snapshot (complete or not) keep their link; removal is the planner's.
+ * - Unlinked accounts are grouped with everything their rules connect them to (transitively: WeCom userid
+ *   = AD sAMAccountName and AD employeeID = DingTalk job_number make one group of three). A group that
+ *   reaches exactly one existing person joins it; one that reaches none founds a new person; anything
+ *   else — several candidates, rules that disagree, a candidate that already has an account of that
+ *   source, two accounts of one source — goes to the review queue and links nothing.
+ * - Admins' decisions (link, unlink, ignore) win over rules and are recorded with rule `manual`.
+ */
+
+/** A source account: (source, subject). */
+export interface AccountRef {
+  /** Source id from the config. */
+  readonly sourceId: string;
+  /** The account's stable subject in that source. */
+  readonly subject: string;
+}
+
+/** Who decided and when, common to every manual decision. */
+interface DecisionBase {
+  /** The account decided about. */
+  readonly account: AccountRef;
+  /** Who decided (the admin's name as given to the CLI or console). */
+  readonly by: string;
+  /** When (ISO 8601). */
+  readonly at: string;
+  /** Why, in the admin's words. */
+  readonly comment?: string;
+}
+
+/**
+ * An admin's decision about one account. Decisions are sticky: they apply on every run until a later
+ * decision about the same account replaces them, so pass all of them, oldest first.
+ */
+export type LinkDecision =
+  | (DecisionBase & {
+      /** The account belongs to `personId`, whatever the rules say. */
+      readonly kind: "link";
+      /** The person it belongs to. */
+      readonly personId: string;
+    })
+  | (DecisionBase & {
+      /** The account does not belong to `personId`; rules may link it elsewhere or make it a new person. */
+      readonly kind: "unlink";
+      /** The person it does not belong to. */
+      readonly personId: string;
+    })
+  | (DecisionBase & {
+      /** The account is nobody we manage (a test or shared account): never linked, never reviewed. */
+      readonly kind: "ignore";
+    });
+
+/** Why an account was or would be linked: a rule found equal values on two accounts. */
+export interface MatchEvidence {
+  /** Rule id. */
+  readonly rule: string;
+  /** The account being linked. */
+  readonly account: AccountRef;
+  /** The account it matched. */
+  readonly matched: AccountRef;
+  /** The normalised value both have. */
+  readonly value: string;
+}
+
+/** Stable codes for why accounts wait for review. */
+export type ReviewReasonCode =
+  /** One rule points to several people. */
+  | "several-candidates"
+  /** Different rules point to different people. */
+  | "rules-disagree"
+  /** The one candidate already has another account of the same source. */
+  | "source-taken"
+  /** Two accounts of one source would become one person. */
+  | "same-source-twice"
+  /** The rules point to a person an admin unlinked one of the accounts from. */
+  | "unlinked-by-admin"
+  /** An admin linked the account to a person that does not exist. */
+  | "unknown-person"
+  /** A later admin decision linked another account of the same source to the same person. */
+  | "manual-conflict";
+
+/** One reason of a review item. */
+export interface ReviewReason {
+  /** Stable code. */
+  readonly code: ReviewReasonCode;
+  /** A sentence for the admin. */
+  readonly message: string;
+}
+
+/** Accounts that were not linked because the rules gave no single answer; an admin resolves them. */
+export interface ReviewItem {
+  /** Derived from the accounts, so the same case keeps its id from run to run. */
+  readonly id: string;
+  /** The accounts left unlinked (held). */
+  readonly accounts: readonly AccountRef[];
+  /** Existing people the accounts might belong to (held: left unchanged downstream until resolved). */
+  readonly candidates: readonly string[];
+  /** Why, every reason that applies. */
+  readonly reasons: readonly ReviewReason[];
+  /** The matches the rules found. */
+  readonly evidence: readonly MatchEvidence[];
+}
+
+/** An account that would found a new person but whose match may be in a source that was not read fully. */
+export interface PendingAccount {
+  /** The account. */
+  readonly account: AccountRef;
+  /** Why it waits, naming the source. */
+  readonly reason: string;
+}
+
+/** What linking changed, one entry per effect (for the audit log). */
+export type LinkChange =
+  | {
+      /** A new person was created. */
+      readonly kind: "person-created";
+      /** Their new id. */
+      readonly personId: string;
+      /** The account that founded them. */
+      readonly account: AccountRef;
+    }
+  | {
+      /** An account was linked to a person. */
+      readonly kind: "account-linked";
+      /** The person. */
+      readonly personId: string;
+      /** The account. */
+      readonly account: AccountRef;
+      /** Rule id, `created` for the founding account of a new person, or `manual`. */
+      readonly rule: string;
+      /** The match that made the link (rule links). */
+      readonly evidence?: MatchEvidence;
+      /** The admin (manual links). */
+      readonly decidedBy?: string;
+    }
+  | {
+      /** An account was unlinked from a person by an admin's decision. */
+      readonly kind: "account-unlinked";
+      /** The person it was linked to. */
+      readonly personId: string;
+      /** The account. */
+      readonly account: AccountRef;
+      /** unlinked: an unlink; ignored: an ignore; moved: linked to another person; displaced: another account of the same source was linked to the person. */
+      readonly reason: "unlinked" | "ignored" | "moved" | "displaced";
+      /** The admin. */
+      readonly decidedBy: string;
+    };
+
+/** Input of {@link linkPeople}. */
+export interface LinkInput {
+  /** The latest snapshot of each source (one per source id); an old source's last snapshot may be included. */
+  readonly snapshots: readonly DirectorySnapshot[];
+  /** The `identity:` config section. */
+  readonly config: IdentityConfig;
+  /** The people as stored. */
+  readonly existing: readonly Person[];
+  /** Admins' decisions, oldest first. */
+  readonly decisions?: readonly LinkDecision[];
+  /** The time recorded on new links. */
+  readonly now: Date;
+  /** A new opaque person id (e.g. `p_` + random); must not repeat. */
+  readonly newId: () => string;
+}
+
+/** Result of {@link linkPeople}. */
+export interface LinkResult {
+  /** Every person (existing and new), sorted by id; accounts sorted by source and subject. */
+  readonly people: readonly Person[];
+  /** Cases for an admin. */
+  readonly reviewQueue: readonly ReviewItem[];
+  /** What changed, in a stable order. */
+  readonly changes: readonly LinkChange[];
+  /** What downstream must leave unchanged until resolved. */
+  readonly held: {
+    /** People a review item concerns. */
+    readonly personIds: readonly string[];
+    /** Accounts not linked because they are in review or pending. */
+    readonly accounts: readonly AccountRef[];
+  };
+  /** Accounts waiting for a complete read of another source before they may found a new person. */
+  readonly pending: readonly PendingAccount[];
+}
+
+const accountKey = (a: AccountRef): string => `${a.sourceId}\u0000${a.subject}`;
+const refOf = (key: string): AccountRef => {
+  const i = key.indexOf("\u0000");
+  return { sourceId: key.slice(0, i), subject: key.slice(i + 1) };
+};
+const show = (a: AccountRef): string => `${a.sourceId}:${a.subject}`;
+const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** At most this many matches per account and rule are kept as evidence (a junk value can match hundreds). */
+const EVIDENCE_PER_RULE = 5;
+
+const someIds = (ids: ReadonlySet<string>): string => {
+  const sorted = [...ids].sort(compareStrings);
+  const head = sorted.slice(0, EVIDENCE_PER_RULE).join(", ");
+  return sorted.length > EVIDENCE_PER_RULE ? `${head} and ${sorted.length - EVIDENCE_PER_RULE} more` : head;
+};
+
+interface Decided {
+  pin?: { personId: string; order: number; by: string } | { ignored: true; by: string };
+  forbidden: Map<string, string>;
+}
+
+interface Group {
+  readonly rule: string;
+  readonly ruleIndex: number;
+  readonly value: string;
+  readonly members: readonly string[];
+}
+
+/**
+ * Links the accounts of the snapshots to people. Pure: the same input gives the same output, whatever
+ * the order of snapshots, people and their accounts.
+ *
+ * @throws TypeError when the input breaks an invariant: two snapshots of one source, a person id twice,
+ *   an account on two people or two accounts of one source on one person, or `newId` repeating an id.
+ */
+export function linkPeople(input: LinkInput): LinkResult {
+  const { config } = input;
+  const now = input.now.toISOString();
+  const primary = config.primarySource;
+  const rank = new Map(config.rules.map((rule, index) => [rule.id, index]));
+
+  // Snapshots and the accounts they list.
+  const snapshots = new Map<string, DirectorySnapshot>();
+  const listed = new Map<string, SourcePerson>();
+  for (const snapshot of input.snapshots) {
+    if (snapshots.has(snapshot.sourceId))
+      throw new TypeError(`two snapshots of source "${snapshot.sourceId}"`);
+    snapshots.set(snapshot.sourceId, snapshot);
+    for (const person of snapshot.people)
+      listed.set(accountKey({ sourceId: snapshot.sourceId, subject: person.subject }), person);
+  }
+
+  // People as stored: person → source → account, and account → person.
+  const people = new Map<string, Map<string, LinkedAccount>>();
+  const owner = new Map<string, string>();
+  for (const person of input.existing) {
+    if (people.has(person.id)) throw new TypeError(`person "${person.id}" appears twice`);
+    const accounts = new Map<string, LinkedAccount>();
+    for (const account of person.accounts) {
+      const key = accountKey(account);
+      const other = owner.get(key);
+      if (other !== undefined)
+        throw new TypeError(`account ${show(account)} is linked to both "${other}" and "${person.id}"`);
+      if (accounts.has(account.sourceId))
+        throw new TypeError(`person "${person.id}" has two accounts of source "${account.sourceId}"`);
+      accounts.set(account.sourceId, account);
+      owner.set(key, person.id);
+    }
+    people.set(person.id, accounts);
+  }
+
+  const changes: LinkChange[] = [];
+  const reviews: ReviewItem[] = [];
+  const heldPeople = new Set<string>();
+  const heldAccounts = new Set<string>();
+  /** Accounts rules must not touch: decided by an admin, or held by a failed decision. */
+  const settled = new Set<string>();
+
+  const unlink = (key: string, reason: "unlinked" | "ignored" | "moved" | "displaced", by: string) => {
+    const personId = owner.get(key)!;
+    const account = refOf(key);
+    people.get(personId)!.delete(account.sourceId);
+    owner.delete(key);
+    changes.push({ kind: "account-unlinked", personId, account, reason, decidedBy: by });
+  };
+  const link = (
+    key: string,
+    personId: string,
+    rule: string,
+    extra: { evidence?: MatchEvidence; by?: string },
+  ) => {
+    const account = refOf(key);
+    people.get(personId)!.set(account.sourceId, { ...account, rule, linkedAt: now });
+    owner.set(key, personId);
+    changes.push({
+      kind: "account-linked",
+      personId,
+      account,
+      rule,
+      ...(extra.evidence === undefined ? {} : { evidence: extra.evidence }),
+      ...(extra.by === undefined ? {} : { decidedBy: extra.by }),
+    });
+  };
+  const review = (item: Omit<ReviewItem, "id">) => {
+    const accounts = [...item.accounts].sort((a, b) => compareStrings(accountKey(a), accountKey(b)));
+    const id = `rv_${createHash("sha256")
+      .update(accounts.map(accountKey).join("\u0001"))
+      .digest("hex")
+      .slice(0, 16)}`;
+    const candidates = [...new Set(item.candidates)].sort(compareStrings);
+    const evidence = [...item.evidence].sort((a, b) =>
+      compareStrings(
+        `${accountKey(a.account)}\u0001${a.rule}\u0001${accountKey(a.matched)}`,
+        `${accountKey(b.account)}\u0001${b.rule}\u0001${accountKey(b.matched)}`,
+      ),
+    );
+    reviews.push({ ...item, id, accounts, candidates, evidence });
+    for (const a of accounts) heldAccounts.add(accountKey(a));
+    for (const p of candidates) heldPeople.add(p);
+  };
+
+  // Admins' decisions: the last link or ignore per account pins it; unlinks forbid a person.
+  const decided = new Map<string, Decided>();
+  (input.decisions ?? []).forEach((decision, order) => {
+    const key = accountKey(decision.account);
+    const state = decided.get(key) ?? { forbidden: new Map<string, string>() };
+    decided.set(key, state);
+    if (decision.kind === "link") {
+      state.pin = { personId: decision.personId, order, by: decision.by };
+      state.forbidden.delete(decision.personId);
+    } else if (decision.kind === "unlink") {
+      state.forbidden.set(decision.personId, decision.by);
+      if (state.pin !== undefined && "personId" in state.pin && state.pin.personId === decision.personId)
+        delete state.pin;
+    } else {
+      state.pin = { ignored: true, by: decision.by };
+    }
+  });
+  const decidedKeys = [...decided.keys()].sort(compareStrings);
+  for (const key of decidedKeys) {
+    const state = decided.get(key)!;
+    const current = owner.get(key);
+    if (state.pin !== undefined && "ignored" in state.pin) {
+      settled.add(key);
+      if (current !== undefined) unlink(key, "ignored", state.pin.by);
+    } else if (current !== undefined && state.forbidden.has(current)) {
+      unlink(key, "unlinked", state.forbidden.get(current)!);
+    }
+  }
+  const pins = decidedKeys
+    .flatMap((key) => {
+      const pin = decided.get(key)!.pin;
+      return pin !== undefined && "personId" in pin ? [{ key, ...pin }] : [];
+    })
+    .sort((a, b) => a.order - b.order);
+  const pinnedTo = new Map<string, string>();
+  for (const pin of pins) {
+    settled.add(pin.key);
+    const account = refOf(pin.key);
+    const current = owner.get(pin.key);
+    const target = people.get(pin.personId);
+    if (target === undefined) {
+      review({
+        accounts: [account],
+        candidates: current === undefined ? [] : [current],
+        reasons: [
+          {
+            code: "unknown-person",
+            message: `${pin.by} linked ${show(account)} to person "${pin.personId}", who does not exist`,
+          },
+        ],
+        evidence: [],
+      });
+      continue;
+    }
+    pinnedTo.set(pin.key, pin.personId);
+    if (current === pin.personId) continue;
+    const taken = target.get(account.sourceId);
+    if (taken !== undefined) unlink(accountKey(taken), "displaced", pin.by);
+    if (current !== undefined) unlink(pin.key, "moved", pin.by);
+    link(pin.key, pin.personId, "manual", { by: pin.by });
+  }
+  // An earlier pin whose person now has another account of its source lost to a later decision.
+  for (const pin of pins) {
+    if (pinnedTo.get(pin.key) !== pin.personId || owner.get(pin.key) === pin.personId) continue;
+    const account = refOf(pin.key);
+    const winner = people.get(pin.personId)!.get(account.sourceId);
+    review({
+      accounts: [account],
+      candidates: [pin.personId],
+      reasons: [
+        {
+          code: "manual-conflict",
+          message: `${show(account)} was linked to "${pin.personId}" by ${pin.by}, but a later decision linked ${winner === undefined ? "another account" : show(winner)} of ${account.sourceId} to that person`,
+        },
+      ],
+      evidence: [],
+    });
+  }
+
+  // Rule keys: for each rule and normalised value, the accounts (of at least two sources) that have it.
+  const groups: Group[] = [];
+  const groupsOf = new Map<string, number[]>();
+  config.rules.forEach((rule, ruleIndex) => {
+    const kind = compareKindOf(rule);
+    const byValue = new Map<string, { members: string[]; sources: Set<string> }>();
+    for (const term of rule.match) {
+      const snapshot = snapshots.get(term.source);
+      if (snapshot === undefined) continue;
+      for (const person of snapshot.people) {
+        const key = accountKey({ sourceId: term.source, subject: person.subject });
+        if (settled.has(key) && owner.get(key) === undefined) continue;
+        for (const value of matchKeys(person, term, kind)) {
+          const entry = byValue.get(value) ?? { members: [], sources: new Set<string>() };
+          byValue.set(value, entry);
+          entry.members.push(key);
+          entry.sources.add(term.source);
+        }
+      }
+    }
+    for (const [value, entry] of [...byValue].sort(([a], [b]) => compareStrings(a, b))) {
+      if (entry.sources.size < 2) continue;
+      const index = groups.length;
+      groups.push({ rule: rule.id, ruleIndex, value, members: entry.members.sort(compareStrings) });
+      for (const member of entry.members) {
+        const list = groupsOf.get(member) ?? [];
+        if (list[list.length - 1] !== index) list.push(index);
+        groupsOf.set(member, list);
+      }
+    }
+  });
+
+  // Unlinked accounts, grouped by what their rules connect them to (union-find).
+  const isFree = (key: string) => listed.has(key) && !owner.has(key) && !settled.has(key);
+  const free = [...listed.keys()].filter(isFree);
+  const parent = new Map<string, string>(free.map((k) => [k, k]));
+  const find = (k: string): string => {
+    let root = k;
+    while (parent.get(root) !== root) root = parent.get(root)!;
+    while (parent.get(k) !== root) {
+      const next = parent.get(k)!;
+      parent.set(k, root);
+      k = next;
+    }
+    return root;
+  };
+  for (const group of groups) {
+    let first: string | undefined;
+    for (const member of group.members) {
+      if (!isFree(member)) continue;
+      if (first === undefined) first = member;
+      else parent.set(find(member), find(first));
+    }
+  }
+  const order = (key: string) => `${refOf(key).sourceId === primary ? "0" : "1"}${key}`;
+  const components = new Map<string, string[]>();
+  for (const key of free) {
+    const root = find(key);
+    const list = components.get(root) ?? [];
+    list.push(key);
+    components.set(root, list);
+  }
+  const sortedComponents = [...components.values()]
+    .map((members) => members.sort((a, b) => compareStrings(order(a), order(b))))
+    .sort((a, b) => compareStrings(order(a[0]!), order(b[0]!)));
+
+  // Sources that were not read fully hide linked accounts a new account might belong to.
+  const hidden = new Map<string, number>();
+  for (const key of owner.keys()) {
+    const { sourceId } = refOf(key);
+    const snapshot = snapshots.get(sourceId);
+    if (snapshot !== undefined && isProvenComplete(snapshot)) continue;
+    if (!listed.has(key)) hidden.set(sourceId, (hidden.get(sourceId) ?? 0) + 1);
+  }
+  const partners = new Map<string, Set<string>>();
+  for (const rule of config.rules)
+    for (const term of rule.match) {
+      const set = partners.get(term.source) ?? new Set<string>();
+      for (const other of rule.match) if (other.source !== term.source) set.add(other.source);
+      partners.set(term.source, set);
+    }
+
+  // Linked accounts in each rule group (computed once per group: a common value can be shared by many).
+  const linkedCache = new Map<number, { key: string; sourceId: string; personId: string }[]>();
+  const linkedIn = (index: number) => {
+    let list = linkedCache.get(index);
+    if (list === undefined) {
+      list = groups[index]!.members.flatMap((key) => {
+        const personId = owner.get(key);
+        return personId === undefined ? [] : [{ key, sourceId: refOf(key).sourceId, personId }];
+      });
+      linkedCache.set(index, list);
+    }
+    return list;
+  };
+
+  interface Plan {
+    members: string[];
+    personId?: string;
+    evidence: MatchEvidence[];
+  }
+  const plans: Plan[] = [];
+  for (const members of sortedComponents) {
+    const reasons: ReviewReason[] = [];
+    const evidence: MatchEvidence[] = [];
+    const candidates = new Set<string>();
+    const forbiddenBy = new Map<string, string>();
+    const inComponent = new Set(members);
+    for (const member of members) {
+      const account = refOf(member);
+      const forbidden = decided.get(member)?.forbidden ?? new Map<string, string>();
+      for (const [p] of forbidden) forbiddenBy.set(p, member);
+      const byRule = new Map<string, Set<string>>();
+      for (const index of groupsOf.get(member) ?? []) {
+        const group = groups[index]!;
+        const found = byRule.get(group.rule) ?? new Set<string>();
+        byRule.set(group.rule, found);
+        for (const fixed of linkedIn(index)) {
+          if (fixed.sourceId === account.sourceId || forbidden.has(fixed.personId)) continue;
+          if (found.has(fixed.personId)) continue;
+          found.add(fixed.personId);
+          candidates.add(fixed.personId);
+          if (found.size <= EVIDENCE_PER_RULE)
+            evidence.push({ rule: group.rule, account, matched: refOf(fixed.key), value: group.value });
+        }
+        // One match inside the component per rule value, so a review shows what holds the accounts together.
+        const peer = group.members.find(
+          (m) => m !== member && inComponent.has(m) && refOf(m).sourceId !== account.sourceId,
+        );
+        if (peer !== undefined)
+          evidence.push({ rule: group.rule, account, matched: refOf(peer), value: group.value });
+      }
+      for (const [rule, found] of byRule)
+        if (found.size > 1)
+          reasons.push({
+            code: "several-candidates",
+            message: `rule ${rule} matches ${show(account)} to ${found.size} people: ${someIds(found)}`,
+          });
+    }
+    if (candidates.size > 1 && !reasons.some((r) => r.code === "several-candidates"))
+      reasons.push({
+        code: "rules-disagree",
+        message: `the rules link ${members.map((m) => show(refOf(m))).join(", ")} to different people: ${someIds(candidates)}`,
+      });
+    for (const p of candidates)
+      if (forbiddenBy.has(p))
+        reasons.push({
+          code: "unlinked-by-admin",
+          message: `the rules point to "${p}", whom an admin unlinked ${show(refOf(forbiddenBy.get(p)!))} from`,
+        });
+    const bySource = new Map<string, string[]>();
+    for (const member of members) {
+      const { sourceId } = refOf(member);
+      bySource.set(sourceId, [...(bySource.get(sourceId) ?? []), member]);
+    }
+    for (const [sourceId, same] of bySource)
+      if (same.length > 1)
+        reasons.push({
+          code: "same-source-twice",
+          message: `${same.length} accounts of ${sourceId} (${same.map((m) => refOf(m).subject).join(", ")}) match the same person`,
+        });
+    if (candidates.size === 1) {
+      const personId = [...candidates][0]!;
+      for (const [sourceId, same] of bySource) {
+        const taken = people.get(personId)!.get(sourceId);
+        if (taken !== undefined)
+          reasons.push({
+            code: "source-taken",
+            message: `the rules link ${show(refOf(same[0]!))} to "${personId}", who already has ${show(taken)}`,
+          });
+      }
+    }
+    if (reasons.length > 0) {
+      review({ accounts: members.map(refOf), candidates: [...candidates], reasons, evidence });
+      continue;
+    }
+    plans.push({
+      members,
+      ...(candidates.size === 1 ? { personId: [...candidates][0]! } : {}),
+      evidence,
+    });
+  }
+
+  // Separate groups that would give one person two accounts of one source.
+  const claims = new Map<string, Plan[]>();
+  for (const plan of plans)
+    if (plan.personId !== undefined) claims.set(plan.personId, [...(claims.get(plan.personId) ?? []), plan]);
+  const rejected = new Set<Plan>();
+  for (const [personId, claiming] of claims) {
+    if (claiming.length < 2) continue;
+    const sources = new Map<string, Plan[]>();
+    for (const plan of claiming)
+      for (const member of plan.members) {
+        const { sourceId } = refOf(member);
+        sources.set(sourceId, [...(sources.get(sourceId) ?? []), plan]);
+      }
+    for (const [sourceId, clashing] of sources) {
+      if (clashing.length < 2) continue;
+      const accounts = clashing.flatMap((p) => p.members.filter((m) => refOf(m).sourceId === sourceId));
+      for (const plan of clashing) {
+        if (rejected.has(plan)) continue;
+        rejected.add(plan);
+        review({
+          accounts: plan.members.map(refOf),
+          candidates: [personId],
+          reasons: [
+            {
+              code: "same-source-twice",
+              message: `${accounts.length} accounts of ${sourceId} (${accounts.map((m) => refOf(m).subject).join(", ")}) match "${personId}"`,
+            },
+          ],
+          evidence: plan.evidence,
+        });
+      }
+    }
+  }
+
+  // Apply: join the one candidate, or found a new person (unless a partially read source may hide theirs).
+  const pending: PendingAccount[] = [];
+  for (const plan of plans) {
+    if (rejected.has(plan)) continue;
+    let personId = plan.personId;
+    let founder: string | undefined;
+    if (personId === undefined) {
+      const blocking = plan.members
+        .flatMap((m) => [...(partners.get(refOf(m).sourceId) ?? [])])
+        .filter((s) => (hidden.get(s) ?? 0) > 0)
+        .sort(compareStrings)[0];
+      if (blocking !== undefined) {
+        for (const member of plan.members) {
+          pending.push({
+            account: refOf(member),
+            reason: `${blocking} was not read completely and ${hidden.get(blocking)} of its linked accounts were not listed; one of them may be this person's`,
+          });
+          heldAccounts.add(member);
+        }
+        continue;
+      }
+      personId = input.newId();
+      if (people.has(personId))
+        throw new TypeError(`newId() returned "${personId}", which is already in use`);
+      people.set(personId, new Map());
+      founder = plan.members[0]!;
+      changes.push({ kind: "person-created", personId, account: refOf(founder) });
+    }
+    for (const [member, how] of spanningOrder(plan, founder, groups, groupsOf, owner, personId, rank)) {
+      if (how === undefined) link(member, personId, "created", {});
+      else link(member, personId, how.rule, { evidence: how });
+    }
+  }
+
+  return {
+    people: [...people.entries()]
+      .sort(([a], [b]) => compareStrings(a, b))
+      .map(([id, accounts]) => ({
+        id,
+        accounts: [...accounts.values()].sort((a, b) => compareStrings(accountKey(a), accountKey(b))),
+      })),
+    reviewQueue: reviews.sort((a, b) => compareStrings(a.id, b.id)),
+    changes,
+    held: {
+      personIds: [...heldPeople].sort(compareStrings),
+      accounts: [...heldAccounts].sort(compareStrings).map(refOf),
+    },
+    pending,
+  };
+}
+
+/**
+ * The members of a group in the order they are reached from the person (or the founder), each with the
+ * match that reached it, so every link records the rule that actually connected it.
+ */
+function spanningOrder(
+  plan: { members: string[]; evidence: MatchEvidence[] },
+  founder: string | undefined,
+  groups: readonly Group[],
+  groupsOf: ReadonlyMap<string, number[]>,
+  owner: ReadonlyMap<string, string>,
+  personId: string,
+  rank: ReadonlyMap<string, number>,
+): [string, MatchEvidence | undefined][] {
+  const inPlan = new Set(plan.members);
+  const reached = new Map<string, MatchEvidence | undefined>();
+  let frontier: string[] = [];
+  if (founder !== undefined) {
+    reached.set(founder, undefined);
+    frontier = [founder];
+  } else {
+    // Members matching the person directly, by the first rule in config order.
+    for (const member of plan.members) {
+      const direct = plan.evidence
+        .filter((e) => accountKey(e.account) === member && owner.get(accountKey(e.matched)) === personId)
+        .sort((a, b) => (rank.get(a.rule) ?? 0) - (rank.get(b.rule) ?? 0))[0];
+      if (direct !== undefined) {
+        reached.set(member, direct);
+        frontier.push(member);
+      }
+    }
+  }
+  while (frontier.length > 0) {
+    const next: string[] = [];
+    for (const from of frontier) {
+      const indexes = [...(groupsOf.get(from) ?? [])].sort(
+        (a, b) => groups[a]!.ruleIndex - groups[b]!.ruleIndex,
+      );
+      for (const index of indexes) {
+        const group = groups[index]!;
+        for (const to of [...group.members].sort(compareStrings)) {
+          if (!inPlan.has(to) || reached.has(to) || refOf(to).sourceId === refOf(from).sourceId) continue;
+          reached.set(to, { rule: group.rule, account: refOf(to), matched: refOf(from), value: group.value });
+          next.push(to);
+        }
+      }
+    }
+    frontier = next;
+  }
+  return [...reached.entries()];
+}
