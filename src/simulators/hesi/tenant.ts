@@ -63,6 +63,15 @@ export class HesiTenant {
   readonly registeredPhones = new Map<string, string>();
   /** Staff ids with pending approvals or bills: disabling them with doCheck=true answers 403. */
   readonly pendingApprovals = new Set<string>();
+  /** Staff ids by login phone, login email, userId and 工号 (kept in step with `staff`). */
+  private readonly index = {
+    phone: new Map<string, Set<string>>(),
+    email: new Map<string, Set<string>>(),
+    userId: new Map<string, Set<string>>(),
+    code: new Map<string, Set<string>>(),
+  };
+  /** Filtered staff lists by filter, dropped on every staff change (pages of 100 over 100,000 staff). */
+  private readonly listCache = new Map<string, HesiStaff[]>();
   private minted = 0;
   private undo: (() => void)[] | null = null;
 
@@ -131,14 +140,59 @@ export class HesiTenant {
   }
 
   private putStaff(s: HesiStaff): void {
-    this.remember(this.staff, s.id, cloneStaff);
+    this.rememberStaff(s.id);
     this.staff.set(s.id, s);
+    this.indexStaff(s, true);
   }
 
   private editStaff(s: HesiStaff, change: (s: HesiStaff) => void): void {
-    this.remember(this.staff, s.id, cloneStaff);
+    this.rememberStaff(s.id);
+    this.indexStaff(s, false);
     change(s);
     s.updateTime = this.now();
+    this.indexStaff(s, true);
+  }
+
+  private rememberStaff(id: string): void {
+    if (this.undo === null) return;
+    const current = this.staff.get(id);
+    const before = current === undefined ? undefined : cloneStaff(current);
+    this.undo.push(() => {
+      const now = this.staff.get(id);
+      if (now !== undefined) this.indexStaff(now, false);
+      if (before === undefined) this.staff.delete(id);
+      else {
+        this.staff.set(id, before);
+        this.indexStaff(before, true);
+      }
+    });
+  }
+
+  private indexStaff(s: HesiStaff, add: boolean): void {
+    this.listCache.clear();
+    const keys: [Map<string, Set<string>>, string][] = [
+      [this.index.phone, s.cellphone],
+      [this.index.email, s.email],
+      [this.index.userId, s.userId],
+      [this.index.code, s.code],
+    ];
+    for (const [map, key] of keys) {
+      if (key === "") continue;
+      let ids = map.get(key);
+      if (add) {
+        if (ids === undefined) map.set(key, (ids = new Set()));
+        ids.add(s.id);
+      } else {
+        ids?.delete(s.id);
+        if (ids?.size === 0) map.delete(key);
+      }
+    }
+  }
+
+  /** Staff whose indexed field equals `key`. */
+  private staffWith(field: keyof HesiTenant["index"], key: string | undefined): HesiStaff[] {
+    if (key === undefined || key === "") return [];
+    return [...(this.index[field].get(key) ?? [])].map((id) => this.staff.get(id)!);
   }
 
   private putPhone(phone: string, userId: string): void {
@@ -182,16 +236,13 @@ export class HesiTenant {
       const { departments, defaultDepartment } = this.staffDepartments(body, true)!;
       const useNewAccount = body.useNewAccount === true;
 
-      const taken = [...this.staff.values()].find(
-        (s) => s.active && ((cellphone && s.cellphone === cellphone) || (email && s.email === email)),
-      );
+      const sameLogin = [...this.staffWith("phone", cellphone), ...this.staffWith("email", email)];
+      const taken = sameLogin.find((s) => s.active);
       if (taken !== undefined)
         fail(400, "新增员工数据库异常：该手机号/邮箱账号已被其他员工使用，请勿重复绑定");
 
       if (!useNewAccount) {
-        const disabled = [...this.staff.values()].find(
-          (s) => !s.active && ((cellphone && s.cellphone === cellphone) || (email && s.email === email)),
-        );
+        const disabled = sameLogin.find((s) => !s.active);
         if (disabled !== undefined) {
           // Trap: re-enabled and overwritten in place; id and userId stay, the supplied userid is ignored.
           this.editStaff(disabled, (s) => {
@@ -281,13 +332,12 @@ export class HesiTenant {
       const email = showEmail?.toLowerCase();
       if (body.modifyAccountPhone === true && cellphone && cellphone !== staff.cellphone) {
         const owner = this.registeredPhones.get(cellphone);
-        const other = [...this.staff.values()].some((s) => s !== staff && s.cellphone === cellphone);
+        const other = this.staffWith("phone", cellphone).some((s) => s !== staff);
         if (other || (owner !== undefined && owner !== staff.userId))
           fail(412, "该手机号已注册，不可修改成已注册企业的手机号");
       }
       if (body.modifyAccountEmail === true && email && email !== staff.email) {
-        if ([...this.staff.values()].some((s) => s !== staff && s.email === email))
-          fail(412, "该邮箱已被其他员工使用");
+        if (this.staffWith("email", email).some((s) => s !== staff)) fail(412, "该邮箱已被其他员工使用");
       }
       this.editStaff(staff, (s) => {
         s.name = name;
@@ -332,8 +382,7 @@ export class HesiTenant {
   updateStaffCode(id: string, code: string): HesiStaff {
     const staff = this.staff.get(id);
     if (staff === undefined) fail(403, "无效的员工");
-    if (code !== "" && [...this.staff.values()].some((s) => s !== staff && s.active && s.code === code))
-      fail(412, "工号已存在");
+    if (this.staffWith("code", code).some((s) => s !== staff && s.active)) fail(412, "工号已存在");
     this.editStaff(staff, (s) => (s.code = code));
     return staff;
   }
@@ -388,7 +437,7 @@ export class HesiTenant {
       type === "code"
         ? this.staffByKey(k, "code")
         : type === "cellphone"
-          ? [...this.staff.values()].find((s) => s.cellphone === k)
+          ? this.staffWith("phone", k)[0]
           : this.staff.get(k);
     return this.atomically(() => {
       const removed = stringList(body.delStaff)
@@ -416,11 +465,18 @@ export class HesiTenant {
 
   /** `GET /api/openapi/v1.1/staffs`: all, active or disabled staff by updateTime window, 100 at most per page. */
   listStaff(query: StaffListQuery): Page<HesiStaff> {
-    const all = [...this.staff.values()]
-      .filter((s) => query.active === undefined || s.active === query.active)
-      .filter((s) => query.external === undefined || s.external === query.external)
-      .filter((s) => query.startDate === undefined || s.updateTime >= query.startDate)
-      .filter((s) => query.endDate === undefined || s.updateTime <= query.endDate);
+    const key = JSON.stringify([query.active, query.external, query.startDate, query.endDate]);
+    let all = this.listCache.get(key);
+    if (all === undefined) {
+      all = [...this.staff.values()].filter(
+        (s) =>
+          (query.active === undefined || s.active === query.active) &&
+          (query.external === undefined || s.external === query.external) &&
+          (query.startDate === undefined || s.updateTime >= query.startDate) &&
+          (query.endDate === undefined || s.updateTime <= query.endDate),
+      );
+      this.listCache.set(key, all);
+    }
     return page(all, query.start, query.count);
   }
 
@@ -440,12 +496,21 @@ export class HesiTenant {
     const ids = stringList(conditionIds);
     if (ids.length === 0) fail(400, "查询conditionIds不能为空");
     if (ids.length > BATCH_MAX) fail(400, `查询conditionIds最多${BATCH_MAX}个`);
-    const wanted = new Set(type === "MAIL" ? ids.map((i) => i.toLowerCase()) : ids);
-    const field = (s: HesiStaff): string =>
-      ({ STAFFID: s.id, CODE: s.code, CELLPHONE: s.cellphone, MAIL: s.email, USERID: s.userId })[
-        type as StaffLookupType
-      ];
-    return [...this.staff.values()].filter((s) => s.active && wanted.has(field(s)));
+    const found = new Map<string, HesiStaff>();
+    for (const key of ids) {
+      const matches =
+        type === "STAFFID"
+          ? [this.staff.get(key)].filter((s): s is HesiStaff => s !== undefined)
+          : type === "CODE"
+            ? this.staffWith("code", key)
+            : type === "CELLPHONE"
+              ? this.staffWith("phone", key)
+              : type === "MAIL"
+                ? this.staffWith("email", key.toLowerCase())
+                : this.staffWith("userId", key);
+      for (const s of matches) if (s.active) found.set(s.id, s);
+    }
+    return [...found.values()];
   }
 
   /** The roles a staff holds, as getStaffIds shows them (since 1.24.0). */
@@ -465,10 +530,8 @@ export class HesiTenant {
   /** A staff by id or by 工号 (the first with that code: codes are not unique in Hesi). */
   staffByKey(key: string, type: StaffKeyType): HesiStaff | undefined {
     if (type === "id") return this.staff.get(key);
-    return (
-      [...this.staff.values()].find((s) => s.code === key && s.active) ??
-      [...this.staff.values()].find((s) => s.code === key)
-    );
+    const withCode = this.staffWith("code", key);
+    return withCode.find((s) => s.active) ?? withCode[0];
   }
 
   private staffDepartments(
@@ -805,17 +868,17 @@ export class HesiTenant {
   }
 
   private staffBy(key: string, by: StaffBy): HesiStaff | undefined {
-    const match = (s: HesiStaff): boolean =>
+    const matches =
       by === "id"
-        ? s.id === key
+        ? [this.staff.get(key)].filter((s): s is HesiStaff => s !== undefined)
         : by === "sourceId"
-          ? s.userId === key
+          ? this.staffWith("userId", key)
           : by === "code"
-            ? s.code === key
+            ? this.staffWith("code", key)
             : by === "cellphone"
-              ? s.cellphone === key
-              : s.email === key.toLowerCase();
-    return [...this.staff.values()].find((s) => s.active && match(s));
+              ? this.staffWith("phone", key)
+              : this.staffWith("email", key.toLowerCase());
+    return matches.find((s) => s.active);
   }
 
   private nameStaff(id: string, by: StaffBy): string {
