@@ -732,3 +732,90 @@ describe("Hesi simulator: the read-only page", () => {
     expect(html).toContain("corp1:x1");
   });
 });
+
+describe("Hesi simulator: provisional access links and the address prefix", () => {
+  it('hands out a login URL whose code is the string "true"; authType CODE works once; a disabled staff gets no link', async () => {
+    const sim = await start({ seed: demoSeed() });
+    const c = await client(sim);
+    const once = await c.post("/api/openapi/v1.1/provisional/getProvisionalAuth", {
+      userId: "legacy-1",
+      pageType: "approve",
+      authType: "CODE",
+      expireDate: 120,
+    });
+    expect(once.status).toBe(200);
+    expect(once.body.value.code).toBe("true");
+    const url = new URL(once.body.value.message as string);
+    expect(url.pathname).toBe("/web/thirdparty.html");
+    expect(url.searchParams.get("ekbCorpId")).toBe("corp1");
+    const first = await (await fetch(url)).text();
+    expect(first).toContain("老财务");
+    expect(await (await fetch(url)).text()).toContain("临时访问地址已过期");
+    expect(sim.launches).toEqual([
+      expect.objectContaining({ staffId: "corp1:legacy-1", pageType: "approve" }),
+    ]);
+
+    const disabled = await c.post("/api/openapi/v1.1/provisional/getProvisionalAuth", {
+      uid: "corp1:legacy-2",
+      pageType: "home",
+      expireDate: 120,
+    });
+    expect(disabled.body.value.code).toBe("false");
+    const tooLong = await c.post("/api/openapi/v1.1/provisional/getProvisionalAuth", {
+      uid: "corp1:legacy-1",
+      pageType: "home",
+      expireDate: 604_801,
+    });
+    expect(tooLong.body.value).toEqual({ code: "false", message: "expireDate最多只能指定7天内的秒数！" });
+  });
+
+  it("a reusable link works until it expires, then redirects to overdueTokenRedirect", async () => {
+    const sim = await start({ seed: demoSeed() });
+    const c = await client(sim);
+    const answer = await c.post("/api/openapi/v1.1/provisional/getProvisionalAuth", {
+      uid: "corp1:legacy-1",
+      pageType: "home",
+      expireDate: "60",
+      isApplet: true,
+      overdueTokenRedirect: "https://example.test/again",
+    });
+    const url = answer.body.value.message as string;
+    expect(url).toContain("/applet/thirdparty.html");
+    expect((await fetch(url)).status).toBe(200);
+    expect((await fetch(url)).status).toBe(200);
+    sim.controls.clock.advance(60_000);
+    const late = await fetch(url, { redirect: "manual" });
+    expect(late.status).toBe(302);
+    expect(late.headers.get("location")).toBe("https://example.test/again");
+    expect(sim.launches).toHaveLength(2);
+  });
+
+  it("answers the address prefix for its corpId with its own base URL", async () => {
+    const sim = await start();
+    const answer = await call(sim, "GET", "/api/openapi/v2/location?corpId=corp1");
+    expect(answer.body).toEqual({ value: `${sim.url}/` });
+    expect((await call(sim, "GET", "/api/openapi/v2/location?corpId=other")).status).toBe(412);
+  });
+
+  it("lists staff changed since startDate, oldest change first with orderBy=updateTime", async () => {
+    const sim = await start({ now: () => 1_700_000_000_000 });
+    const c = await client(sim);
+    for (const [i, name] of ["甲", "乙", "丙"].entries()) {
+      await c.post("/api/openapi/v1.1/staffs", {
+        name,
+        cellphone: `1300000000${i}`,
+        userid: name,
+        departments: ["corp1"],
+      });
+      sim.controls.clock.advance(60_000);
+    }
+    const since = sim.controls.clock.now();
+    await c.put(`/api/openapi/v1.1/staffs/update/$corp1:甲`, { name: "甲2" });
+    const changed = await c.get(
+      `/api/openapi/v1.1/staffs?start=0&count=100&startDate=${since}&orderBy=updateTime`,
+    );
+    expect(changed.body.items.map((s: Json) => s.name)).toEqual(["甲2"]);
+    const ordered = await c.get("/api/openapi/v1.1/staffs?start=0&count=100&orderBy=updateTime");
+    expect(ordered.body.items.map((s: Json) => s.name)).toEqual(["乙", "丙", "甲2"]);
+  });
+});

@@ -14,13 +14,20 @@ import { sendFailure } from "./replies.js";
 import { authRouter } from "./routes/auth.js";
 import { departmentRouter } from "./routes/departments.js";
 import { pageRouter } from "./routes/page.js";
+import { provisionalRouter } from "./routes/provisional.js";
 import { roleRouter } from "./routes/roles.js";
 import { staffRouter } from "./routes/staffs.js";
-import { createState, type HesiCredentials, type HesiSimState, type HesiSimulatorOptions } from "./state.js";
+import {
+  createState,
+  type HesiCredentials,
+  type HesiSimState,
+  type HesiSimulatorOptions,
+  type Launch,
+} from "./state.js";
 import type { HesiTenant } from "./tenant.js";
 
 export { demoSeed } from "./state.js";
-export type { HesiCredentials, HesiEdition, HesiSeed, HesiSimulatorOptions } from "./state.js";
+export type { HesiCredentials, HesiEdition, HesiSeed, HesiSimulatorOptions, Launch } from "./state.js";
 export type { RandomFailureKind, RandomFailures } from "./failures.js";
 export type { HesiDepartment, HesiRoleDef, HesiRoleRow, HesiStaff } from "./model.js";
 export type { HesiTenant } from "./tenant.js";
@@ -37,6 +44,8 @@ export interface HesiSimulator {
   readonly tenant: HesiTenant;
   /** Replies by HTTP status (0 = connection dropped). */
   readonly statuses: ReadonlyMap<number, number>;
+  /** Arrivals through provisional access links (who signed in where), oldest first. */
+  readonly launches: readonly Launch[];
   /** Every staff, disabled ones included. */
   staff(): HesiStaff[];
   /** Every department, disabled ones included. */
@@ -75,6 +84,7 @@ export function createHesiSimulator(options: HesiSimulatorOptions = {}): HesiSim
   app.use(staffRouter(state));
   app.use(departmentRouter(state));
   app.use(roleRouter(state));
+  app.use(provisionalRouter(state));
   app.use((_req, res) => sendFailure(state, res, 404, "接口不存在"));
   // Malformed JSON and anything unexpected: Hesi's error envelope, never a stack trace.
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
@@ -90,6 +100,7 @@ export function createHesiSimulator(options: HesiSimulatorOptions = {}): HesiSim
     credentials: state.credentials,
     tenant,
     statuses: state.statuses,
+    launches: state.launches,
     staff: () => [...tenant.staff.values()],
     departments: () => [...tenant.departments.values()],
     roles: () => [...tenant.roles.values()],

@@ -89,6 +89,29 @@ export interface HesiCredentials {
   readonly corpId: string;
 }
 
+/** A provisional access link (访问临时授权) handed out by getProvisionalAuth. */
+export interface ProvisionalLink {
+  readonly staffId: string;
+  readonly pageType: string;
+  readonly flowId?: string;
+  /** Epoch ms. */
+  readonly expiresAt: number;
+  /** authType CODE: the link works once. */
+  readonly once: boolean;
+  used: boolean;
+  readonly overdueTokenRedirect?: string;
+  readonly isApplet: boolean;
+}
+
+/** One browser arrival through a provisional link (tests check who got in, where, and how often). */
+export interface Launch {
+  readonly staffId: string;
+  readonly pageType: string;
+  readonly flowId?: string;
+  /** Epoch ms. */
+  readonly at: number;
+}
+
 /** Everything the routes share. */
 export interface HesiSimState {
   readonly tenant: HesiTenant;
@@ -104,6 +127,10 @@ export interface HesiSimState {
   readonly edition: HesiEdition;
   /** Replies by HTTP status (faults included), for tests that check a fault really fired. */
   readonly statuses: Map<number, number>;
+  /** Provisional links by their token. */
+  readonly links: Map<string, ProvisionalLink>;
+  /** Successful arrivals through provisional links. */
+  readonly launches: Launch[];
 }
 
 /** Builds the shared state and applies the seed. */
@@ -147,6 +174,8 @@ export function createState(options: HesiSimulatorOptions): HesiSimState {
     requestsPerSecond: options.requestsPerSecond,
     edition: options.edition ?? "standalone",
     statuses: new Map(),
+    links: new Map(),
+    launches: [],
   };
 }
 

@@ -40,6 +40,8 @@ export interface StaffListQuery {
   readonly startDate?: number;
   /** updateTime ≤ endDate (epoch ms). */
   readonly endDate?: number;
+  /** `updateTime`: oldest change first (for incremental pulls); otherwise creation order. */
+  readonly orderBy?: "updateTime";
 }
 
 type Body = Record<string, unknown>;
@@ -465,7 +467,7 @@ export class HesiTenant {
 
   /** `GET /api/openapi/v1.1/staffs`: all, active or disabled staff by updateTime window, 100 at most per page. */
   listStaff(query: StaffListQuery): Page<HesiStaff> {
-    const key = JSON.stringify([query.active, query.external, query.startDate, query.endDate]);
+    const key = JSON.stringify([query.active, query.external, query.startDate, query.endDate, query.orderBy]);
     let all = this.listCache.get(key);
     if (all === undefined) {
       all = [...this.staff.values()].filter(
@@ -475,6 +477,7 @@ export class HesiTenant {
           (query.startDate === undefined || s.updateTime >= query.startDate) &&
           (query.endDate === undefined || s.updateTime <= query.endDate),
       );
+      if (query.orderBy === "updateTime") all.sort((a, b) => a.updateTime - b.updateTime);
       this.listCache.set(key, all);
     }
     return page(all, query.start, query.count);

@@ -2,6 +2,9 @@ import express, { type Router } from "express";
 import type { HesiSimState } from "../state.js";
 import { formatTime } from "../present.js";
 
+/** Staff rows shown at most (a benchmark tenant has 100,000). */
+const PAGE_STAFF_MAX = 2000;
+
 /** Escapes text for HTML content and attribute values. */
 export function escapeHtml(text: string): string {
   return text.replace(
@@ -29,7 +32,9 @@ export function pageRouter(state: HesiSimState): Router {
           `<tr${d.active ? "" : ' class="off"'}><td>${e(p)}</td><td><code>${e(d.id)}</code></td><td>${e(d.code)}</td><td>${d.active ? "启用" : "停用"}</td></tr>`,
       )
       .join("\n");
-    const staff = [...tenant.staff.values()]
+    const allStaff = [...tenant.staff.values()];
+    const staff = allStaff
+      .slice(0, PAGE_STAFF_MAX)
       .map(
         (s) =>
           `<tr${s.active ? "" : ' class="off"'}><td>${e(s.name)}</td><td><code>${e(s.id)}</code></td><td>${e(s.code)}</td><td>${e(s.cellphone)}</td><td>${e(s.showEmail)}</td><td>${s.departments.map((d) => e(path(d))).join("<br>")}</td><td>${s.active ? "在职" : "已离职"}</td><td>${s.authState ? "是" : "否"}</td><td>${e(formatTime(s.updateTime))}</td></tr>`,
@@ -61,7 +66,7 @@ ${departments}
 </tbody></table>
 <h2>员工</h2><table><thead><tr><th>姓名</th><th>ID</th><th>工号</th><th>手机号</th><th>邮箱</th><th>部门</th><th>状态</th><th>已授权</th><th>更新时间</th></tr></thead><tbody>
 ${staff}
-</tbody></table>
+</tbody></table>${allStaff.length > PAGE_STAFF_MAX ? `<p>…另有 ${allStaff.length - PAGE_STAFF_MAX} 名员工未显示</p>` : ""}
 <h2>角色</h2>
 ${roles}
 </body></html>`);

@@ -87,6 +87,7 @@ export function staffRouter(state: HesiSimState): Router {
         ...(externalText === undefined ? {} : { external: externalText === "true" }),
         ...(startDate === undefined ? {} : { startDate }),
         ...(endDate === undefined ? {} : { endDate }),
+        ...(queryString(req, "orderBy") === "updateTime" ? { orderBy: "updateTime" as const } : {}),
       });
       return { count: page.count, items: page.items.map((s) => presentStaff(s)) };
     }),
