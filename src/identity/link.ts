@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { isProvenComplete, type DirectorySnapshot, type SourcePerson } from "../sources/snapshot.js";
+import { isProvenComplete, type DirectorySnapshot } from "../sources/snapshot.js";
 import { compareKindOf, type IdentityConfig } from "./config.js";
 import { matchKeys } from "./normalise.js";
 import type { LinkedAccount, Person } from "./person.js";
@@ -196,6 +196,20 @@ const refOf = (key: string): AccountRef => {
   const i = key.indexOf("\u0000");
   return { sourceId: key.slice(0, i), subject: key.slice(i + 1) };
 };
+/** refOf with a cache, for one run (the same account is looked at many times). */
+const cachedRefs = (): ((key: string) => AccountRef) => {
+  const cache = new Map<string, AccountRef>();
+  return (key) => {
+    let ref = cache.get(key);
+    if (ref === undefined) cache.set(key, (ref = refOf(key)));
+    return ref;
+  };
+};
+const byAccount = (a: AccountRef, b: AccountRef): number =>
+  compareStrings(a.sourceId, b.sourceId) || compareStrings(a.subject, b.subject);
+const isSorted = (accounts: readonly AccountRef[]): boolean =>
+  accounts.every((a, i) => i === 0 || byAccount(accounts[i - 1]!, a) < 0);
+const NOTHING_FORBIDDEN: ReadonlyMap<string, string> = new Map();
 const show = (a: AccountRef): string => `${a.sourceId}:${a.subject}`;
 const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -232,36 +246,56 @@ export function linkPeople(input: LinkInput): LinkResult {
   const now = input.now.toISOString();
   const primary = config.primarySource;
   const rank = new Map(config.rules.map((rule, index) => [rule.id, index]));
+  const refOf = cachedRefs();
 
   // Snapshots and the accounts they list.
   const snapshots = new Map<string, DirectorySnapshot>();
-  const listed = new Map<string, SourcePerson>();
+  /** Account keys of each snapshot's people, in the snapshot's order. */
+  const keysOf = new Map<string, string[]>();
+  const listed = new Set<string>();
   for (const snapshot of input.snapshots) {
     if (snapshots.has(snapshot.sourceId))
       throw new TypeError(`two snapshots of source "${snapshot.sourceId}"`);
     snapshots.set(snapshot.sourceId, snapshot);
-    for (const person of snapshot.people)
-      listed.set(accountKey({ sourceId: snapshot.sourceId, subject: person.subject }), person);
+    const keys = snapshot.people.map((person) =>
+      accountKey({ sourceId: snapshot.sourceId, subject: person.subject }),
+    );
+    keysOf.set(snapshot.sourceId, keys);
+    for (const key of keys) listed.add(key);
   }
 
-  // People as stored: person → source → account, and account → person.
-  const people = new Map<string, Map<string, LinkedAccount>>();
+  // People as stored, and account → person. A person's accounts are copied only when they change, so a
+  // run that changes little allocates little and hands back the same Person objects.
+  const stored = new Map<string, Person>();
   const owner = new Map<string, string>();
   for (const person of input.existing) {
-    if (people.has(person.id)) throw new TypeError(`person "${person.id}" appears twice`);
-    const accounts = new Map<string, LinkedAccount>();
-    for (const account of person.accounts) {
+    if (stored.has(person.id)) throw new TypeError(`person "${person.id}" appears twice`);
+    person.accounts.forEach((account, i) => {
       const key = accountKey(account);
       const other = owner.get(key);
       if (other !== undefined)
         throw new TypeError(`account ${show(account)} is linked to both "${other}" and "${person.id}"`);
-      if (accounts.has(account.sourceId))
+      if (person.accounts.findIndex((a) => a.sourceId === account.sourceId) !== i)
         throw new TypeError(`person "${person.id}" has two accounts of source "${account.sourceId}"`);
-      accounts.set(account.sourceId, account);
       owner.set(key, person.id);
-    }
-    people.set(person.id, accounts);
+    });
+    stored.set(person.id, person);
   }
+  const changed = new Map<string, Map<string, LinkedAccount>>();
+  const exists = (personId: string) => changed.has(personId) || stored.has(personId);
+  const accountIn = (personId: string, sourceId: string): LinkedAccount | undefined => {
+    const accounts = changed.get(personId);
+    if (accounts !== undefined) return accounts.get(sourceId);
+    return stored.get(personId)?.accounts.find((a) => a.sourceId === sourceId);
+  };
+  const edit = (personId: string): Map<string, LinkedAccount> => {
+    let accounts = changed.get(personId);
+    if (accounts === undefined) {
+      accounts = new Map((stored.get(personId)?.accounts ?? []).map((a) => [a.sourceId, a]));
+      changed.set(personId, accounts);
+    }
+    return accounts;
+  };
 
   const changes: LinkChange[] = [];
   const reviews: ReviewItem[] = [];
@@ -273,7 +307,7 @@ export function linkPeople(input: LinkInput): LinkResult {
   const unlink = (key: string, reason: "unlinked" | "ignored" | "moved" | "displaced", by: string) => {
     const personId = owner.get(key)!;
     const account = refOf(key);
-    people.get(personId)!.delete(account.sourceId);
+    edit(personId).delete(account.sourceId);
     owner.delete(key);
     changes.push({ kind: "account-unlinked", personId, account, reason, decidedBy: by });
   };
@@ -284,7 +318,7 @@ export function linkPeople(input: LinkInput): LinkResult {
     extra: { evidence?: MatchEvidence; by?: string },
   ) => {
     const account = refOf(key);
-    people.get(personId)!.set(account.sourceId, { ...account, rule, linkedAt: now });
+    edit(personId).set(account.sourceId, { ...account, rule, linkedAt: now });
     owner.set(key, personId);
     changes.push({
       kind: "account-linked",
@@ -352,8 +386,7 @@ export function linkPeople(input: LinkInput): LinkResult {
     settled.add(pin.key);
     const account = refOf(pin.key);
     const current = owner.get(pin.key);
-    const target = people.get(pin.personId);
-    if (target === undefined) {
+    if (!exists(pin.personId)) {
       review({
         accounts: [account],
         candidates: current === undefined ? [] : [current],
@@ -369,7 +402,7 @@ export function linkPeople(input: LinkInput): LinkResult {
     }
     pinnedTo.set(pin.key, pin.personId);
     if (current === pin.personId) continue;
-    const taken = target.get(account.sourceId);
+    const taken = accountIn(pin.personId, account.sourceId);
     if (taken !== undefined) unlink(accountKey(taken), "displaced", pin.by);
     if (current !== undefined) unlink(pin.key, "moved", pin.by);
     link(pin.key, pin.personId, "manual", { by: pin.by });
@@ -378,7 +411,7 @@ export function linkPeople(input: LinkInput): LinkResult {
   for (const pin of pins) {
     if (pinnedTo.get(pin.key) !== pin.personId || owner.get(pin.key) === pin.personId) continue;
     const account = refOf(pin.key);
-    const winner = people.get(pin.personId)!.get(account.sourceId);
+    const winner = accountIn(pin.personId, account.sourceId);
     review({
       accounts: [account],
       candidates: [pin.personId],
@@ -392,28 +425,43 @@ export function linkPeople(input: LinkInput): LinkResult {
     });
   }
 
+  // Unlinked accounts: listed, linked to nobody, not decided by an admin.
+  const free = [...listed].filter((key) => !owner.has(key) && !settled.has(key));
+  const freeSet = new Set(free);
+  const isFree = (key: string) => freeSet.has(key);
+
   // Rule keys: for each rule and normalised value, the accounts (of at least two sources) that have it.
+  // Only values an unlinked account has matter (linked accounts keep their person), so those are
+  // collected first and linked accounts join them; with nothing unlinked there is nothing to match.
   const groups: Group[] = [];
   const groupsOf = new Map<string, number[]>();
   config.rules.forEach((rule, ruleIndex) => {
+    if (free.length === 0) return;
     const kind = compareKindOf(rule);
-    const byValue = new Map<string, { members: string[]; sources: Set<string> }>();
-    for (const term of rule.match) {
-      const snapshot = snapshots.get(term.source);
-      if (snapshot === undefined) continue;
-      for (const person of snapshot.people) {
-        const key = accountKey({ sourceId: term.source, subject: person.subject });
-        if (settled.has(key) && owner.get(key) === undefined) continue;
-        for (const value of matchKeys(person, term, kind)) {
-          const entry = byValue.get(value) ?? { members: [], sources: new Set<string>() };
-          byValue.set(value, entry);
-          entry.members.push(key);
-          entry.sources.add(term.source);
-        }
+    const byValue = new Map<string, { members: string[]; source: string; shared: boolean }>();
+    for (const pass of ["unlinked", "linked"] as const)
+      for (const term of rule.match) {
+        const snapshot = snapshots.get(term.source);
+        if (snapshot === undefined) continue;
+        const keys = keysOf.get(term.source)!;
+        snapshot.people.forEach((person, i) => {
+          const key = keys[i]!;
+          if (pass === "unlinked" ? !isFree(key) : !owner.has(key)) return;
+          for (const value of matchKeys(person, term, kind)) {
+            const entry = byValue.get(value);
+            if (entry === undefined) {
+              if (pass === "unlinked")
+                byValue.set(value, { members: [key], source: term.source, shared: false });
+            } else {
+              entry.members.push(key);
+              if (entry.source !== term.source) entry.shared = true;
+            }
+          }
+        });
       }
-    }
-    for (const [value, entry] of [...byValue].sort(([a], [b]) => compareStrings(a, b))) {
-      if (entry.sources.size < 2) continue;
+    // Group order follows the snapshots; everything that depends on it breaks ties by rule and value.
+    for (const [value, entry] of byValue) {
+      if (!entry.shared) continue;
       const index = groups.length;
       groups.push({ rule: rule.id, ruleIndex, value, members: entry.members.sort(compareStrings) });
       for (const member of entry.members) {
@@ -425,8 +473,6 @@ export function linkPeople(input: LinkInput): LinkResult {
   });
 
   // Unlinked accounts, grouped by what their rules connect them to (union-find).
-  const isFree = (key: string) => listed.has(key) && !owner.has(key) && !settled.has(key);
-  const free = [...listed.keys()].filter(isFree);
   const parent = new Map<string, string>(free.map((k) => [k, k]));
   const find = (k: string): string => {
     let root = k;
@@ -446,7 +492,9 @@ export function linkPeople(input: LinkInput): LinkResult {
       else parent.set(find(member), find(first));
     }
   }
-  const order = (key: string) => `${refOf(key).sourceId === primary ? "0" : "1"}${key}`;
+  // The primary source first, so its account founds a new person; then by account.
+  const orderKeys = new Map(free.map((key) => [key, `${refOf(key).sourceId === primary ? "0" : "1"}${key}`]));
+  const order = (key: string) => orderKeys.get(key)!;
   const components = new Map<string, string[]>();
   for (const key of free) {
     const root = find(key);
@@ -499,10 +547,14 @@ export function linkPeople(input: LinkInput): LinkResult {
     const evidence: MatchEvidence[] = [];
     const candidates = new Set<string>();
     const forbiddenBy = new Map<string, string>();
+    if (members.length === 1 && !groupsOf.has(members[0]!)) {
+      plans.push({ members, evidence: [] });
+      continue;
+    }
     const inComponent = new Set(members);
     for (const member of members) {
       const account = refOf(member);
-      const forbidden = decided.get(member)?.forbidden ?? new Map<string, string>();
+      const forbidden = decided.get(member)?.forbidden ?? NOTHING_FORBIDDEN;
       for (const [p] of forbidden) forbiddenBy.set(p, member);
       const byRule = new Map<string, Set<string>>();
       for (const index of groupsOf.get(member) ?? []) {
@@ -556,7 +608,7 @@ export function linkPeople(input: LinkInput): LinkResult {
     if (candidates.size === 1) {
       const personId = [...candidates][0]!;
       for (const [sourceId, same] of bySource) {
-        const taken = people.get(personId)!.get(sourceId);
+        const taken = accountIn(personId, sourceId);
         if (taken !== undefined)
           reasons.push({
             code: "source-taken",
@@ -631,25 +683,33 @@ export function linkPeople(input: LinkInput): LinkResult {
         continue;
       }
       personId = input.newId();
-      if (people.has(personId))
-        throw new TypeError(`newId() returned "${personId}", which is already in use`);
-      people.set(personId, new Map());
+      if (exists(personId)) throw new TypeError(`newId() returned "${personId}", which is already in use`);
+      changed.set(personId, new Map());
       founder = plan.members[0]!;
       changes.push({ kind: "person-created", personId, account: refOf(founder) });
     }
-    for (const [member, how] of spanningOrder(plan, founder, groups, groupsOf, owner, personId, rank)) {
+    for (const [member, how] of spanningOrder(
+      plan,
+      founder,
+      groups,
+      groupsOf,
+      owner,
+      personId,
+      rank,
+      refOf,
+    )) {
       if (how === undefined) link(member, personId, "created", {});
       else link(member, personId, how.rule, { evidence: how });
     }
   }
 
   return {
-    people: [...people.entries()]
-      .sort(([a], [b]) => compareStrings(a, b))
-      .map(([id, accounts]) => ({
-        id,
-        accounts: [...accounts.values()].sort((a, b) => compareStrings(accountKey(a), accountKey(b))),
-      })),
+    people: [...new Set([...stored.keys(), ...changed.keys()])].sort(compareStrings).map((id) => {
+      const accounts = changed.get(id);
+      const person = stored.get(id);
+      if (accounts === undefined && person !== undefined && isSorted(person.accounts)) return person;
+      return { id, accounts: [...(accounts?.values() ?? person!.accounts)].sort(byAccount) };
+    }),
     reviewQueue: reviews.sort((a, b) => compareStrings(a.id, b.id)),
     changes,
     held: {
@@ -672,7 +732,9 @@ function spanningOrder(
   owner: ReadonlyMap<string, string>,
   personId: string,
   rank: ReadonlyMap<string, number>,
+  refOf: (key: string) => AccountRef,
 ): [string, MatchEvidence | undefined][] {
+  if (founder !== undefined && plan.members.length === 1) return [[founder, undefined]];
   const inPlan = new Set(plan.members);
   const reached = new Map<string, MatchEvidence | undefined>();
   let frontier: string[] = [];
@@ -695,7 +757,8 @@ function spanningOrder(
     const next: string[] = [];
     for (const from of frontier) {
       const indexes = [...(groupsOf.get(from) ?? [])].sort(
-        (a, b) => groups[a]!.ruleIndex - groups[b]!.ruleIndex,
+        (a, b) =>
+          groups[a]!.ruleIndex - groups[b]!.ruleIndex || compareStrings(groups[a]!.value, groups[b]!.value),
       );
       for (const index of indexes) {
         const group = groups[index]!;

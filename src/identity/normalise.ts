@@ -8,6 +8,8 @@ import type { CompareKind, LinkTerm } from "./config.js";
 
 /** Unicode NFKC (full-width digits and letters become ASCII, as Chinese input methods produce them), trimmed. */
 export function normaliseText(value: string): string | undefined {
+  // Printable ASCII without surrounding spaces is already normal (the common case, and NFKC is slow).
+  if (/^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/.test(value)) return value;
   const text = value.normalize("NFKC").trim();
   return text === "" ? undefined : text;
 }
