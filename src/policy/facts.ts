@@ -18,7 +18,15 @@ export interface DirectoryIndex {
   /** Every group of the source, in snapshot order. */
   readonly groups: readonly SourceGroup[];
   /** Groups a subject belongs to (transitively), by subject. */
-  readonly groupsOf: ReadonlyMap<string, readonly SourceGroup[]>;
+  readonly groupsOf: ReadonlyMap<string, ReadonlySet<SourceGroup>>;
+  /** Groups by normalised DN/path (see {@link normaliseDn}), by id and by name. */
+  readonly groupsByPath: ReadonlyMap<string, readonly SourceGroup[]>;
+  readonly groupsById: ReadonlyMap<string, readonly SourceGroup[]>;
+  readonly groupsByName: ReadonlyMap<string, readonly SourceGroup[]>;
+  /** Department ids by their path of names, with and without the root's name (`财务部/华东区`). */
+  readonly departmentsByPath: ReadonlyMap<string, readonly string[]>;
+  /** Department ids a subject leads (membership leader flag or the department's leader list), sorted. */
+  readonly ledBy: ReadonlyMap<string, readonly string[]>;
 }
 
 /** The indexed directories of every source, by source id. */
@@ -48,24 +56,64 @@ export interface PersonFacts {
 export function buildDirectoryFacts(snapshots: readonly DirectorySnapshot[]): DirectoryFacts {
   const out = new Map<string, DirectoryIndex>();
   for (const snapshot of snapshots) {
-    const groupsOf = new Map<string, SourceGroup[]>();
+    const groupsOf = new Map<string, Set<SourceGroup>>();
+    const groupsByPath = new Map<string, SourceGroup[]>();
+    const groupsById = new Map<string, SourceGroup[]>();
+    const groupsByName = new Map<string, SourceGroup[]>();
     for (const group of snapshot.groups) {
-      for (const subject of new Set(group.members)) {
-        const list = groupsOf.get(subject);
-        if (list) list.push(group);
-        else groupsOf.set(subject, [group]);
-      }
+      for (const subject of group.members) addTo(groupsOf, subject, group);
+      if (group.path !== undefined) push(groupsByPath, normaliseDn(group.path), group);
+      push(groupsById, group.id, group);
+      push(groupsByName, group.name, group);
     }
-    out.set(snapshot.sourceId, {
+    const departments = new Map(snapshot.departments.map((d) => [d.id, d]));
+    const ledBy = new Map<string, Set<string>>();
+    for (const d of snapshot.departments) for (const subject of d.leaders) addTo(ledBy, subject, d.id);
+    for (const p of snapshot.people) {
+      for (const m of p.departments) if (m.leader) addTo(ledBy, p.subject, m.departmentId);
+    }
+    const index: DirectoryIndex = {
       sourceId: snapshot.sourceId,
       complete: snapshot.mode === "full" && snapshot.completeness.complete,
-      departments: new Map(snapshot.departments.map((d) => [d.id, d])),
+      departments,
       people: new Map(snapshot.people.map((p) => [p.subject, p])),
       groups: snapshot.groups,
       groupsOf,
-    });
+      groupsByPath,
+      groupsById,
+      groupsByName,
+      departmentsByPath: new Map(),
+      ledBy: new Map([...ledBy].map(([subject, ids]) => [subject, [...ids].sort(compareStrings)])),
+    };
+    const byPath = index.departmentsByPath as Map<string, string[]>;
+    for (const d of snapshot.departments) {
+      const path = departmentPath(index, d.id);
+      push(byPath, path.join("/"), d.id);
+      if (path.length > 1) push(byPath, path.slice(1).join("/"), d.id);
+    }
+    out.set(snapshot.sourceId, index);
   }
   return out;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function addTo<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (set) set.add(value);
+  else map.set(key, new Set([value]));
+}
+
+/** A DN compared the way directories do: case-insensitive, no spaces around the RDN separators. */
+export function normaliseDn(dn: string): string {
+  return dn
+    .split(/(?<!\\),/)
+    .map((rdn) => rdn.trim().toLowerCase())
+    .join(",");
 }
 
 /** Gathers the facts of one Person from the indexed directories. */

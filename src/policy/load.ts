@@ -218,7 +218,7 @@ function referenceWarnings(
         warnings.push(at(where, `no snapshot of source ${source}`));
     }
     if (condition.group !== undefined) {
-      const resolved = resolveGroup(condition.group, directories);
+      const resolved = resolveGroup(condition.group, (id) => directories.get(id));
       if ("problem" in resolved)
         warnings.push(
           at(

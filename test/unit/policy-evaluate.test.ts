@@ -146,6 +146,21 @@ rules:
     expect(result.grants[0]!.lineage.map((l) => l.rule)).toEqual(["by-title", "by-department"]);
   });
 
+  it("resolves group references afresh against a newer snapshot (a group moved to another OU)", () => {
+    const policy = single({ group: `ad-hq:${FINANCE_CASHIERS}` });
+    expect(evaluate(policy, zhangwei).grants).toHaveLength(1);
+    const moved = {
+      ...AD,
+      groups: AD.groups.map((g) =>
+        g.id === "g-fin" ? { ...g, path: "CN=Cashiers,OU=Treasury,DC=corp,DC=example,DC=test" } : g,
+      ),
+    };
+    const newer = buildDirectoryFacts([DINGTALK, moved]);
+    const result = evaluatePolicy(policy, buildPersonFacts(zhangwei, newer));
+    expect(result.grants).toEqual([]);
+    expect(result.rules[0]!.reasons).toEqual([`group ${FINANCE_CASHIERS} does not exist in ad-hq`]);
+  });
+
   it("reports a linked account missing from its snapshot and grants nothing from it", () => {
     const ghost: Person = {
       id: "p-ghost",
