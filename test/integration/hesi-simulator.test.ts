@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { demoSeed, startHesiSimulator, type HesiSimulatorOptions } from "../../src/simulators/hesi/index.js";
+import { generateOrg } from "../../src/simulators/common/org.js";
+import {
+  demoExistingData,
+  existingFromOrg,
+  startHesiSimulator,
+  type HesiSimulatorOptions,
+} from "../../src/simulators/hesi/index.js";
 
 type Running = Awaited<ReturnType<typeof startHesiSimulator>>;
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -282,7 +288,7 @@ describe("Hesi simulator: staff", () => {
   });
 
   it("trap: creating with a disabled staff's phone re-enables and overwrites that staff, ignoring the new userid", async () => {
-    const sim = await start({ seed: demoSeed() });
+    const sim = await start({ existing: demoExistingData() });
     const c = await client(sim);
     const fin = sim.departments().find((d) => d.name === "财务部")!.id;
     const created = await c.post("/api/openapi/v1.1/staffs", {
@@ -305,7 +311,7 @@ describe("Hesi simulator: staff", () => {
   });
 
   it("trap: getStaffIds never returns disabled staff; the list with active=false does", async () => {
-    const sim = await start({ seed: demoSeed() });
+    const sim = await start({ existing: demoExistingData() });
     const c = await client(sim);
     expect(
       (
@@ -322,7 +328,7 @@ describe("Hesi simulator: staff", () => {
   });
 
   it("useNewAccount=true creates a new staff instead of re-enabling the disabled one", async () => {
-    const sim = await start({ seed: demoSeed() });
+    const sim = await start({ existing: demoExistingData() });
     const c = await client(sim);
     const fin = sim.departments().find((d) => d.name === "财务部")!.id;
     const created = await c.post("/api/openapi/v1.1/staffs", {
@@ -337,7 +343,7 @@ describe("Hesi simulator: staff", () => {
 
   it("trap: a phone already registered in Hesi keeps its userId; the supplied userid is ignored", async () => {
     const sim = await start({
-      seed: { registeredPhones: [{ cellphone: "13700000000", userId: "elsewhere-9" }] },
+      existing: { registeredPhones: [{ cellphone: "13700000000", userId: "elsewhere-9" }] },
     });
     const c = await client(sim);
     const created = await c.post("/api/openapi/v1.1/staffs", {
@@ -350,7 +356,7 @@ describe("Hesi simulator: staff", () => {
   });
 
   it("a userid taken by an active staff is 400 该账号已被其他员工使用; by a disabled staff with another phone a Duplicate entry error", async () => {
-    const sim = await start({ seed: demoSeed() });
+    const sim = await start({ existing: demoExistingData() });
     const c = await client(sim);
     const active = await c.post("/api/openapi/v1.1/staffs", {
       name: "a",
@@ -402,7 +408,7 @@ describe("Hesi simulator: staff", () => {
   });
 
   it("disable: 403 with doCheck while approvals are pending; doCheck=false forces; relay hands over first; unknown ids are skipped silently", async () => {
-    const sim = await start({ seed: demoSeed() });
+    const sim = await start({ existing: demoExistingData() });
     const c = await client(sim);
     const pending = "corp1:legacy-3";
     const refused = await c.put(`/api/openapi/v1.1/staffs/disableOrEnableStaff/[${pending}]?active=false`);
@@ -431,7 +437,7 @@ describe("Hesi simulator: staff", () => {
   });
 
   it("re-enabled staff are unlicensed until charge/powers/authStaff, which respects the seats", async () => {
-    const sim = await start({ seed: demoSeed(), seats: 3 });
+    const sim = await start({ existing: demoExistingData(), seats: 3 });
     const c = await client(sim);
     const enabled = await c.put("/api/openapi/v1.1/staffs/disableOrEnableStaff/[corp1:legacy-2]?active=true");
     expect(enabled.body.items[0]).toMatchObject({ active: true, authState: false });
@@ -502,7 +508,7 @@ describe("Hesi simulator: staff", () => {
   });
 
   it("the DingTalk edition refuses staff and department writes but accepts role rows", async () => {
-    const sim = await start({ edition: "dingtalk", seed: { roles: [{ name: "出纳" }] } });
+    const sim = await start({ edition: "dingtalk", existing: { roles: [{ name: "出纳" }] } });
     const c = await client(sim);
     expect(
       (
@@ -521,6 +527,59 @@ describe("Hesi simulator: staff", () => {
       (await c.put(`/api/openapi/v1/roledefs/$${role.id}/staffs`, { contents: [{ staffs: [] }] })).status,
     ).toBe(204);
     expect(sim.targetConfig()).toMatchObject({ rolesOnly: true });
+  });
+});
+
+describe("Hesi simulator: editions and existing data", () => {
+  it("mirrors a generated org as the DingTalk edition holds it: staff found by DingTalk userid, leavers disabled, role rows by sourceId", async () => {
+    const org = generateOrg({ people: 60, seed: 3 });
+    const sim = await start({ edition: "dingtalk", existing: existingFromOrg(org) });
+    const c = await client(sim);
+    const active = org.people.find((p) => p.status === "active")!;
+    const found = await c.post("/api/openapi/v1/staffs/getStaffIds", {
+      type: "USERID",
+      conditionIds: [active.userid],
+    });
+    expect(found.body.items).toMatchObject([{ id: `corp1:${active.userid}`, code: active.jobNumber }]);
+    const gone = org.people.filter((p) => p.status === "left" || p.status === "disabled");
+    expect(sim.staff().filter((s) => !s.active)).toHaveLength(gone.length);
+    const role = await c.post("/api/openapi/v1/roledefs", {
+      name: "出纳",
+      scope: "普通角色",
+      sourceChannel: "API",
+    });
+    const put = await c.put(`/api/openapi/v1/roledefs/$${role.body.value.id}/staffs?staffBy=sourceId`, {
+      contents: [{ staffs: [active.userid] }],
+    });
+    expect(put.status).toBe(204);
+    const mainDept = org.departments.find((d) => d.id === active.departments[0])!;
+    const dept = sim
+      .departments()
+      .find((d) => d.id === sim.tenant.staff.get(`corp1:${active.userid}`)!.defaultDepartment)!;
+    expect(dept.name).toBe(mainDept.parentId === 0 ? "示例科技有限公司" : mainDept.name);
+  });
+
+  it("frees the old login phone when a staff's phone changes with modifyAccountPhone", async () => {
+    const sim = await start();
+    const c = await client(sim);
+    await c.post("/api/openapi/v1.1/staffs", {
+      name: "甲",
+      cellphone: "13000000001",
+      userid: "a",
+      departments: ["corp1"],
+    });
+    await c.put("/api/openapi/v1.1/staffs/update/$corp1:a", {
+      name: "甲",
+      cellphone: "13000000009",
+      modifyAccountPhone: true,
+    });
+    const other = await c.post("/api/openapi/v1.1/staffs", {
+      name: "乙",
+      cellphone: "13000000001",
+      userid: "b",
+      departments: ["corp1"],
+    });
+    expect(other.body.value.id).toBe("corp1:b");
   });
 });
 
@@ -709,7 +768,7 @@ describe("Hesi simulator: faults", () => {
 describe("Hesi simulator: the read-only page", () => {
   it("lists departments, staff and role members with names escaped", async () => {
     const sim = await start({
-      seed: {
+      existing: {
         departments: [{ path: "<b>财务&部" }],
         staff: [
           {
@@ -735,7 +794,7 @@ describe("Hesi simulator: the read-only page", () => {
 
 describe("Hesi simulator: provisional access links and the address prefix", () => {
   it('hands out a login URL whose code is the string "true"; authType CODE works once; a disabled staff gets no link', async () => {
-    const sim = await start({ seed: demoSeed() });
+    const sim = await start({ existing: demoExistingData() });
     const c = await client(sim);
     const once = await c.post("/api/openapi/v1.1/provisional/getProvisionalAuth", {
       userId: "legacy-1",
@@ -770,7 +829,7 @@ describe("Hesi simulator: provisional access links and the address prefix", () =
   });
 
   it("a reusable link works until it expires, then redirects to overdueTokenRedirect", async () => {
-    const sim = await start({ seed: demoSeed() });
+    const sim = await start({ existing: demoExistingData() });
     const c = await client(sim);
     const answer = await c.post("/api/openapi/v1.1/provisional/getProvisionalAuth", {
       uid: "corp1:legacy-1",

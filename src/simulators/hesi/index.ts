@@ -26,8 +26,14 @@ import {
 } from "./state.js";
 import type { HesiTenant } from "./tenant.js";
 
-export { demoSeed } from "./state.js";
-export type { HesiCredentials, HesiEdition, HesiSeed, HesiSimulatorOptions, Launch } from "./state.js";
+export { demoExistingData, existingFromOrg } from "./state.js";
+export type {
+  HesiCredentials,
+  HesiEdition,
+  HesiExistingData,
+  HesiSimulatorOptions,
+  Launch,
+} from "./state.js";
 export type { RandomFailureKind, RandomFailures } from "./failures.js";
 export type { HesiDepartment, HesiRoleDef, HesiRoleRow, HesiStaff } from "./model.js";
 export type { HesiTenant } from "./tenant.js";

@@ -3,6 +3,7 @@ import { SimClock } from "../common/clock.js";
 import type { SimControls } from "../common/control.js";
 import { Faults } from "../common/faults.js";
 import { Bans, RateWindows } from "../common/rate-window.js";
+import type { SimOrg } from "../common/org.js";
 import { FailureDraw, parseHesiFaults, type RandomFailures } from "./failures.js";
 import { DEPARTMENT_ROLE, PLAIN_ROLE } from "./model.js";
 import { HesiTenant } from "./tenant.js";
@@ -11,8 +12,8 @@ import { HesiTokens } from "./tokens.js";
 /** Which Hesi edition the tenant is: only the standalone one (独立版) accepts contact writes (reference §1.1). */
 export type HesiEdition = "standalone" | "dingtalk" | "wecom";
 
-/** Pre-existing data of the tenant, to exercise the traps. Departments are named by their path below the root. */
-export interface HesiSeed {
+/** Data a tenant already holds, to exercise the traps. Departments are named by their path below the root. */
+export interface HesiExistingData {
   /** Departments by path (`财务部/出纳组`); parents are created as needed. */
   readonly departments?: readonly {
     readonly path: string;
@@ -56,8 +57,11 @@ export interface HesiSimulatorOptions {
   readonly appKey?: string;
   /** Open-API secret (接入密码, `appSecurity`); generated when absent. */
   readonly appSecurity?: string;
-  /** Pre-existing data; the tenant starts empty (only the root and the main admin role) without it. */
-  readonly seed?: HesiSeed;
+  /**
+   * Data the tenant already holds (a disabled staff, a phone registered elsewhere…) to exercise the traps;
+   * without it the tenant starts empty: only the root department and the main admin role.
+   */
+  readonly existing?: HesiExistingData;
   /** Fault spec: the common rules plus failure-rate/failure-seed/failure-kinds (see failures.ts). */
   readonly faults?: string;
   /** Random failures (overrides those of `faults`). */
@@ -133,7 +137,7 @@ export interface HesiSimState {
   readonly launches: Launch[];
 }
 
-/** Builds the shared state and applies the seed. */
+/** Builds the shared state and loads the existing data. */
 export function createState(options: HesiSimulatorOptions): HesiSimState {
   const clock = new SimClock(options.now);
   const corpId = options.corpId ?? randomBytes(10).toString("base64url").slice(0, 14);
@@ -156,7 +160,7 @@ export function createState(options: HesiSimulatorOptions): HesiSimState {
     ...(options.licenceEndsAt === undefined ? {} : { licenceEndsAt: options.licenceEndsAt }),
     freshTokenDelayMs: options.freshTokenDelayMs ?? 0,
   });
-  if (options.seed !== undefined) applySeed(tenant, options.seed);
+  if (options.existing !== undefined) applyExisting(tenant, options.existing);
   return {
     tenant,
     // Tokens are Hesi's own (with refresh); /__simulator/expire-tokens is served by the Hesi router.
@@ -180,7 +184,7 @@ export function createState(options: HesiSimulatorOptions): HesiSimState {
 }
 
 /** A small pre-existing tenant: two departments, three staff (one disabled, one with pending approvals), one role. */
-export function demoSeed(): HesiSeed {
+export function demoExistingData(): HesiExistingData {
   return {
     departments: [
       { path: "财务部", code: "FIN" },
@@ -216,7 +220,34 @@ export function demoSeed(): HesiSeed {
   };
 }
 
-function applySeed(tenant: HesiTenant, seed: HesiSeed): void {
+/**
+ * The people and departments of a generated org (common/org.ts) as a Hesi tenant would hold them after the
+ * DingTalk or WeCom edition synced them: userId = the platform's userid, 工号 = job number; people who left
+ * or are disabled are disabled staff. Use it with `edition: "dingtalk"` to test role-only sync.
+ */
+export function existingFromOrg(org: SimOrg): HesiExistingData {
+  const byId = new Map(org.departments.map((d) => [d.id, d]));
+  const pathOf = (id: number): string => {
+    const names: string[] = [];
+    for (let d = byId.get(id); d !== undefined && d.parentId !== 0; d = byId.get(d.parentId))
+      names.unshift(d.name);
+    return names.join("/");
+  };
+  return {
+    departments: org.departments.filter((d) => d.parentId !== 0).map((d) => ({ path: pathOf(d.id) })),
+    staff: org.people.map((p) => ({
+      name: p.name,
+      cellphone: p.mobile,
+      email: p.email,
+      userid: p.userid,
+      code: p.jobNumber,
+      departments: p.departments.map(pathOf),
+      active: p.status === "active" || p.status === "not-activated",
+    })),
+  };
+}
+
+function applyExisting(tenant: HesiTenant, data: HesiExistingData): void {
   const byPath = new Map<string, string>([["", tenant.corpId]]);
   const ensure = (path: string): string => {
     const parts = path.split("/").filter(Boolean);
@@ -232,13 +263,13 @@ function applySeed(tenant: HesiTenant, seed: HesiSeed): void {
     }
     return parentId;
   };
-  for (const d of seed.departments ?? []) {
+  for (const d of data.departments ?? []) {
     const id = ensure(d.path);
     if (d.code !== undefined) tenant.updateDepartment(id, { code: d.code });
   }
-  for (const p of seed.registeredPhones ?? []) tenant.registeredPhones.set(p.cellphone, p.userId);
+  for (const p of data.registeredPhones ?? []) tenant.registeredPhones.set(p.cellphone, p.userId);
   const disabled: string[] = [];
-  for (const s of seed.staff ?? []) {
+  for (const s of data.staff ?? []) {
     const departments = (s.departments ?? [""]).map(ensure);
     const staff = tenant.createStaff({
       name: s.name,
@@ -252,7 +283,7 @@ function applySeed(tenant: HesiTenant, seed: HesiSeed): void {
     if (s.pendingApprovals === true) tenant.pendingApprovals.add(staff.id);
     if (s.active === false) disabled.push(staff.id);
   }
-  for (const r of seed.roles ?? []) {
+  for (const r of data.roles ?? []) {
     const role = tenant.createRole({
       name: r.name,
       scope: r.scope ?? PLAIN_ROLE,
@@ -266,9 +297,9 @@ function applySeed(tenant: HesiTenant, seed: HesiSeed): void {
     }));
     if (contents.length > 0) tenant.putRoleRows(role.id, { contents }, "sourceId", "v1.1");
   }
-  // Disabled last, so seeded roles may name them and their departments stay valid.
+  // Disabled last, so the roles may name them and their departments stay valid.
   if (disabled.length > 0) tenant.setStaffActive(disabled, "id", false, false);
-  // Departments disabled by the seed (after their staff are disabled or moved).
-  for (const d of seed.departments ?? [])
+  // Departments the data disables (after their staff are disabled or moved).
+  for (const d of data.departments ?? [])
     if (d.active === false) tenant.setDepartmentActive(ensure(d.path), false);
 }

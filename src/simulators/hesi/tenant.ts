@@ -202,6 +202,11 @@ export class HesiTenant {
     this.registeredPhones.set(phone, userId);
   }
 
+  private dropPhone(phone: string): void {
+    this.remember(this.registeredPhones, phone, (v) => v);
+    this.registeredPhones.delete(phone);
+  }
+
   private editDepartment(d: HesiDepartment, change: (d: HesiDepartment) => void): void {
     this.remember(this.departments, d.id, (v) => ({ ...v, form: { ...v.form } }));
     change(d);
@@ -341,6 +346,7 @@ export class HesiTenant {
       if (body.modifyAccountEmail === true && email && email !== staff.email) {
         if (this.staffWith("email", email).some((s) => s !== staff)) fail(412, "该邮箱已被其他员工使用");
       }
+      const previousPhone = staff.cellphone;
       this.editStaff(staff, (s) => {
         s.name = name;
         const code = optString(body, "code");
@@ -360,7 +366,11 @@ export class HesiTenant {
           s.showEmail = showEmail!;
         }
       });
-      if (body.modifyAccountPhone === true && cellphone) this.putPhone(cellphone, staff.userId);
+      if (body.modifyAccountPhone === true && cellphone && cellphone !== previousPhone) {
+        // The login account moves to the new phone; the old one is free again.
+        if (previousPhone !== "") this.dropPhone(previousPhone);
+        this.putPhone(cellphone, staff.userId);
+      }
       return staff;
     });
   }
