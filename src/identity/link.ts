@@ -231,6 +231,7 @@ interface Group {
   readonly rule: string;
   readonly ruleIndex: number;
   readonly value: string;
+  /** Account keys, sorted. */
   readonly members: readonly string[];
 }
 
@@ -472,47 +473,62 @@ export function linkPeople(input: LinkInput): LinkResult {
     }
   });
 
-  // Unlinked accounts, grouped by what their rules connect them to (union-find).
-  const parent = new Map<string, string>(free.map((k) => [k, k]));
-  const find = (k: string): string => {
-    let root = k;
-    while (parent.get(root) !== root) root = parent.get(root)!;
-    while (parent.get(k) !== root) {
-      const next = parent.get(k)!;
-      parent.set(k, root);
-      k = next;
+  // Unlinked accounts, grouped by what their rules connect them to (union-find over their positions in
+  // a stable order: the primary source first, so its account founds a new person; then by account).
+  const ordered = free
+    .map((key) => ({ key, primary: refOf(key).sourceId === primary ? 0 : 1 }))
+    .sort((a, b) => a.primary - b.primary || compareStrings(a.key, b.key))
+    .map((entry) => entry.key);
+  const position = new Map(ordered.map((key, i) => [key, i]));
+  const parent = Int32Array.from(ordered, (_, i) => i);
+  const find = (i: number): number => {
+    let root = i;
+    while (parent[root] !== root) root = parent[root]!;
+    while (parent[i] !== root) {
+      const next = parent[i]!;
+      parent[i] = root;
+      i = next;
     }
     return root;
   };
   for (const group of groups) {
-    let first: string | undefined;
+    let first: number | undefined;
     for (const member of group.members) {
-      if (!isFree(member)) continue;
-      if (first === undefined) first = member;
-      else parent.set(find(member), find(first));
+      const at = position.get(member);
+      if (at === undefined) continue;
+      if (first === undefined) first = find(at);
+      else {
+        // The smaller position stays the root, so a component's root is its first member.
+        const root = find(at);
+        if (root < first) {
+          parent[first] = root;
+          first = root;
+        } else if (root > first) parent[root] = first;
+      }
     }
   }
-  // The primary source first, so its account founds a new person; then by account.
-  const orderKeys = new Map(free.map((key) => [key, `${refOf(key).sourceId === primary ? "0" : "1"}${key}`]));
-  const order = (key: string) => orderKeys.get(key)!;
-  const components = new Map<string, string[]>();
-  for (const key of free) {
-    const root = find(key);
-    const list = components.get(root) ?? [];
-    list.push(key);
-    components.set(root, list);
-  }
-  const sortedComponents = [...components.values()]
-    .map((members) => members.sort((a, b) => compareStrings(order(a), order(b))))
-    .sort((a, b) => compareStrings(order(a[0]!), order(b[0]!)));
+  // Walking in order, each component appears at its first member and collects the rest in order.
+  const components = new Map<number, string[]>();
+  ordered.forEach((key, i) => {
+    const root = find(i);
+    const list = components.get(root);
+    if (list === undefined) components.set(root, [key]);
+    else list.push(key);
+  });
+  const sortedComponents = [...components.values()];
 
   // Sources that were not read fully hide linked accounts a new account might belong to.
   const hidden = new Map<string, number>();
-  for (const key of owner.keys()) {
+  const conclusive = new Map<string, boolean>();
+  for (const key of free.length === 0 ? [] : owner.keys()) {
     const { sourceId } = refOf(key);
-    const snapshot = snapshots.get(sourceId);
-    if (snapshot !== undefined && isProvenComplete(snapshot)) continue;
-    if (!listed.has(key)) hidden.set(sourceId, (hidden.get(sourceId) ?? 0) + 1);
+    let complete = conclusive.get(sourceId);
+    if (complete === undefined) {
+      const snapshot = snapshots.get(sourceId);
+      complete = snapshot !== undefined && isProvenComplete(snapshot);
+      conclusive.set(sourceId, complete);
+    }
+    if (!complete && !listed.has(key)) hidden.set(sourceId, (hidden.get(sourceId) ?? 0) + 1);
   }
   const partners = new Map<string, Set<string>>();
   for (const rule of config.rules)
@@ -762,7 +778,7 @@ function spanningOrder(
       );
       for (const index of indexes) {
         const group = groups[index]!;
-        for (const to of [...group.members].sort(compareStrings)) {
+        for (const to of group.members) {
           if (!inPlan.has(to) || reached.has(to) || refOf(to).sourceId === refOf(from).sourceId) continue;
           reached.set(to, { rule: group.rule, account: refOf(to), matched: refOf(from), value: group.value });
           next.push(to);
