@@ -515,7 +515,8 @@ function testValue(test: ValueTest, value: string): boolean {
 
 const statusMemo = new WeakMap<Condition, boolean>();
 
-function mentionsStatus(condition: Condition): boolean {
+/** True when the condition names statuses anywhere (then every linked account's facts count). */
+export function mentionsStatus(condition: Condition): boolean {
   let found = statusMemo.get(condition);
   if (found === undefined) {
     found =

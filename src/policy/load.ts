@@ -43,12 +43,20 @@ export function loadPolicies(dir: string): readonly Policy[] {
   return check.policies;
 }
 
+/** What a check compares the policies with, when the caller has it. */
+export interface CheckOptions {
+  /** The last snapshots, indexed: groups and departments the policies name must be there. */
+  readonly directories?: DirectoryFacts;
+  /** Source ids from the config: sources the policies name must be configured. */
+  readonly sourceIds?: readonly string[];
+}
+
 /**
- * Checks every policy in `dir` (for `idbridge policy check`): problems, and with `directories` (the last
- * snapshots, indexed) warnings for sources, groups and departments the policies name but the
- * snapshots do not hold. Never throws for bad content; an unreadable directory is a problem line.
+ * Checks every policy in `dir` (for `idbridge policy check`): problems, and warnings for sources that are
+ * not configured and for groups and departments the last snapshots do not hold (see {@link CheckOptions}).
+ * Never throws for bad content; an unreadable directory is a problem line.
  */
-export function checkPolicies(dir: string, directories?: DirectoryFacts): PolicyCheck {
+export function checkPolicies(dir: string, options: CheckOptions = {}): PolicyCheck {
   const root = resolve(dir);
   let names: string[];
   try {
@@ -72,7 +80,7 @@ export function checkPolicies(dir: string, directories?: DirectoryFacts): Policy
       problems.push(`${file}: cannot read: ${describeError(err)}`);
       continue;
     }
-    const parsed = parsePolicyText(text, file, directories);
+    const parsed = parsePolicyText(text, file, options);
     problems.push(...parsed.problems);
     warnings.push(...parsed.warnings);
     if (!parsed.policy) continue;
@@ -93,7 +101,7 @@ export function checkPolicies(dir: string, directories?: DirectoryFacts): Policy
 export function parsePolicyText(
   text: string,
   file: string,
-  directories?: DirectoryFacts,
+  options: CheckOptions = {},
 ): { policy: Policy | null; problems: string[]; warnings: string[]; targetLine?: number } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
@@ -114,7 +122,7 @@ export function parsePolicyText(
   }
   const policy: Policy = deepFreeze({ ...result.data, file });
   const problems = crossReferenceProblems(policy, at);
-  const warnings = directories ? referenceWarnings(policy, directories, at) : [];
+  const warnings = referenceWarnings(policy, options, at);
   return {
     policy: problems.length === 0 ? policy : null,
     problems,
@@ -198,13 +206,21 @@ function crossReferenceProblems(policy: Policy, at: (path: Path, message: string
   return problems;
 }
 
-/** Warnings for references the snapshots do not know (a typo, or a group deleted upstream). */
+/** Warnings for sources not configured and references the snapshots do not know (a typo, or deleted upstream). */
 function referenceWarnings(
   policy: Policy,
-  directories: DirectoryFacts,
+  { directories, sourceIds }: CheckOptions,
   at: (path: Path, message: string) => string,
 ): string[] {
   const warnings: string[] = [];
+  const noSnapshot = (message: string): string =>
+    message.replace(/:? (not held: )?no linked account in /, ": no snapshot of source ");
+  // A source that is not configured gets one warning per place; its groups and departments are not looked up.
+  const configured = (source: string, where: Path): boolean => {
+    if (sourceIds === undefined || sourceIds.includes(source)) return true;
+    warnings.push(at(where, `source ${source} is not configured (sources: ${sourceIds.join(", ")})`));
+    return false;
+  };
   const visit = (condition: Condition, path: Path): void => {
     condition.all?.forEach((c, i) => visit(c, [...path, "all", i]));
     condition.any?.forEach((c, i) => visit(c, [...path, "any", i]));
@@ -214,28 +230,27 @@ function referenceWarnings(
       [condition.attribute?.source, [...path, "attribute", "source"]],
     ];
     for (const [source, where] of sources) {
-      if (source !== undefined && !directories.has(source))
+      if (source === undefined || !configured(source, where)) continue;
+      if (directories && !directories.has(source))
         warnings.push(at(where, `no snapshot of source ${source}`));
     }
     if (condition.group !== undefined) {
-      const resolved = resolveGroup(condition.group, (id) => directories.get(id));
-      if ("problem" in resolved)
-        warnings.push(
-          at(
-            [...path, "group"],
-            resolved.problem.replace(/ not held: no linked account in /, ": no snapshot of source "),
-          ),
-        );
+      const where = [...path, "group"];
+      const group = condition.group;
+      const source = typeof group === "string" ? group.slice(0, group.indexOf(":")) : group.source;
+      if (configured(source, where) && directories) {
+        const resolved = resolveGroup(group, (id) => directories.get(id));
+        if ("problem" in resolved) warnings.push(at(where, noSnapshot(resolved.problem)));
+      }
     }
     const department =
       condition.department ?? (condition.leaderOf === "any" ? undefined : condition.leaderOf);
     if (department !== undefined) {
-      const resolved = resolveDepartment(department, directories.get(department.source));
-      const key = condition.department !== undefined ? "department" : "leaderOf";
-      if ("problem" in resolved)
-        warnings.push(
-          at([...path, key], resolved.problem.replace(/: no linked account in /, ": no snapshot of source ")),
-        );
+      const where = [...path, condition.department !== undefined ? "department" : "leaderOf"];
+      if (configured(department.source, where) && directories) {
+        const resolved = resolveDepartment(department, directories.get(department.source));
+        if ("problem" in resolved) warnings.push(at(where, noSnapshot(resolved.problem)));
+      }
     }
   };
   policy.rules.forEach((rule, i) => visit(rule.when, ["rules", i, "when"]));

@@ -189,7 +189,7 @@ rules:
 `;
     const dir = policyDir({ "p.yaml": text });
     const file = join(dir, "p.yaml");
-    const check = checkPolicies(dir, directories);
+    const check = checkPolicies(dir, { directories });
     expect(check.problems).toEqual([]);
     expect(check.policies).toHaveLength(1);
     expect(check.warnings).toEqual([
@@ -200,6 +200,25 @@ rules:
       `${file}:10: rules[0].when.any[2].department: department 财务部/华西区 does not exist in dingtalk-hq`,
       `${file}:11: rules[0].when.any[3].leaderOf: department 7: no snapshot of source wecom-hq`,
       `${file}:12: rules[0].when.any[4].attribute.source: no snapshot of source hr-db`,
+    ]);
+  });
+
+  it("warns once about a source the config does not have, instead of looking into its snapshot", () => {
+    const text = `version: 1
+target: hesi-main
+roles: { r: { targetRole: R } }
+rules:
+  - id: x
+    when:
+      all:
+        - group: "wecom-hq:finance"
+        - department: { source: dingtalk-hq, path: 财务部 }
+    grant: r
+`;
+    const dir = policyDir({ "p.yaml": text });
+    const check = checkPolicies(dir, { directories, sourceIds: ["dingtalk-hq", "ad-hq"] });
+    expect(check.warnings).toEqual([
+      `${join(dir, "p.yaml")}:8: rules[0].when.all[0].group: source wecom-hq is not configured (sources: dingtalk-hq, ad-hq)`,
     ]);
   });
 });
