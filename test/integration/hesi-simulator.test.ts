@@ -407,6 +407,24 @@ describe("Hesi simulator: staff", () => {
     expect((await c.put("/api/openapi/v1.1/staffs/update/$corp1:nobody", { name: "x" })).status).toBe(403);
   });
 
+  it("update by 工号 (type=code) names departments by their code, which must find exactly one department", async () => {
+    const sim = await start({ existing: demoExistingData() });
+    const c = await client(sim);
+    const moved = await c.put("/api/openapi/v1.1/staffs/update/$E0001?type=code", {
+      name: "老财务",
+      departments: ["SALES"],
+      defaultDepartment: "SALES",
+    });
+    expect(moved.status).toBe(200);
+    expect(moved.body.value.defaultDepartment).toBe(sim.departments().find((d) => d.code === "SALES")!.id);
+    const unknown = await c.put("/api/openapi/v1.1/staffs/update/$E0001?type=code", {
+      name: "老财务",
+      departments: ["NOPE"],
+    });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errorMessage).toBe("根据字段[departments]的code[NOPE]不能定位到唯一部门");
+  });
+
   it("disable: 403 with doCheck while approvals are pending; doCheck=false forces; relay hands over first; unknown ids are skipped silently", async () => {
     const sim = await start({ existing: demoExistingData() });
     const c = await client(sim);

@@ -334,7 +334,7 @@ export class HesiTenant {
       const cellphone = optString(body, "cellphone");
       if (cellphone !== undefined && cellphone !== "" && !PHONE.test(cellphone))
         fail(400, "手机号格式不正确，只能包含数字和英文括号");
-      const depts = this.staffDepartments(body, false);
+      const depts = this.staffDepartments(body, false, type);
       const showEmail = optString(body, "email");
       const email = showEmail?.toLowerCase();
       if (body.modifyAccountPhone === true && cellphone && cellphone !== staff.cellphone) {
@@ -547,18 +547,30 @@ export class HesiTenant {
     return withCode.find((s) => s.active) ?? withCode[0];
   }
 
+  /**
+   * The departments of a create or update body. With `type=code` on update, departments are named by their
+   * code, which must name exactly one active department (update-staffs.md).
+   */
   private staffDepartments(
     body: Body,
     required: boolean,
+    by: StaffKeyType = "id",
   ): { departments: string[]; defaultDepartment: string } | undefined {
     if (body.departments === undefined && body.defaultDepartment === undefined && !required) return undefined;
-    const departments = stringList(body.departments);
+    const byCode = (field: string, code: string): string => {
+      const matches = [...this.departments.values()].filter((d) => d.active && d.code === code);
+      if (matches.length !== 1) fail(400, `根据字段[${field}]的code[${code}]不能定位到唯一部门`);
+      return matches[0]!.id;
+    };
+    let departments = stringList(body.departments);
+    if (by === "code") departments = departments.map((c) => byCode("departments", c));
     if (departments.length === 0) fail(403, "部门不能为空");
     for (const id of departments) {
       const d = this.departments.get(id);
       if (d === undefined || !d.active) fail(412, `部门不存在[${id}]`);
     }
-    const wanted = optString(body, "defaultDepartment");
+    let wanted = optString(body, "defaultDepartment");
+    if (by === "code" && wanted !== undefined) wanted = byCode("defaultDepartment", wanted);
     // A default outside `departments` is replaced by the first of them (add-staffs.md).
     const defaultDepartment = wanted !== undefined && departments.includes(wanted) ? wanted : departments[0]!;
     return { departments: [...new Set(departments)], defaultDepartment };
