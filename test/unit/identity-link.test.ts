@@ -189,6 +189,26 @@ describe("linking by rules", () => {
     ]);
   });
 
+  it("links two new accounts to an existing person when only one of them matches the person directly", () => {
+    const result = link({
+      existing: [linked("p_old", ["dingtalk-hq", "dt-zhang"])],
+      snapshots: [
+        snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: "E001" })]),
+        snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
+        snapshot("wecom-hq", [person("zhangsan", { username: "zhangsan" })]),
+      ],
+    });
+    expect(shape(result)).toEqual({ p_old: ["ad-hq:guid-1", "dingtalk-hq:dt-zhang", "wecom-hq:zhangsan"] });
+    expect(result.changes).toEqual([
+      expect.objectContaining({ account: { sourceId: "ad-hq", subject: "guid-1" }, rule: "employee-no" }),
+      expect.objectContaining({
+        account: { sourceId: "wecom-hq", subject: "zhangsan" },
+        rule: "username",
+        evidence: expect.objectContaining({ matched: { sourceId: "ad-hq", subject: "guid-1" } }),
+      }),
+    ]);
+  });
+
   it("gives an account that matches nothing a new person with an id from newId", () => {
     const result = link({
       newId: ids("p_x"),
@@ -681,6 +701,23 @@ describe("manual decisions", () => {
     const again = link({ existing: result.people, snapshots, decisions });
     expect(again.changes).toEqual([]);
     expect(again.people).toEqual(result.people);
+  });
+
+  it("reviews a new account that reaches, through another new account, a person an admin unlinked it from", () => {
+    const result = link({
+      existing: [linked("p_a", ["dingtalk-hq", "dt-zhang"])],
+      snapshots: [
+        snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: "E001" })]),
+        snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
+        snapshot("wecom-hq", [person("zhangsan", { username: "zhangsan" })]),
+      ],
+      decisions: [
+        decision({ kind: "unlink", account: { sourceId: "wecom-hq", subject: "zhangsan" }, personId: "p_a" }),
+      ],
+    });
+    expect(shape(result)).toEqual({ p_a: ["dingtalk-hq:dt-zhang"] });
+    expect(result.reviewQueue.map((r) => r.reasons.map((x) => x.code))).toEqual([["unlinked-by-admin"]]);
+    expect(result.held.accounts).toHaveLength(2);
   });
 
   it("ignores an account: no person, no review item, and an existing link is removed", () => {
