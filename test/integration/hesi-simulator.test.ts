@@ -759,6 +759,19 @@ describe("Hesi simulator: faults", () => {
     expect(sim.departments().map((d) => d.name)).toContain("甲");
   });
 
+  it("a create retried blindly after timeout-after-apply is refused as taken (400), not duplicated", async () => {
+    const sim = await start({ timeoutMs: 20 });
+    const c = await client(sim);
+    const body = { name: "甲", cellphone: "13000000001", userid: "a", departments: ["corp1"] };
+    sim.setRandomFailures({ rate: 1, kinds: ["timeout-after-apply"] });
+    await expect(c.post("/api/openapi/v1.1/staffs", body)).rejects.toThrow();
+    sim.setRandomFailures(null);
+    const retry = await c.post("/api/openapi/v1.1/staffs", body);
+    expect(retry.status).toBe(400);
+    expect(sim.staff()).toHaveLength(1);
+    expect(sim.statuses.get(0)).toBe(1);
+  });
+
   it("fails about the configured share of calls, the same calls for the same seed", async () => {
     const outcomes = async (seed: number): Promise<number[]> => {
       const sim = await start({ failures: { rate: 0.2, seed, kinds: ["429", "5xx"] } });

@@ -88,3 +88,20 @@ describe("Hesi tenant", () => {
     );
   });
 });
+
+describe("Hesi tenant at scale", () => {
+  it("writes a role row of 20,000 staff and lists the role for each holder, and no role after the row is deleted", () => {
+    const t = tenant();
+    const ids: string[] = [];
+    for (let i = 0; i < 20_000; i++)
+      ids.push(
+        t.createStaff({ name: `n${i}`, cellphone: `13${String(i).padStart(9, "0")}`, departments: ["c"] }).id,
+      );
+    const role = t.createRole({ name: "报销提交人", scope: "普通角色", sourceChannel: "API" });
+    t.putRoleRows(role.id, { contents: [{ staffs: ids }] }, "id", "v1");
+    for (const id of ids.slice(0, 2000))
+      expect(t.rolesOf(id)).toEqual([{ roleDefId: role.id, properties: [] }]);
+    t.putRoleRows(role.id, { contents: [{ staffs: [] }] }, "id", "v1");
+    expect(t.rolesOf(ids[0]!)).toEqual([]);
+  });
+});

@@ -74,6 +74,8 @@ export class HesiTenant {
   };
   /** Filtered staff lists by filter, dropped on every staff change (pages of 100 over 100,000 staff). */
   private readonly listCache = new Map<string, HesiStaff[]>();
+  /** Who holds which role, for getStaffIds; null after a role change. */
+  private grants: Map<string, Map<string, string[]>> | null = null;
   private minted = 0;
   private undo: (() => void)[] | null = null;
 
@@ -214,6 +216,7 @@ export class HesiTenant {
   }
 
   private editRole(r: HesiRoleDef, change: (r: HesiRoleDef) => void): void {
+    this.grants = null;
     this.remember(this.roles, r.id, (v) => ({
       ...v,
       rows: v.rows.map((row) => ({ ...row, staffs: [...row.staffs] })),
@@ -528,16 +531,24 @@ export class HesiTenant {
 
   /** The roles a staff holds, as getStaffIds shows them (since 1.24.0). */
   rolesOf(staffId: string): { roleDefId: string; properties: string[] }[] {
-    const out: { roleDefId: string; properties: string[] }[] = [];
-    for (const role of this.roles.values()) {
-      const rows = role.rows.filter((r) => r.staffs.includes(staffId));
-      if (rows.length > 0)
-        out.push({
-          roleDefId: role.id,
-          properties: rows.flatMap((r) => (r.departmentId === null ? [] : [r.departmentId])),
-        });
+    if (this.grants === null) {
+      // staff id → role id → departments of its rows, rebuilt after any role change.
+      const grants = new Map<string, Map<string, string[]>>();
+      for (const role of this.roles.values())
+        for (const row of role.rows)
+          for (const id of row.staffs) {
+            let byRole = grants.get(id);
+            if (byRole === undefined) grants.set(id, (byRole = new Map()));
+            let properties = byRole.get(role.id);
+            if (properties === undefined) byRole.set(role.id, (properties = []));
+            if (row.departmentId !== null) properties.push(row.departmentId);
+          }
+      this.grants = grants;
     }
-    return out;
+    return [...(this.grants.get(staffId) ?? [])].map(([roleDefId, properties]) => ({
+      roleDefId,
+      properties: [...properties],
+    }));
   }
 
   /** A staff by id or by 工号 (the first with that code: codes are not unique in Hesi). */
@@ -860,13 +871,13 @@ export class HesiTenant {
           errors.push(`${i}:路径不存在[${role.scope === DEPARTMENT_ROLE ? "部门" : "档案"}]`);
         else departmentId = found.id;
       }
-      const staffs: string[] = [];
+      const staffs = new Set<string>();
       for (const key of stringList(entry.staffs)) {
         const s = this.staffBy(key, staffBy);
         if (s === undefined) errors.push(`${i}:人员不存在[${key}]`);
-        else if (!staffs.includes(s.id)) staffs.push(s.id);
+        else staffs.add(s.id);
       }
-      rows.push({ departmentId, staffs });
+      rows.push({ departmentId, staffs: [...staffs] });
     });
     if (errors.length > 0) fail(412, `数据错误:[${errors.join(", ")}]`);
     this.editRole(role, (r) => {
@@ -884,6 +895,7 @@ export class HesiTenant {
   clearRole(id: string): void {
     const role = this.roles.get(id);
     if (role === undefined) fail(412, "找不到角色");
+    this.grants = null;
     role.rows = [];
   }
 
