@@ -87,7 +87,7 @@ export function checkPolicies(dir: string, options: CheckOptions = {}): PolicyCh
     const other = targets.get(parsed.policy.target);
     if (other !== undefined) {
       problems.push(
-        `${file}:${parsed.targetLine ?? 1}: target: ${parsed.policy.target} already has a policy in ${other}`,
+        `${file}:${parsed.targetLine}: target: ${parsed.policy.target} already has a policy in ${other}`,
       );
       continue;
     }
@@ -102,7 +102,7 @@ export function parsePolicyText(
   text: string,
   file: string,
   options: CheckOptions = {},
-): { policy: Policy | null; problems: string[]; warnings: string[]; targetLine?: number } {
+): { policy: Policy | null; problems: string[]; warnings: string[]; targetLine: number } {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -110,15 +110,19 @@ export function parsePolicyText(
       const pos = lineCounter.linePos(e.pos[0]);
       return `${file}:${pos.line}: (yaml): ${e.message.split("\n")[0]}`;
     });
-    return { policy: null, problems, warnings: [] };
+    return { policy: null, problems, warnings: [], targetLine: 1 };
   }
   const at = (path: Path, message: string): string => {
-    const line = lineOf(doc, lineCounter, path);
-    return `${file}${line === undefined ? "" : `:${line}`}: ${formatPath(path)}: ${message}`;
+    return `${file}:${lineOf(doc, lineCounter, path)}: ${formatPath(path)}: ${message}`;
   };
   const result = policySchema.safeParse(doc.toJS() ?? {});
   if (!result.success) {
-    return { policy: null, problems: result.error.issues.flatMap((i) => formatIssue(i, at)), warnings: [] };
+    return {
+      policy: null,
+      problems: result.error.issues.flatMap((i) => formatIssue(i, at)),
+      warnings: [],
+      targetLine: 1,
+    };
   }
   const policy: Policy = deepFreeze({ ...result.data, file });
   const problems = crossReferenceProblems(policy, at);
@@ -132,13 +136,13 @@ export function parsePolicyText(
 }
 
 /** The line of the node at `path`, or of its nearest ancestor that exists (a missing key's parent). */
-function lineOf(doc: Document, lineCounter: LineCounter, path: Path): number | undefined {
+function lineOf(doc: Document, lineCounter: LineCounter, path: Path): number {
   for (let n = path.length; n >= 0; n--) {
     const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n), true);
     const offset = isNode(node) ? node.range?.[0] : undefined;
     if (offset !== undefined) return lineCounter.linePos(offset).line;
   }
-  return undefined;
+  return 1; // an empty document: the problem is the file as a whole
 }
 
 function formatIssue(issue: z.core.$ZodIssue, at: (path: Path, message: string) => string): string[] {
@@ -146,6 +150,9 @@ function formatIssue(issue: z.core.$ZodIssue, at: (path: Path, message: string) 
   if (issue.code === "unrecognized_keys") return issue.keys.map((key) => at([...path, key], "unknown key"));
   if (issue.code === "invalid_type" && issue.message.endsWith("received undefined"))
     return [at(path, "required")];
+  if (issue.code === "invalid_key") {
+    return [at(path, `invalid key: ${issue.issues.map((i) => i.message).join("; ")}`)];
+  }
   if (issue.code === "invalid_union") {
     // Report the branch that got furthest (most path segments), not every alternative's complaint.
     const branches = issue.errors.map((errs) =>

@@ -130,6 +130,19 @@ separationOfDuties:
     ]);
   });
 
+  it("reports a bad role key with the reason and an empty file at line 1", () => {
+    const dir = policyDir({
+      "a.yaml": 'version: 1\ntarget: t\nroles:\n  "bad key": { targetRole: X }\n',
+      "b.yaml": "",
+    });
+    expect(checkPolicies(dir).problems).toEqual([
+      `${join(dir, "a.yaml")}:4: roles.bad key: invalid key: must start with a letter and hold only letters, digits, - and _`,
+      `${join(dir, "b.yaml")}:1: version: Invalid input: expected 1`,
+      `${join(dir, "b.yaml")}:1: target: required`,
+      `${join(dir, "b.yaml")}:1: roles: required`,
+    ]);
+  });
+
   it("reports YAML syntax errors with their line", () => {
     const dir = policyDir({ "broken.yaml": "version: 1\ntarget: [unclosed\nroles: {}\n" });
     const [problem] = checkPolicies(dir).problems;
