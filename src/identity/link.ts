@@ -382,7 +382,10 @@ export function linkPeople(input: LinkInput): LinkResult {
       return pin !== undefined && "personId" in pin ? [{ key, ...pin }] : [];
     })
     .sort((a, b) => a.order - b.order);
-  const pinnedTo = new Map<string, string>();
+  // Of several pins of one source's accounts to one person, the latest wins; the others are reviewed
+  // without being linked first, so a second run changes nothing.
+  const latestPin = new Map<string, string>();
+  for (const pin of pins) latestPin.set(`${pin.personId}\u0000${refOf(pin.key).sourceId}`, pin.key);
   for (const pin of pins) {
     settled.add(pin.key);
     const account = refOf(pin.key);
@@ -401,29 +404,27 @@ export function linkPeople(input: LinkInput): LinkResult {
       });
       continue;
     }
-    pinnedTo.set(pin.key, pin.personId);
+    const winner = latestPin.get(`${pin.personId}\u0000${account.sourceId}`)!;
+    if (winner !== pin.key) {
+      if (current === pin.personId) unlink(pin.key, "displaced", decided.get(winner)!.pin!.by);
+      review({
+        accounts: [account],
+        candidates: [pin.personId],
+        reasons: [
+          {
+            code: "manual-conflict",
+            message: `${show(account)} was linked to "${pin.personId}" by ${pin.by}, but a later decision linked ${show(refOf(winner))} of ${account.sourceId} to that person`,
+          },
+        ],
+        evidence: [],
+      });
+      continue;
+    }
     if (current === pin.personId) continue;
     const taken = accountIn(pin.personId, account.sourceId);
     if (taken !== undefined) unlink(accountKey(taken), "displaced", pin.by);
     if (current !== undefined) unlink(pin.key, "moved", pin.by);
     link(pin.key, pin.personId, "manual", { by: pin.by });
-  }
-  // An earlier pin whose person now has another account of its source lost to a later decision.
-  for (const pin of pins) {
-    if (pinnedTo.get(pin.key) !== pin.personId || owner.get(pin.key) === pin.personId) continue;
-    const account = refOf(pin.key);
-    const winner = accountIn(pin.personId, account.sourceId);
-    review({
-      accounts: [account],
-      candidates: [pin.personId],
-      reasons: [
-        {
-          code: "manual-conflict",
-          message: `${show(account)} was linked to "${pin.personId}" by ${pin.by}, but a later decision linked ${winner === undefined ? "another account" : show(winner)} of ${account.sourceId} to that person`,
-        },
-      ],
-      evidence: [],
-    });
   }
 
   // Unlinked accounts: listed, linked to nobody, not decided by an admin.

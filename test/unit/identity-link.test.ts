@@ -680,6 +680,38 @@ describe("manual decisions", () => {
     expect(result.reviewQueue.map((r) => [r.accounts[0]!.subject, r.reasons[0]!.code])).toEqual([
       ["dt-1", "manual-conflict"],
     ]);
+    expect(result.changes.map((c) => c.kind)).toEqual(["account-linked"]);
+    const again = link({
+      existing: result.people,
+      snapshots: [snapshot("dingtalk-hq", [person("dt-1"), person("dt-2")])],
+      decisions: [
+        decision({ kind: "link", account: { sourceId: "dingtalk-hq", subject: "dt-1" }, personId: "p_a" }),
+        decision({ kind: "link", account: { sourceId: "dingtalk-hq", subject: "dt-2" }, personId: "p_a" }),
+      ],
+    });
+    expect(again.changes).toEqual([]);
+    expect(again.people).toEqual(result.people);
+  });
+
+  it("unlinks an earlier admin link when a later decision links another account of its source to the person", () => {
+    const result = link({
+      existing: [linked("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-1", "manual"])],
+      snapshots: [snapshot("dingtalk-hq", [person("dt-1"), person("dt-2")])],
+      decisions: [
+        decision({ kind: "link", account: { sourceId: "dingtalk-hq", subject: "dt-1" }, personId: "p_a" }),
+        decision({
+          kind: "link",
+          account: { sourceId: "dingtalk-hq", subject: "dt-2" },
+          personId: "p_a",
+          by: "admin-li",
+        }),
+      ],
+    });
+    expect(shape(result)).toEqual({ p_a: ["ad-hq:guid-1", "dingtalk-hq:dt-2"] });
+    expect(result.changes).toEqual([
+      expect.objectContaining({ kind: "account-unlinked", reason: "displaced", decidedBy: "admin-li" }),
+      expect.objectContaining({ kind: "account-linked", rule: "manual", decidedBy: "admin-li" }),
+    ]);
   });
 
   it("unlinks an account for good: it becomes its own person and the rule does not relink it", () => {
