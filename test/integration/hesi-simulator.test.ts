@@ -407,6 +407,15 @@ describe("Hesi simulator: staff", () => {
     expect((await c.put("/api/openapi/v1.1/staffs/update/$corp1:nobody", { name: "x" })).status).toBe(403);
   });
 
+  it("custom fields merge through customFields, by id or by 工号, on every edition", async () => {
+    const sim = await start({ edition: "wecom", existing: demoExistingData() });
+    const c = await client(sim);
+    await c.put("/api/openapi/v1.1/staffs/$corp1:legacy-1/customFields", { u_成本中心: "CC1" });
+    const second = await c.put("/api/openapi/v1.1/staffs/$E0001/customFields?type=code", { rankType: "R2" });
+    expect(second.status).toBe(200);
+    expect(second.body.value.staffCustomForm).toEqual({ u_成本中心: "CC1", rankType: "R2" });
+  });
+
   it("update by 工号 (type=code) names departments by their code, which must find exactly one department", async () => {
     const sim = await start({ existing: demoExistingData() });
     const c = await client(sim);
@@ -441,6 +450,12 @@ describe("Hesi simulator: staff", () => {
       dataLinkFlag: true,
     });
     expect(relay.body).toMatchObject({ totalCount: 1, successCount: 1, failCount: 0 });
+    const notAdmin = await c.post("/api/openapi/v2.1/flows/relay", {
+      staffId: pending,
+      originApproverId: pending,
+      relayApproverId: "corp1:legacy-1",
+    });
+    expect(notAdmin.status).toBe(403);
     const done = await c.put(
       `/api/openapi/v1.1/staffs/disableOrEnableStaff/[${pending},corp1:ghost]?active=false`,
     );

@@ -43,6 +43,8 @@ export interface HesiExistingData {
     /** `department` is a path (部门角色 only). */
     readonly rows?: readonly { readonly department?: string; readonly staff: readonly string[] }[];
   }[];
+  /** userids of staff in the main admin role (`<corpId>:admin`), e.g. the operator of `flows/relay`. */
+  readonly admins?: readonly string[];
   /** Phones already registered in Hesi by another tenant, with that account's userId. */
   readonly registeredPhones?: readonly { readonly cellphone: string; readonly userId: string }[];
 }
@@ -217,6 +219,7 @@ export function demoExistingData(): HesiExistingData {
       },
     ],
     roles: [{ name: "出纳", scope: PLAIN_ROLE, sourceChannel: "API", rows: [{ staff: ["legacy-1"] }] }],
+    admins: ["legacy-1"],
   };
 }
 
@@ -297,6 +300,13 @@ function applyExisting(tenant: HesiTenant, data: HesiExistingData): void {
     }));
     if (contents.length > 0) tenant.putRoleRows(role.id, { contents }, "sourceId", "v1.1");
   }
+  if (data.admins !== undefined && data.admins.length > 0)
+    tenant.putRoleRows(
+      `${tenant.corpId}:admin`,
+      { contents: [{ staffs: [...data.admins] }] },
+      "sourceId",
+      "v1.1",
+    );
   // Disabled last, so the roles may name them and their departments stay valid.
   if (disabled.length > 0) tenant.setStaffActive(disabled, "id", false, false);
   // Departments the data disables (after their staff are disabled or moved).

@@ -393,6 +393,14 @@ export class HesiTenant {
     );
   }
 
+  /** `PUT /api/openapi/v1.1/staffs/$<idOrCode>/customFields?type=`: merges the fields (every edition). */
+  updateCustomFields(key: string, type: StaffKeyType, body: Body): HesiStaff {
+    const staff = this.staffByKey(key, type);
+    if (staff === undefined) fail(403, "无效的员工");
+    this.editStaff(staff, (s) => (s.staffCustomForm = { ...s.staffCustomForm, ...body }));
+    return staff;
+  }
+
   /** `PUT /api/openapi/v1/staffs/$<id>/code`: 412 when another staff has the code. */
   updateStaffCode(id: string, code: string): HesiStaff {
     const staff = this.staff.get(id);
@@ -440,6 +448,10 @@ export class HesiTenant {
       const key = optString(body, field);
       if (!key || this.staffByKey(key, type) === undefined) fail(400, `员工不存在${field}`);
     }
+    // The operator must hold the main admin role (relay-staff.md).
+    const operator = this.staffByKey(optString(body, "staffId")!, type)!;
+    const admins = this.roles.get(`${this.corpId}:admin`)?.rows.flatMap((r) => r.staffs) ?? [];
+    if (!admins.includes(operator.id)) fail(403, "您没有权限执行此操作,需要『系统管理』权限");
     const origin = this.staffByKey(optString(body, "originApproverId")!, type)!;
     const had = this.pendingApprovals.delete(origin.id) ? 1 : 0;
     return { totalCount: had, successCount: had, failCount: 0, errors: {} };

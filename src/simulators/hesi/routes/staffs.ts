@@ -39,6 +39,15 @@ export function staffRouter(state: HesiSimState): Router {
     })),
   );
   router.put(
+    "/api/openapi/v1.1/staffs/:id/customFields",
+    gate(state),
+    endpoint(state, (req) => ({
+      value: presentStaff(
+        tenant.updateCustomFields(dollarId(req), queryEnum(req, "type", KEY_TYPES, "id"), bodyOf(req)),
+      ),
+    })),
+  );
+  router.put(
     "/api/openapi/v1/staffs/:id/code",
     ...write,
     endpoint(state, (req) => {
