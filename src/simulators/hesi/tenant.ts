@@ -271,6 +271,7 @@ export class HesiTenant {
             s.active = true;
             s.authState = false; // re-enabled staff must be re-activated (active-staffs.md)
           });
+          if (cellphone) this.putPhone(cellphone, disabled.userId);
           return disabled;
         }
       }
