@@ -5,7 +5,6 @@
 import type { SourceDepartment, SourceGroup } from "../sources/snapshot.js";
 import {
   compareStrings,
-  departmentPath,
   isDepartmentWithin,
   normaliseDn,
   type AccountFacts,
@@ -102,13 +101,13 @@ interface Outcome {
 
 /** Evaluates `policy` for one person. Deterministic: the same inputs give the same output, in order. */
 export function evaluatePolicy(policy: Policy, facts: PersonFacts): PolicyEvaluation {
-  const anyActive = facts.accounts.some((a) => a.person.status === "active");
+  const active = facts.accounts.filter((a) => a.person.status === "active");
   const rules: RuleOutcome[] = [];
   type Entry = { scope: Map<string, ScopeDepartment | string>; lineage: LineageStep[] };
   const granted = new Map<string, Entry>();
 
   for (const rule of policy.rules) {
-    const outcome = evaluateRule(policy, rule, facts, anyActive);
+    const outcome = evaluateRule(policy, rule, facts, active);
     rules.push({ rule: rule.id, role: rule.grant, matched: outcome.ok, reasons: outcome.facts });
     if (!outcome.ok || !outcome.scope) continue;
     const entry: Entry = granted.get(rule.grant) ?? { scope: new Map(), lineage: [] };
@@ -184,14 +183,14 @@ function evaluateRule(
   policy: Policy,
   rule: Rule,
   facts: PersonFacts,
-  anyActive: boolean,
+  active: readonly AccountFacts[],
 ): Outcome & { scope?: readonly (ScopeDepartment | string)[] } {
   const asksStatus = mentionsStatus(rule.when);
   // A person active nowhere gets nothing, unless the rule itself says which statuses it wants.
-  if (!asksStatus && !anyActive) {
+  if (!asksStatus && active.length === 0) {
     return { ok: false, facts: [`not active in any source (${describeStatuses(facts)})`] };
   }
-  const usable = asksStatus ? facts.accounts : facts.accounts.filter((a) => a.person.status === "active");
+  const usable = asksStatus ? facts.accounts : active;
   const outcome = evaluateCondition(rule.when, { facts, usable });
   if (!outcome.ok) return outcome;
   const definition = policy.roles[rule.grant];
@@ -481,7 +480,7 @@ function evaluateValue(
   read: (a: AccountFacts) => string | readonly string[] | undefined,
 ): Outcome {
   const accounts = ctx.facts.accounts.filter((a) => source === undefined || a.sourceId === source);
-  const describe =
+  const describe = (): string =>
     test.equals !== undefined
       ? `= ${test.equals}`
       : test.in !== undefined
@@ -497,7 +496,7 @@ function evaluateValue(
     else if (hit !== undefined)
       misses.push(`${what} ${hit} in ${account.sourceId}, but status is ${account.person.status} there`);
     else if (values.length === 0) misses.push(`no ${what} in ${account.sourceId}`);
-    else misses.push(`${what} is ${values.join(", ")} in ${account.sourceId}, not ${describe}`);
+    else misses.push(`${what} is ${values.join(", ")} in ${account.sourceId}, not ${describe()}`);
   }
   if (hits.length > 0) return { ok: true, facts: hits };
   if (accounts.length === 0) return { ok: false, facts: [`no linked account in ${source ?? "any source"}`] };
@@ -558,7 +557,5 @@ function describeStatuses(facts: PersonFacts): string {
 
 /** A department's names below the root (`财务部/华东区`), or the root's own name. */
 export function departmentLabel(directory: DirectoryIndex, id: string): string {
-  const path = departmentPath(directory, id);
-  if (path.length === 0) return id;
-  return path.length === 1 ? path[0]! : path.slice(1).join("/");
+  return directory.departmentLabels.get(id) ?? id;
 }

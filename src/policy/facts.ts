@@ -25,6 +25,8 @@ export interface DirectoryIndex {
   readonly groupsByName: ReadonlyMap<string, readonly SourceGroup[]>;
   /** Department ids by their path of names, with and without the root's name (`财务部/华东区`). */
   readonly departmentsByPath: ReadonlyMap<string, readonly string[]>;
+  /** Each department's names below the root (`财务部/华东区`), or the root's own name, by id. */
+  readonly departmentLabels: ReadonlyMap<string, string>;
   /** Department ids a subject leads (membership leader flag or the department's leader list), sorted. */
   readonly ledBy: ReadonlyMap<string, readonly string[]>;
 }
@@ -83,13 +85,16 @@ export function buildDirectoryFacts(snapshots: readonly DirectorySnapshot[]): Di
       groupsById,
       groupsByName,
       departmentsByPath: new Map(),
+      departmentLabels: new Map(),
       ledBy: new Map([...ledBy].map(([subject, ids]) => [subject, [...ids].sort(compareStrings)])),
     };
     const byPath = index.departmentsByPath as Map<string, string[]>;
+    const labels = index.departmentLabels as Map<string, string>;
     for (const d of snapshot.departments) {
       const path = departmentPath(index, d.id);
       push(byPath, path.join("/"), d.id);
       if (path.length > 1) push(byPath, path.slice(1).join("/"), d.id);
+      labels.set(d.id, path.length === 1 ? path[0]! : path.slice(1).join("/"));
     }
     out.set(snapshot.sourceId, index);
   }
