@@ -103,7 +103,10 @@ export interface ReviewItem {
   readonly id: string;
   /** The accounts left unlinked (held). */
   readonly accounts: readonly AccountRef[];
-  /** Existing people the accounts might belong to (held: left unchanged downstream until resolved). */
+  /**
+   * Existing people the accounts might belong to, or (a failed admin decision) still belong to; all held:
+   * left unchanged downstream until resolved.
+   */
   readonly candidates: readonly string[];
   /** Why, every reason that applies. */
   readonly reasons: readonly ReviewReason[];
@@ -184,7 +187,10 @@ export interface LinkResult {
   readonly held: {
     /** People a review item concerns. */
     readonly personIds: readonly string[];
-    /** Accounts not linked because they are in review or pending. */
+    /**
+     * Accounts in review or pending. None was linked by this run; one whose admin decision could not be
+     * applied keeps the link it had, and that person is held too.
+     */
     readonly accounts: readonly AccountRef[];
   };
   /** Accounts waiting for a complete read of another source before they may found a new person. */
@@ -407,9 +413,10 @@ export function linkPeople(input: LinkInput): LinkResult {
     const winner = latestPin.get(`${pin.personId}\u0000${account.sourceId}`)!;
     if (winner !== pin.key) {
       if (current === pin.personId) unlink(pin.key, "displaced", decided.get(winner)!.pin!.by);
+      const kept = owner.get(pin.key);
       review({
         accounts: [account],
-        candidates: [pin.personId],
+        candidates: kept === undefined ? [pin.personId] : [pin.personId, kept],
         reasons: [
           {
             code: "manual-conflict",

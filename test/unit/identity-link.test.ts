@@ -813,3 +813,63 @@ describe("input invariants", () => {
     ).toThrow(/already in use/);
   });
 });
+
+describe("random companies (seeded)", () => {
+  it("reaches a fixed point after decisions and never gives an account two people or a person two accounts of a source", () => {
+    let seed = 20260301;
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const rules = config({
+      primarySource: "ad-hq",
+      rules: [
+        { id: "employee-no", match: [EMPLOYEE_NO.match[0], { source: "ad-hq", attribute: "employeeNo" }] },
+        USERNAME,
+      ],
+    });
+    for (let round = 0; round < 200; round++) {
+      // Few distinct values, so duplicates, ambiguity and conflicts are common.
+      const people = (prefix: string) =>
+        Array.from({ length: 1 + Math.floor(random() * 6) }, (_, i) =>
+          person(`${prefix}${i}`, {
+            ...(random() < 0.8 ? { employeeNo: `E${Math.floor(random() * 8)}` } : {}),
+            ...(random() < 0.8 ? { username: `u${Math.floor(random() * 8)}` } : {}),
+          }),
+        );
+      const snapshots = ["dingtalk-hq", "wecom-hq", "ad-hq"].map((id) =>
+        snapshot(id, people(id[0]!), { complete: random() < 0.8 }),
+      );
+      const newId = ids(`p${round}_`);
+      const first = link({ config: rules, snapshots, newId });
+      const accounts = snapshots.flatMap((s) =>
+        s.people.map((p) => ({ sourceId: s.sourceId, subject: p.subject })),
+      );
+      const personIds = first.people.map((p) => p.id);
+      const decisions: LinkDecision[] = [];
+      for (let k = Math.floor(random() * 7); k > 0; k--) {
+        const kind = pick(["link", "unlink", "ignore"] as const);
+        const account = pick(accounts);
+        if (kind === "ignore") decisions.push({ kind, account, by: "admin", at: EARLIER });
+        else if (personIds.length > 0)
+          decisions.push({ kind, account, personId: pick(personIds), by: "admin", at: EARLIER });
+      }
+      const second = link({ config: rules, snapshots, newId, existing: first.people, decisions });
+      const third = link({ config: rules, snapshots, newId, existing: second.people, decisions });
+      expect(third.changes, `round ${round}`).toEqual([]);
+      expect(third.people).toEqual(second.people);
+      expect(third.reviewQueue).toEqual(second.reviewQueue);
+      const owners = new Map<string, string>();
+      for (const p of third.people) {
+        expect(new Set(p.accounts.map((a) => a.sourceId)).size, `round ${round}`).toBe(p.accounts.length);
+        for (const a of p.accounts) {
+          expect(owners.get(`${a.sourceId}:${a.subject}`), `round ${round}`).toBeUndefined();
+          owners.set(`${a.sourceId}:${a.subject}`, p.id);
+        }
+      }
+      const held = new Set(third.held.accounts.map((a) => `${a.sourceId}:${a.subject}`));
+      const heldPeople = new Set(third.held.personIds);
+      for (const key of held)
+        if (owners.has(key))
+          expect(heldPeople.has(owners.get(key)!), `round ${round}: ${key} held, its person not`).toBe(true);
+    }
+  });
+});
