@@ -146,6 +146,31 @@ function buildProgram(result: { code: number }): Command {
       },
     );
 
+  const policy = program.command("policy").description("check the policy files");
+  policy
+    .command("check")
+    .description(
+      "validate the policy files: prints ok, or every problem as file:line: path: message (exit 2)",
+    )
+    .addOption(configOption())
+    .option("--dir <dir>", "policy directory (default: policiesDir from the config)")
+    .action(async (options: ConfigOption & { dir?: string }) => {
+      const config = readConfig(options);
+      const { checkPolicies } = await import("../policy/load.js");
+      const dir = options.dir ?? config.policiesDir;
+      const check = checkPolicies(dir, { sourceIds: config.sources.map((s) => s.id) });
+      for (const line of check.problems) process.stderr.write(`${line}\n`);
+      for (const line of check.warnings) process.stderr.write(`warning: ${line}\n`);
+      if (check.problems.length > 0) {
+        result.code = EXIT.usage;
+        return;
+      }
+      const targets = check.policies.map((p) => p.target).join(", ");
+      process.stdout.write(
+        `ok: ${check.policies.length} policy file(s) in ${dir} (targets: ${targets || "none"})\n`,
+      );
+    });
+
   program
     .command("simulate")
     .description("run a DingTalk or WeCom simulator on 127.0.0.1 and print the sources: entry for it")

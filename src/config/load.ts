@@ -165,6 +165,7 @@ function resolveConfig(parsed: ParsedConfig, file: string | null, baseDir: strin
     ...parsed,
     file,
     dataDir,
+    policiesDir: abs(parsed.policiesDir),
     store: { ...parsed.store, url },
     keys: { ...parsed.keys, dir: abs(parsed.keys.dir ?? resolve(dataDir, "keys")) },
     sources: parsed.sources.map((source) => resolveFileKeys(source, abs)),

@@ -93,6 +93,10 @@ export const configSchema = z.strictObject({
     .string()
     .default("./data")
     .describe("Directory for the embedded SQLite database and generated keys."),
+  policiesDir: z
+    .string()
+    .default("./policies")
+    .describe("Directory of the policy files (*.yaml) that decide which finance roles people hold."),
   store: z
     .strictObject({
       url: storeUrl

@@ -41,6 +41,25 @@ describe("idbridge CLI", () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("policy check accepts the shipped policies and names file and line of a bad one, with exit 2", async () => {
+    const shipped = join(import.meta.dirname, "..", "..", "policies");
+    const ok = await runCli(["policy", "check", "--dir", shipped]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(`ok: 1 policy file(s) in ${shipped} (targets: hesi-main)\n`);
+
+    const dir = tmp();
+    writeFileSync(
+      join(dir, "bad.yaml"),
+      "version: 1\ntarget: hesi-main\nroles:\n  cashier: { targetRole: 出纳 }\nrules:\n  - id: r1\n    when: { status: active }\n    grant: approver\n",
+    );
+    const bad = await runCli(["policy", "check", "--dir", dir]);
+    expect(bad.code).toBe(2);
+    expect(bad.stdout).toBe("");
+    expect(bad.stderr).toMatch(
+      new RegExp(`^${join(dir, "bad.yaml")}:8: rules\\[0\\]\\.grant: .*approver`, "m"),
+    );
+  });
+
   it("config check names the line and column of a YAML syntax error", async () => {
     const r = await runCli(["config", "check", "-c", configFile(tmp(), "server:\n  port: [8080\n")]);
     expect(r.code).toBe(2);
