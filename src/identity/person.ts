@@ -9,7 +9,7 @@ export interface LinkedAccount {
   readonly sourceId: string;
   /** The account's stable subject in that source (see SourcePerson.subject). */
   readonly subject: string;
-  /** The link rule that made the link, or `manual` for an admin's decision. */
+  /** The link rule that made the link, `created` for the account that founded the person, or `manual` for an admin's decision. */
   readonly rule: string;
   /** When the link was made (ISO 8601). */
   readonly linkedAt: string;

@@ -98,6 +98,24 @@ describe("config", () => {
     expect(problems.some((p) => p.startsWith("server.port: "))).toBe(true);
   });
 
+  it("checks that identity link rules name configured sources, with line numbers", () => {
+    const problems = problemsOf(
+      [
+        "sources:",
+        "  - { id: corp-idp, type: oidc }",
+        "identity:",
+        "  rules:",
+        "    - id: same-login",
+        "      match:",
+        "        - { source: corp-idp, attribute: username }",
+        "        - { source: ad-hq, attribute: username }",
+      ].join("\n"),
+    );
+    expect(problems).toEqual([
+      'identity.rules[0].match[1].source: unknown source "ad-hq" (configured: corp-idp) (line 8)',
+    ]);
+  });
+
   it("refuses timer settings that would overflow Node's timers", () => {
     expect(problemsOf("audit: { checkpointIntervalSeconds: 3000000 }\n")).toEqual([
       "audit.checkpointIntervalSeconds: must be at most 2147483 seconds (about 24 days) (line 1)",
