@@ -9,8 +9,8 @@ import type { TokenStore } from "./tokens.js";
 export interface SimControls {
   readonly clock: SimClock;
   readonly faults: Faults;
-  /** Every token store of the simulator (app tokens, user tokens). */
-  readonly tokenStores: readonly TokenStore[];
+  /** Every token store of the simulator (app tokens, user tokens), for the expire-tokens hook. */
+  readonly tokenStores: readonly Pick<TokenStore, "expireAll">[];
   /** API calls served, by path (token calls included), for tests that count requests. */
   readonly calls: Map<string, number>;
 }
@@ -24,7 +24,21 @@ export function countCall(controls: SimControls, path: string): void {
  * Admin hooks under `/__simulator/` (no vendor path starts with it):
  * POST faults {spec, replace?}, POST expire-tokens, POST advance-clock {ms}, GET calls.
  */
-export function controlRouter(controls: SimControls): Router {
+export function controlRouter(
+  controls: SimControls,
+  options: {
+    /** A simulator's own fault syntax (a superset of the common one); returns what to report back. */
+    readonly applyFaults?: (spec: string, replace: boolean) => Record<string, unknown>;
+  } = {},
+): Router {
+  const applyFaults =
+    options.applyFaults ??
+    ((spec: string, replace: boolean) => {
+      const rules = parseFaults(spec);
+      if (replace) controls.faults.set(rules);
+      else controls.faults.add(rules);
+      return { rules };
+    });
   const router = express.Router();
   router.use(express.json());
   router.post("/faults", (req, res) => {
@@ -34,10 +48,7 @@ export function controlRouter(controls: SimControls): Router {
       return;
     }
     try {
-      const rules = parseFaults(body.spec);
-      if (body.replace === false) controls.faults.add(rules);
-      else controls.faults.set(rules);
-      res.json({ ok: true, rules });
+      res.json({ ok: true, ...applyFaults(body.spec, body.replace !== false) });
     } catch (error) {
       res.status(400).json({ error: (error as Error).message });
     }

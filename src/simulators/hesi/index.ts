@@ -83,7 +83,21 @@ export function createHesiSimulator(options: HesiSimulatorOptions = {}): HesiSim
   app.disable("x-powered-by");
   app.set("etag", false);
   app.use("/__simulator", hesiControlRouter(state));
-  app.use("/__simulator", controlRouter(state.controls));
+  app.use(
+    "/__simulator",
+    controlRouter(state.controls, {
+      // Hesi's spec adds seeded random failures to the common rules.
+      applyFaults: (spec, replace) => {
+        const { rules, random } = parseHesiFaults(spec);
+        if (replace) {
+          state.controls.faults.set(rules);
+          state.failures = null;
+        } else state.controls.faults.add(rules);
+        if (random !== undefined) state.failures = new FailureDraw(random);
+        return { rules, random: random ?? null };
+      },
+    }),
+  );
   app.use(pageRouter(state));
   app.use("/api", express.json({ limit: "5mb" }));
   app.use(authRouter(state));
@@ -145,35 +159,12 @@ function targetConfigFor(state: HesiSimState, baseUrl: string): Record<string, u
 }
 
 /**
- * Hesi's own admin hooks, ahead of the common ones: POST faults {spec, replace?} (the Hesi spec, random
- * failures included), POST expire-tokens, POST pending-approvals {staffId}, GET state (JSON of the data).
+ * Hesi's own admin hooks beside the common ones: POST pending-approvals {staffId}, GET state (JSON of the
+ * data).
  */
 function hesiControlRouter(state: HesiSimState): express.Router {
   const router = express.Router();
   router.use(express.json());
-  router.post("/faults", (req, res) => {
-    const body = (req.body ?? {}) as { spec?: unknown; replace?: unknown };
-    if (typeof body.spec !== "string") {
-      res.status(400).json({ error: "body must be {spec: string, replace?: boolean}" });
-      return;
-    }
-    try {
-      const { rules, random } = parseHesiFaults(body.spec);
-      if (body.replace === false) state.controls.faults.add(rules);
-      else {
-        state.controls.faults.set(rules);
-        state.failures = null;
-      }
-      if (random !== undefined) state.failures = new FailureDraw(random);
-      res.json({ ok: true, rules, random: random ?? null });
-    } catch (error) {
-      res.status(400).json({ error: (error as Error).message });
-    }
-  });
-  router.post("/expire-tokens", (_req, res) => {
-    state.tokens.expireAll();
-    res.json({ ok: true });
-  });
   router.post("/pending-approvals", (req, res) => {
     const staffId = (req.body as { staffId?: unknown } | undefined)?.staffId;
     if (typeof staffId !== "string" || !state.tenant.staff.has(staffId)) {

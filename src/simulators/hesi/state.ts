@@ -165,8 +165,8 @@ export function createState(options: HesiSimulatorOptions): HesiSimState {
   if (options.existing !== undefined) applyExisting(tenant, options.existing);
   return {
     tenant,
-    // Tokens are Hesi's own (with refresh); /__simulator/expire-tokens is served by the Hesi router.
-    controls: { clock, faults, tokenStores: [], calls: new Map() },
+    // Tokens are Hesi's own (with refresh); the common expire-tokens hook expires them too.
+    controls: { clock, faults, tokenStores: [tokens], calls: new Map() },
     tokens,
     credentials: {
       appKey: options.appKey ?? randomBytes(16).toString("hex"),
