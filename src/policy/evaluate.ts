@@ -5,7 +5,7 @@
 import type { SourceDepartment, SourceGroup } from "../sources/snapshot.js";
 import {
   compareStrings,
-  isDepartmentWithin,
+  departmentsWithin,
   normaliseDn,
   type AccountFacts,
   type DirectoryIndex,
@@ -99,16 +99,35 @@ interface Outcome {
   readonly facts: readonly string[];
 }
 
+/** Options of {@link evaluatePolicy}. */
+export interface EvaluateOptions {
+  /**
+   * Whether to say why rules did not match (default true, what `policy explain` shows). Without it, a rule
+   * that did not match has no reasons and the accounts list is empty; grants, lineage, withheld and
+   * flagged grants are exactly the same (what a sync needs), at a fraction of the cost.
+   */
+  readonly explain?: boolean;
+}
+
 /** Evaluates `policy` for one person. Deterministic: the same inputs give the same output, in order. */
-export function evaluatePolicy(policy: Policy, facts: PersonFacts): PolicyEvaluation {
+export function evaluatePolicy(
+  policy: Policy,
+  facts: PersonFacts,
+  options: EvaluateOptions = {},
+): PolicyEvaluation {
+  const explain = options.explain ?? true;
   const active = facts.accounts.filter((a) => a.person.status === "active");
   const rules: RuleOutcome[] = [];
   type Entry = { scope: Map<string, ScopeDepartment | string>; lineage: LineageStep[] };
   const granted = new Map<string, Entry>();
 
   for (const rule of policy.rules) {
-    const outcome = evaluateRule(policy, rule, facts, active);
-    rules.push({ rule: rule.id, role: rule.grant, matched: outcome.ok, reasons: outcome.facts });
+    const outcome = evaluateRule(policy, rule, facts, active, explain);
+    rules.push(
+      outcome === FAILED
+        ? unmatchedOutcome(rule)
+        : { rule: rule.id, role: rule.grant, matched: outcome.ok, reasons: outcome.facts },
+    );
     if (!outcome.ok || !outcome.scope) continue;
     const entry: Entry = granted.get(rule.grant) ?? { scope: new Map(), lineage: [] };
     for (const item of outcome.scope) {
@@ -119,7 +138,7 @@ export function evaluatePolicy(policy: Policy, facts: PersonFacts): PolicyEvalua
   }
 
   const all: DesiredGrant[] = [];
-  for (const [role, definition] of Object.entries(policy.roles)) {
+  for (const [role, definition] of roleEntries(policy)) {
     const entry = granted.get(role);
     if (!entry) continue;
     const items = [...entry.scope.values()];
@@ -157,7 +176,8 @@ export function evaluatePolicy(policy: Policy, facts: PersonFacts): PolicyEvalua
     const [kept, ...dropped] = present;
     for (const role of dropped) {
       held.delete(role);
-      const grant = all.find((g) => g.role === role)!;
+      const grant = all.find((g) => g.role === role);
+      if (grant === undefined) continue;
       withheld.push({ ...grant, constraint: constraint.id, conflictsWith: [kept!] });
     }
   }
@@ -169,13 +189,15 @@ export function evaluatePolicy(policy: Policy, facts: PersonFacts): PolicyEvalua
     withheld,
     flagged,
     rules,
-    accounts: [
-      ...facts.accounts.map(
-        (a) =>
-          `${a.sourceId}: ${a.person.name ?? a.person.username ?? a.person.subject} (${a.person.subject}), ${a.person.status}`,
-      ),
-      ...facts.missing.map((m) => `${m.sourceId}: ${m.subject}, not in the snapshot`),
-    ],
+    accounts: !explain
+      ? []
+      : [
+          ...facts.accounts.map(
+            (a) =>
+              `${a.sourceId}: ${a.person.name ?? a.person.username ?? a.person.subject} (${a.person.subject}), ${a.person.status}`,
+          ),
+          ...facts.missing.map((m) => `${m.sourceId}: ${m.subject}, not in the snapshot`),
+        ],
   };
 }
 
@@ -184,14 +206,15 @@ function evaluateRule(
   rule: Rule,
   facts: PersonFacts,
   active: readonly AccountFacts[],
+  explain: boolean,
 ): Outcome & { scope?: readonly (ScopeDepartment | string)[] } {
   const asksStatus = mentionsStatus(rule.when);
   // A person active nowhere gets nothing, unless the rule itself says which statuses it wants.
   if (!asksStatus && active.length === 0) {
-    return { ok: false, facts: [`not active in any source (${describeStatuses(facts)})`] };
+    return explain ? { ok: false, facts: [`not active in any source (${describeStatuses(facts)})`] } : FAILED;
   }
   const usable = asksStatus ? facts.accounts : active;
-  const outcome = evaluateCondition(rule.when, { facts, usable });
+  const outcome = evaluateCondition(rule.when, { facts, usable, explain });
   if (!outcome.ok) return outcome;
   const definition = policy.roles[rule.grant];
   if (!definition || definition.scope === "none" || rule.scope === undefined)
@@ -199,6 +222,7 @@ function evaluateRule(
   if (typeof rule.scope !== "string") return { ...outcome, scope: rule.scope.values };
   const scope = scopeDepartments(rule.scope, usable);
   if (scope.length === 0) {
+    if (!explain) return FAILED;
     return { ok: false, facts: [...outcome.facts, `but no departments for scope ${rule.scope}`] };
   }
   return { ...outcome, scope };
@@ -223,13 +247,36 @@ interface Context {
   readonly facts: PersonFacts;
   /** Accounts whose facts count: active ones, or all when the rule names statuses. */
   readonly usable: readonly AccountFacts[];
+  /**
+   * Whether reasons for a failed condition are needed. Off, a failed condition returns {@link FAILED}
+   * (no reasons) — except below a `not`, whose success reports the inner condition's reasons as lineage.
+   */
+  readonly explain: boolean;
 }
+
+/** A failed condition without reasons (evaluation without explain). */
+const FAILED: Outcome = Object.freeze({ ok: false, facts: Object.freeze([]) as readonly string[] });
 
 function directoryOf(ctx: Context, sourceId: string): DirectoryIndex | undefined {
   return ctx.facts.accounts.find((a) => a.sourceId === sourceId)?.directory;
 }
 
 function evaluateCondition(condition: Condition, ctx: Context): Outcome {
+  const outcome = evaluateConditionExplained(condition, ctx);
+  return outcome.ok || ctx.explain ? outcome : FAILED;
+}
+
+function evaluateConditionExplained(condition: Condition, ctx: Context): Outcome {
+  if (condition.all !== undefined && !ctx.explain) {
+    // Without explain, the first failing part decides: its reasons are not needed.
+    const facts: string[] = [];
+    for (const c of condition.all) {
+      const part = evaluateCondition(c, ctx);
+      if (!part.ok) return FAILED;
+      facts.push(...part.facts);
+    }
+    return { ok: true, facts };
+  }
   if (condition.all !== undefined) {
     const parts = condition.all.map((c) => evaluateCondition(c, ctx));
     const failed = parts.filter((p) => !p.ok);
@@ -245,7 +292,8 @@ function evaluateCondition(condition: Condition, ctx: Context): Outcome {
       : { ok: false, facts: parts.flatMap((p) => p.facts) };
   }
   if (condition.not !== undefined) {
-    const inner = evaluateCondition(condition.not, ctx);
+    // The inner condition's reasons are this one's facts when it fails, so they are always needed.
+    const inner = evaluateCondition(condition.not, ctx.explain ? ctx : { ...ctx, explain: true });
     return inner.ok
       ? { ok: false, facts: inner.facts.map((f) => `excluded: ${f}`) }
       : { ok: true, facts: inner.facts };
@@ -257,11 +305,11 @@ function evaluateCondition(condition: Condition, ctx: Context): Outcome {
   if (condition.title !== undefined) {
     const test: ValueTest =
       typeof condition.title === "string" ? { equals: condition.title } : condition.title;
-    return evaluateValue("title", test, undefined, ctx, (a) => a.person.title);
+    return evaluateValue("title", test, undefined, ctx, undefined);
   }
   if (condition.attribute !== undefined) {
     const { name, source, ...test } = condition.attribute;
-    return evaluateValue(`attribute ${name}`, test, source, ctx, (a) => a.person.attributes[name]);
+    return evaluateValue(`attribute ${name}`, test, source, ctx, name);
   }
   return { ok: false, facts: ["empty condition"] };
 }
@@ -288,6 +336,21 @@ function evaluateStatus(condition: Condition, ctx: Context): Outcome {
 }
 
 function evaluateGroup(ref: string | GroupRef, ctx: Context): Outcome {
+  if (!ctx.explain) {
+    const parsed = parsedRef(ref);
+    const directory = directoryOf(ctx, parsed.source);
+    if (!directory) return FAILED;
+    const found = resolveGroup(ref, () => directory);
+    if ("problem" in found) return FAILED;
+    for (const a of ctx.usable) {
+      if (
+        a.sourceId === found.sourceId &&
+        a.directory.groupsOf.get(a.person.subject)?.has(found.group) === true
+      )
+        return memberOutcome(found);
+    }
+    return FAILED;
+  }
   const resolved = resolveGroup(ref, (id) => directoryOf(ctx, id));
   if ("problem" in resolved) return { ok: false, facts: [resolved.problem] };
   const { group, sourceId } = resolved;
@@ -296,7 +359,7 @@ function evaluateGroup(ref: string | GroupRef, ctx: Context): Outcome {
     (a) => a.sourceId === sourceId && a.directory.groupsOf.get(a.person.subject)?.has(group) === true,
   );
   const usable = holders.filter((a) => ctx.usable.includes(a));
-  if (usable.length > 0) return { ok: true, facts: [`member of ${label} in ${sourceId}`] };
+  if (usable.length > 0) return memberOutcome(resolved);
   if (holders.length > 0) {
     return {
       ok: false,
@@ -314,7 +377,7 @@ export function resolveGroup(
   ref: string | GroupRef,
   directoryOf: (sourceId: string) => DirectoryIndex | undefined,
 ): { group: SourceGroup; sourceId: string } | { problem: string } {
-  const parsed = parseGroupRef(ref);
+  const parsed = parsedRef(ref);
   const directory = directoryOf(parsed.source);
   const shown = parsed.path ?? parsed.id ?? parsed.name ?? "";
   if (!directory) return { problem: `group ${shown} not held: no linked account in ${parsed.source}` };
@@ -358,13 +421,14 @@ function parseGroupRef(ref: string | GroupRef): GroupRef & { loose?: boolean } {
 }
 
 function evaluateDepartment(ref: DepartmentRef, ctx: Context): Outcome {
+  if (!ctx.explain) return evaluateDepartmentFast(ref, ctx);
   const resolved = resolveDepartment(ref, directoryOf(ctx, ref.source));
   if ("problem" in resolved) return { ok: false, facts: [resolved.problem] };
   const { department, directory } = resolved;
   const sub = ref.includeSubDepartments ?? true;
   const label = departmentLabel(directory, department.id);
-  const inside = (id: string): boolean =>
-    sub ? isDepartmentWithin(directory, id, department.id) : id === department.id;
+  const within = sub ? departmentsWithin(directory, department.id) : new Set([department.id]);
+  const inside = (id: string): boolean => within.has(id);
   const holders = ctx.facts.accounts.filter(
     (a) => a.sourceId === ref.source && a.person.departments.some((d) => inside(d.departmentId)),
   );
@@ -441,6 +505,7 @@ function evaluateLeaderOf(ref: "any" | DepartmentRef, ctx: Context): Outcome {
       ledDepartments(a).map((id) => `leader of ${departmentLabel(a.directory, id)} in ${a.sourceId}`),
     );
     if (facts.length > 0) return { ok: true, facts };
+    if (!ctx.explain) return FAILED;
     const inactive = ctx.facts.accounts.filter(
       (a) => !ctx.usable.includes(a) && ledDepartments(a).length > 0,
     );
@@ -459,7 +524,7 @@ function evaluateLeaderOf(ref: "any" | DepartmentRef, ctx: Context): Outcome {
   const label = departmentLabel(directory, department.id);
   const account = ctx.facts.accounts.find((a) => a.sourceId === ref.source)!;
   const led = ledDepartments(account).filter((id) =>
-    sub ? isDepartmentWithin(directory, id, department.id) : id === department.id,
+    sub ? departmentsWithin(directory, department.id).has(id) : id === department.id,
   );
   const what = sub ? `${label} (or below)` : label;
   if (led.length === 0) return { ok: false, facts: [`not a leader of ${what} in ${ref.source}`] };
@@ -477,8 +542,28 @@ function evaluateValue(
   test: ValueTest,
   source: string | undefined,
   ctx: Context,
-  read: (a: AccountFacts) => string | readonly string[] | undefined,
+  /** The attribute to read; the title when undefined. */
+  attribute: string | undefined,
 ): Outcome {
+  if (!ctx.explain) {
+    let hits: string[] | undefined;
+    for (const account of ctx.usable) {
+      if (source !== undefined && account.sourceId !== source) continue;
+      const raw = attribute === undefined ? account.person.title : account.person.attributes[attribute];
+      const hit =
+        raw === undefined
+          ? undefined
+          : typeof raw === "string"
+            ? testValue(test, raw)
+              ? raw
+              : undefined
+            : raw.find((v) => testValue(test, v));
+      if (hit !== undefined) (hits ??= []).push(`${what} ${hit} in ${account.sourceId}`);
+    }
+    return hits === undefined ? FAILED : { ok: true, facts: hits };
+  }
+  const read = (a: AccountFacts): string | readonly string[] | undefined =>
+    attribute === undefined ? a.person.title : a.person.attributes[attribute];
   const accounts = ctx.facts.accounts.filter((a) => source === undefined || a.sourceId === source);
   const describe = (): string =>
     test.equals !== undefined
@@ -503,6 +588,70 @@ function evaluateValue(
   // "no title in ad-hq" is noise when another source has one; say it only when no source does.
   const seen = misses.filter((m) => !m.startsWith("no "));
   return { ok: false, facts: seen.length > 0 ? seen : misses };
+}
+
+function evaluateDepartmentFast(ref: DepartmentRef, ctx: Context): Outcome {
+  const directory = directoryOf(ctx, ref.source);
+  if (!directory) return FAILED;
+  const resolved = resolveDepartment(ref, directory);
+  if ("problem" in resolved) return FAILED;
+  const target = resolved.department.id;
+  const within = (ref.includeSubDepartments ?? true) ? departmentsWithin(directory, target) : undefined;
+  for (const account of ctx.usable) {
+    if (account.sourceId !== ref.source) continue;
+    let facts: string[] | undefined;
+    for (const d of account.person.departments) {
+      if (within === undefined ? d.departmentId !== target : !within.has(d.departmentId)) continue;
+      (facts ??= []).push(`member of ${departmentLabel(directory, d.departmentId)} in ${ref.source}`);
+    }
+    if (facts !== undefined) return { ok: true, facts };
+  }
+  return FAILED;
+}
+
+const unmatchedMemo = new WeakMap<Rule, RuleOutcome>();
+
+/** A rule that did not match, without reasons (one shared frozen object per rule). */
+function unmatchedOutcome(rule: Rule): RuleOutcome {
+  let outcome = unmatchedMemo.get(rule);
+  if (outcome === undefined) {
+    outcome = Object.freeze({ rule: rule.id, role: rule.grant, matched: false, reasons: FAILED.facts });
+    unmatchedMemo.set(rule, outcome);
+  }
+  return outcome;
+}
+
+const roleEntriesMemo = new WeakMap<Policy, readonly [string, Policy["roles"][string]][]>();
+
+function roleEntries(policy: Policy): readonly [string, Policy["roles"][string]][] {
+  let entries = roleEntriesMemo.get(policy);
+  if (entries === undefined) roleEntriesMemo.set(policy, (entries = Object.entries(policy.roles)));
+  return entries;
+}
+
+const memberMemo = new WeakMap<SourceGroup, Map<string, Outcome>>();
+
+/** `member of GROUP in SOURCE`, one shared frozen outcome per group and source. */
+function memberOutcome(found: { group: SourceGroup; sourceId: string }): Outcome {
+  let bySource = memberMemo.get(found.group);
+  if (bySource === undefined) memberMemo.set(found.group, (bySource = new Map()));
+  let outcome = bySource.get(found.sourceId);
+  if (outcome === undefined) {
+    const label = found.group.path ?? found.group.name;
+    outcome = Object.freeze({ ok: true, facts: Object.freeze([`member of ${label} in ${found.sourceId}`]) });
+    bySource.set(found.sourceId, outcome);
+  }
+  return outcome;
+}
+
+const parsedRefs = new Map<string, GroupRef & { loose?: boolean }>();
+
+/** {@link parseGroupRef}, parsed once per string. */
+function parsedRef(ref: string | GroupRef): GroupRef & { loose?: boolean } {
+  if (typeof ref !== "string") return ref;
+  let parsed = parsedRefs.get(ref);
+  if (parsed === undefined) parsedRefs.set(ref, (parsed = parseGroupRef(ref)));
+  return parsed;
 }
 
 function testValue(test: ValueTest, value: string): boolean {

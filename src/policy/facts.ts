@@ -163,3 +163,22 @@ export function isDepartmentWithin(directory: DirectoryIndex, id: string, ancest
 export function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+const withinMemo = new WeakMap<DirectoryIndex, Map<string, ReadonlySet<string>>>();
+
+/**
+ * The ids `id` for which {@link isDepartmentWithin}(directory, id, ancestor) holds: the ancestor and every
+ * department below it. Computed once per directory and ancestor (the snapshot index is immutable).
+ */
+export function departmentsWithin(directory: DirectoryIndex, ancestor: string): ReadonlySet<string> {
+  let byAncestor = withinMemo.get(directory);
+  if (byAncestor === undefined) withinMemo.set(directory, (byAncestor = new Map()));
+  let set = byAncestor.get(ancestor);
+  if (set === undefined) {
+    const ids = new Set<string>([ancestor]);
+    for (const id of directory.departments.keys())
+      if (isDepartmentWithin(directory, id, ancestor)) ids.add(id);
+    byAncestor.set(ancestor, (set = ids));
+  }
+  return set;
+}
