@@ -1,0 +1,290 @@
+import { RateLimiter } from "../../sources/http/rate-limiter.js";
+import { TokenCache, type IssuedToken } from "../../sources/http/token-cache.js";
+import type { ChangeFailure } from "../target.js";
+import type { HesiConfig } from "./config.js";
+
+/** A Hesi answer: the status and the parsed JSON body (undefined for 204 and non-JSON bodies). */
+export interface HesiReply {
+  /** HTTP status. */
+  readonly status: number;
+  /** Parsed body. */
+  readonly json: unknown;
+  /** Raw body, first 500 characters (no tokens: Hesi does not echo them). */
+  readonly text: string;
+}
+
+/** One call's end: a 2xx reply, or a classified failure. */
+export type HesiCallResult =
+  { readonly ok: true; readonly reply: HesiReply } | { readonly ok: false; readonly failure: ChangeFailure };
+
+/** How the client waits and reads the clock (tests pin both). */
+export interface HesiClock {
+  /** Now, in epoch ms. */
+  readonly now: () => number;
+  /** Waits `ms`. */
+  readonly sleep: (ms: number) => Promise<void>;
+}
+
+const TRANSIENT_RETRIES = 4;
+const THROTTLED_RETRIES = 8;
+const BASE_DELAY_MS = 250;
+const MAX_DELAY_MS = 30_000;
+
+/**
+ * The HTTP side of the Hesi connector: token (with refresh), rate limit, retries of transient failures, and
+ * classification of what is left (reference §1.2, §1.7, §6.3). The token goes in the query string, so URLs
+ * are never put into messages.
+ */
+export class HesiClient {
+  private readonly tokens: TokenCache;
+  private readonly limiter: RateLimiter;
+  private refresh: { accessToken: string; refreshToken: string; expireTime: number } | null = null;
+
+  constructor(
+    private readonly config: HesiConfig,
+    private readonly clock: HesiClock,
+  ) {
+    this.tokens = new TokenCache(
+      () => this.fetchToken(),
+      () => new Date(clock.now()),
+    );
+    this.limiter = new RateLimiter(
+      Math.max(1, Math.round(config.requestsPerSecond)),
+      Math.max(1, Math.round(1000 / Math.min(1, config.requestsPerSecond))),
+      clock.now,
+      clock.sleep,
+    );
+  }
+
+  /**
+   * One API call with the token, retried on 429 (honouring Retry-After), 5xx, network errors and a rejected
+   * token. `retryNetwork: false` for non-idempotent creates: a dropped connection may have applied the
+   * change, so the caller looks up before trying again.
+   */
+  async call(
+    method: "GET" | "POST" | "PUT" | "DELETE",
+    path: string,
+    options: { query?: Record<string, string>; body?: unknown; retryNetwork?: boolean } = {},
+  ): Promise<HesiCallResult> {
+    let transient = 0;
+    let throttled = 0;
+    let refreshes = 0;
+    const where = `${method} ${path.replace(/\$[^/?]+|\[[^\]]*\]/g, (m) => (m.startsWith("$") ? "$…" : "[…]"))}`;
+    for (;;) {
+      let token: string;
+      try {
+        token = await this.tokens.get();
+      } catch (error) {
+        return { ok: false, failure: asFailure(error) };
+      }
+      const outcome = await this.send(method, path, { ...options.query, accessToken: token }, options.body);
+      if (outcome.kind === "network") {
+        if (options.retryNetwork === false || transient >= TRANSIENT_RETRIES)
+          return fail("retryable", "UNREACHABLE", `${where}: ${outcome.detail}`);
+        await this.clock.sleep(backoff(transient++));
+        continue;
+      }
+      const reply = outcome.reply;
+      if (reply.status >= 200 && reply.status < 300) return { ok: true, reply };
+      const message = messageOf(reply);
+      if (reply.status === 429) {
+        if (throttled >= THROTTLED_RETRIES)
+          return fail("retryable", "RATE_LIMITED", `${where}: ${message}`, 429);
+        await this.clock.sleep(Math.max(outcome.retryAfterMs ?? 0, backoff(throttled++)));
+        continue;
+      }
+      if (reply.status >= 500) {
+        if (transient >= TRANSIENT_RETRIES)
+          return fail("retryable", "SERVER_ERROR", `${where}: ${message}`, reply.status);
+        await this.clock.sleep(Math.max(outcome.retryAfterMs ?? 0, backoff(transient++)));
+        continue;
+      }
+      if (isTokenRejection(reply.status, message)) {
+        this.tokens.invalidate(token);
+        if (this.refresh?.accessToken === token) this.refresh = null;
+        if (refreshes++ >= 2)
+          return fail(
+            "auth",
+            "AUTH_FAILED",
+            `${where}: token rejected after a refresh (${message})`,
+            reply.status,
+          );
+        // Changelog 1.17.0: a token used right after issue may be refused; wait a moment before repeating.
+        await this.clock.sleep(1000);
+        continue;
+      }
+      return { ok: false, failure: classify(reply.status, `${where}: ${message}`) };
+    }
+  }
+
+  /** A new token: refreshed while the current one still lives (32 days, both rotate), else a fresh login. */
+  private async fetchToken(): Promise<IssuedToken> {
+    const now = this.clock.now();
+    if (this.refresh !== null && this.refresh.expireTime > now + 60_000) {
+      const outcome = await this.send("POST", "/api/openapi/v2/auth/refreshToken", {
+        accessToken: this.refresh.accessToken,
+        refreshToken: this.refresh.refreshToken,
+        powerCode: "219904",
+      });
+      const value =
+        outcome.kind === "reply" && outcome.reply.status === 200 ? tokenValue(outcome.reply.json) : null;
+      if (value !== null) return this.remember(value);
+      this.refresh = null; // refused or unreadable: log in again below
+    }
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.send("POST", "/api/openapi/v1/auth/getAccessToken", undefined, {
+        appKey: this.config.appKey,
+        appSecurity: this.config.appSecurity,
+      });
+      if (outcome.kind === "reply") {
+        const value = outcome.reply.status === 200 ? tokenValue(outcome.reply.json) : null;
+        if (value !== null) return this.remember(value);
+        const status = outcome.reply.status;
+        if (status !== 429 && status < 500)
+          throw failureError(
+            "auth",
+            "AUTH_FAILED",
+            `getAccessToken refused (${status} ${messageOf(outcome.reply)}); check appKey, appSecurity and baseUrl`,
+            status,
+          );
+      }
+      if (attempt >= TRANSIENT_RETRIES)
+        throw failureError("retryable", "UNREACHABLE", `getAccessToken failed ${attempt + 1} times`);
+      await this.clock.sleep(
+        outcome.kind === "reply" && outcome.retryAfterMs !== undefined
+          ? outcome.retryAfterMs
+          : backoff(attempt),
+      );
+    }
+  }
+
+  private remember(value: { accessToken: string; refreshToken: string; expireTime: number }): IssuedToken {
+    this.refresh = value;
+    return {
+      value: value.accessToken,
+      expiresInSeconds: Math.max(1, Math.floor((value.expireTime - this.clock.now()) / 1000)),
+    };
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    query: Record<string, string> | undefined,
+    body?: unknown,
+  ): Promise<
+    | { kind: "reply"; reply: HesiReply; retryAfterMs: number | undefined }
+    | { kind: "network"; detail: string }
+  > {
+    await this.limiter.take();
+    const url = new URL(path, this.config.baseUrl);
+    for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
+    try {
+      const response = await fetch(url, {
+        method,
+        headers: {
+          accept: "application/json",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.config.timeoutMs),
+        redirect: "error",
+      });
+      const text = await response.text();
+      let json: unknown;
+      try {
+        json = text.length > 0 ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      const retryAfter = Number(response.headers.get("retry-after"));
+      return {
+        kind: "reply",
+        reply: { status: response.status, json, text: text.slice(0, 500) },
+        retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+      };
+    } catch (error) {
+      const timedOut = error instanceof Error && error.name === "TimeoutError";
+      return {
+        kind: "network",
+        detail: timedOut ? `no answer within ${this.config.timeoutMs} ms` : `cannot reach ${url.host}`,
+      };
+    }
+  }
+}
+
+/** An Error carrying a classified failure (thrown only inside this folder). */
+export class HesiFailureError extends Error {
+  constructor(readonly failure: ChangeFailure) {
+    super(failure.message);
+    this.name = "HesiFailureError";
+  }
+}
+
+function failureError(
+  cls: ChangeFailure["class"],
+  code: string,
+  message: string,
+  http?: number,
+): HesiFailureError {
+  return new HesiFailureError({ class: cls, code, message, ...(http === undefined ? {} : { http }) });
+}
+
+function asFailure(error: unknown): ChangeFailure {
+  if (error instanceof HesiFailureError) return error.failure;
+  return {
+    class: "retryable",
+    code: "UNREACHABLE",
+    message: error instanceof Error ? error.message : String(error),
+  };
+}
+
+function fail(cls: ChangeFailure["class"], code: string, message: string, http?: number): HesiCallResult {
+  return { ok: false, failure: { class: cls, code, message, ...(http === undefined ? {} : { http }) } };
+}
+
+function backoff(n: number): number {
+  const base = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** n);
+  return base / 2 + Math.random() * (base / 2); // jitter, §6.4
+}
+
+/** The message of an error reply: Hesi's `errorMessage`, else the raw text (the shape is not documented, §1.7). */
+export function messageOf(reply: HesiReply): string {
+  const json = reply.json as { errorMessage?: unknown; message?: unknown } | undefined;
+  if (typeof json?.errorMessage === "string") return json.errorMessage;
+  if (typeof json?.message === "string") return json.message;
+  return reply.text || `HTTP ${reply.status}`;
+}
+
+/** 401, or a 403 that names the token (§1.2: a bad or expired token is 403, like a pending-approval block). */
+export function isTokenRejection(status: number, message: string): boolean {
+  return status === 401 || (status === 403 && /accessToken|token|未授权/i.test(message));
+}
+
+/**
+ * Hesi's remaining errors by status + message (§1.7: no documented body shape): 403 means a pending-approval
+ * block, a missing permission, a read-only edition or an invalid staff, told apart by the text.
+ */
+export function classify(status: number, message: string): ChangeFailure {
+  if (status === 403) {
+    if (/待办|交接/.test(message))
+      return { class: "conflict", code: "PENDING_APPROVALS", message, http: status };
+    if (/权限/.test(message)) return { class: "auth", code: "FORBIDDEN", message, http: status };
+    if (/第三方平台/.test(message))
+      return { class: "bad-data", code: "EDITION_READ_ONLY", message, http: status };
+    if (/无效的员工/.test(message)) return { class: "bad-data", code: "NOT_FOUND", message, http: status };
+    return { class: "bad-data", code: "HTTP_403", message, http: status };
+  }
+  if (status === 409 || status === 412)
+    return { class: "conflict", code: `HTTP_${status}`, message, http: status };
+  return { class: "bad-data", code: `HTTP_${status}`, message, http: status };
+}
+
+function tokenValue(json: unknown): { accessToken: string; refreshToken: string; expireTime: number } | null {
+  const value = (json as { value?: Record<string, unknown> } | undefined)?.value;
+  if (typeof value?.accessToken !== "string") return null;
+  return {
+    accessToken: value.accessToken,
+    refreshToken: typeof value.refreshToken === "string" ? value.refreshToken : "",
+    expireTime: typeof value.expireTime === "number" ? value.expireTime : 0,
+  };
+}
