@@ -197,6 +197,8 @@ export interface LinkResult {
   readonly pending: readonly PendingAccount[];
 }
 
+type LinkedChange = Extract<LinkChange, { kind: "account-linked" }>;
+
 const accountKey = (a: AccountRef): string => `${a.sourceId}\u0000${a.subject}`;
 const refOf = (key: string): AccountRef => {
   const i = key.indexOf("\u0000");
@@ -325,16 +327,22 @@ export function linkPeople(input: LinkInput): LinkResult {
     extra: { evidence?: MatchEvidence; by?: string },
   ) => {
     const account = refOf(key);
-    edit(personId).set(account.sourceId, { ...account, rule, linkedAt: now });
+    edit(personId).set(account.sourceId, {
+      sourceId: account.sourceId,
+      subject: account.subject,
+      rule,
+      linkedAt: now,
+    });
     owner.set(key, personId);
-    changes.push({
+    const change: { -readonly [K in keyof LinkedChange]: LinkedChange[K] } = {
       kind: "account-linked",
       personId,
       account,
       rule,
-      ...(extra.evidence === undefined ? {} : { evidence: extra.evidence }),
-      ...(extra.by === undefined ? {} : { decidedBy: extra.by }),
-    });
+    };
+    if (extra.evidence !== undefined) change.evidence = extra.evidence;
+    if (extra.by !== undefined) change.decidedBy = extra.by;
+    changes.push(change);
   };
   const review = (item: Omit<ReviewItem, "id">) => {
     const accounts = [...item.accounts].sort((a, b) => compareStrings(accountKey(a), accountKey(b)));
@@ -483,10 +491,11 @@ export function linkPeople(input: LinkInput): LinkResult {
 
   // Unlinked accounts, grouped by what their rules connect them to (union-find over their positions in
   // a stable order: the primary source first, so its account founds a new person; then by account).
-  const ordered = free
-    .map((key) => ({ key, primary: refOf(key).sourceId === primary ? 0 : 1 }))
-    .sort((a, b) => a.primary - b.primary || compareStrings(a.key, b.key))
-    .map((entry) => entry.key);
+  // (The default sort compares UTF-16 code units, as compareStrings does, without a call per comparison.)
+  const firsts: string[] = [];
+  const rest: string[] = [];
+  for (const key of free) (refOf(key).sourceId === primary ? firsts : rest).push(key);
+  const ordered = firsts.sort().concat(rest.sort());
   const position = new Map(ordered.map((key, i) => [key, i]));
   const parent = Int32Array.from(ordered, (_, i) => i);
   const find = (i: number): number => {
@@ -692,10 +701,13 @@ export function linkPeople(input: LinkInput): LinkResult {
     let personId = plan.personId;
     let founder: string | undefined;
     if (personId === undefined) {
-      const blocking = plan.members
-        .flatMap((m) => [...(partners.get(refOf(m).sourceId) ?? [])])
-        .filter((s) => (hidden.get(s) ?? 0) > 0)
-        .sort(compareStrings)[0];
+      const blocking =
+        hidden.size === 0
+          ? undefined
+          : plan.members
+              .flatMap((m) => [...(partners.get(refOf(m).sourceId) ?? [])])
+              .filter((s) => (hidden.get(s) ?? 0) > 0)
+              .sort(compareStrings)[0];
       if (blocking !== undefined) {
         for (const member of plan.members) {
           pending.push({
@@ -728,7 +740,8 @@ export function linkPeople(input: LinkInput): LinkResult {
   }
 
   return {
-    people: [...new Set([...stored.keys(), ...changed.keys()])].sort(compareStrings).map((id) => {
+    // Default sort: UTF-16 code units, the order of compareStrings.
+    people: [...new Set([...stored.keys(), ...changed.keys()])].sort().map((id) => {
       const accounts = changed.get(id);
       const person = stored.get(id);
       if (accounts === undefined && person !== undefined && isSorted(person.accounts)) return person;
@@ -780,10 +793,15 @@ function spanningOrder(
   while (frontier.length > 0) {
     const next: string[] = [];
     for (const from of frontier) {
-      const indexes = [...(groupsOf.get(from) ?? [])].sort(
-        (a, b) =>
-          groups[a]!.ruleIndex - groups[b]!.ruleIndex || compareStrings(groups[a]!.value, groups[b]!.value),
-      );
+      const own = groupsOf.get(from) ?? [];
+      const indexes =
+        own.length < 2
+          ? own
+          : [...own].sort(
+              (a, b) =>
+                groups[a]!.ruleIndex - groups[b]!.ruleIndex ||
+                compareStrings(groups[a]!.value, groups[b]!.value),
+            );
       for (const index of indexes) {
         const group = groups[index]!;
         for (const to of group.members) {
