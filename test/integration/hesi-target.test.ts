@@ -272,11 +272,12 @@ describe("hesi target: role members", () => {
     expect(state.roles[role.id]?.rows).toEqual([rows[0]]);
   });
 
-  it("serialises concurrent writes to one role so neither loses the other's rows", async () => {
+  it("serialises concurrent writes to one role: the later request reads the earlier one's result", async () => {
     const sim = await start();
     const { target } = connect(sim);
     const roleId = sim.roles().find((r) => r.name === "出纳")!.id;
     const global = { kind: "global" as const };
+    // Unserialised, both would read [legacy-1]; the second would then see nothing to do and the first would win.
     const [a, b] = await Promise.all([
       target.apply({
         kind: "set-role-members",
@@ -286,16 +287,11 @@ describe("hesi target: role members", () => {
       target.apply({
         kind: "set-role-members",
         roleId,
-        rows: [{ scope: global, memberIds: ["corp1:legacy-1", "corp1:legacy-3"] }],
+        rows: [{ scope: global, memberIds: ["corp1:legacy-1"] }],
       }),
     ]);
     expect([a?.status, b?.status]).toEqual(["applied", "applied"]);
-    expect(
-      sim
-        .roles()
-        .find((r) => r.id === roleId)
-        ?.rows[0]?.staffs.sort(),
-    ).toEqual(["corp1:legacy-1", "corp1:legacy-3"]);
+    expect(sim.roles().find((r) => r.id === roleId)?.rows[0]?.staffs).toEqual(["corp1:legacy-1"]);
   });
 
   it("manages role members on a DingTalk-edition tenant", async () => {
@@ -338,6 +334,18 @@ describe("hesi target: transport", () => {
     expect(Object.keys(state.users).length).toBeGreaterThan(0);
     sim.expireTokens();
     applied(await target.apply({ kind: "enable-user", targetId: "corp1:legacy-2" }));
+  });
+
+  it("refreshes a token about to expire with its refresh token (32 days) instead of logging in again", async () => {
+    const sim = await start();
+    const { target } = connect(sim);
+    await target.readState();
+    sim.controls.clock.advance(7_200_000 - 60_000 * 4); // inside the 5-minute margin, before expiry
+    await target.readState();
+    sim.controls.clock.advance(86_400_000); // a day later: the refreshed token still lives
+    await target.readState();
+    expect(sim.controls.calls.get("/api/openapi/v1/auth/getAccessToken")).toBe(1);
+    expect(sim.controls.calls.get("/api/openapi/v2/auth/refreshToken")).toBe(1);
   });
 
   it("waits as long as Retry-After asks on 429, then succeeds", async () => {
