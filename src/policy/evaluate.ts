@@ -116,7 +116,8 @@ export function evaluatePolicy(
   options: EvaluateOptions = {},
 ): PolicyEvaluation {
   const explain = options.explain ?? true;
-  const active = facts.accounts.filter((a) => a.person.status === "active");
+  const active: AccountFacts[] = [];
+  for (const a of facts.accounts) if (a.person.status === "active") active.push(a);
   const rules: RuleOutcome[] = [];
   type Entry = { scope: Map<string, ScopeDepartment | string>; lineage: LineageStep[] };
   const granted = new Map<string, Entry>();
@@ -141,6 +142,17 @@ export function evaluatePolicy(
   for (const [role, definition] of roleEntries(policy)) {
     const entry = granted.get(role);
     if (!entry) continue;
+    if (entry.scope.size === 0) {
+      all.push({
+        role,
+        targetRole: definition.targetRole,
+        sensitive: definition.sensitive,
+        scope: [],
+        scopeDepartments: [],
+        lineage: entry.lineage,
+      });
+      continue;
+    }
     const items = [...entry.scope.values()];
     const departments = items
       .filter((i): i is ScopeDepartment => typeof i !== "string")
@@ -258,7 +270,8 @@ interface Context {
 const FAILED: Outcome = Object.freeze({ ok: false, facts: Object.freeze([]) as readonly string[] });
 
 function directoryOf(ctx: Context, sourceId: string): DirectoryIndex | undefined {
-  return ctx.facts.accounts.find((a) => a.sourceId === sourceId)?.directory;
+  for (const a of ctx.facts.accounts) if (a.sourceId === sourceId) return a.directory;
+  return undefined;
 }
 
 function evaluateCondition(condition: Condition, ctx: Context): Outcome {
@@ -276,6 +289,14 @@ function evaluateConditionExplained(condition: Condition, ctx: Context): Outcome
       facts.push(...part.facts);
     }
     return { ok: true, facts };
+  }
+  if (condition.any !== undefined && !ctx.explain) {
+    let facts: string[] | undefined;
+    for (const c of condition.any) {
+      const part = evaluateCondition(c, ctx);
+      if (part.ok) (facts ??= []).push(...part.facts);
+    }
+    return facts === undefined ? FAILED : { ok: true, facts };
   }
   if (condition.all !== undefined) {
     const parts = condition.all.map((c) => evaluateCondition(c, ctx));
@@ -340,7 +361,7 @@ function evaluateGroup(ref: string | GroupRef, ctx: Context): Outcome {
     const parsed = parsedRef(ref);
     const directory = directoryOf(ctx, parsed.source);
     if (!directory) return FAILED;
-    const found = resolveGroup(ref, () => directory);
+    const found = groupMemo.get(directory)?.get(ref) ?? resolveGroup(ref, () => directory);
     if ("problem" in found) return FAILED;
     for (const a of ctx.usable) {
       if (

@@ -131,9 +131,16 @@ export function buildPersonFacts(person: Person, directories: DirectoryFacts): P
     if (directory && found) accounts.push({ sourceId: account.sourceId, person: found, directory });
     else missing.push({ sourceId: account.sourceId, subject: account.subject });
   }
-  accounts.sort((a, b) => compareStrings(a.sourceId, b.sourceId));
-  missing.sort((a, b) => compareStrings(a.sourceId, b.sourceId));
+  if (!sortedBySource(accounts)) accounts.sort((a, b) => compareStrings(a.sourceId, b.sourceId));
+  if (!sortedBySource(missing)) missing.sort((a, b) => compareStrings(a.sourceId, b.sourceId));
   return { personId: person.id, accounts, missing };
+}
+
+/** Whether a list is already in (stable) source-id order, so sorting it would change nothing. */
+function sortedBySource(list: readonly { readonly sourceId: string }[]): boolean {
+  for (let i = 1; i < list.length; i++)
+    if (compareStrings(list[i - 1]!.sourceId, list[i]!.sourceId) > 0) return false;
+  return true;
 }
 
 /** The department's names from the top, root first (`示例科技有限公司/财务部/华东区`). */
