@@ -348,6 +348,21 @@ describe("hesi target: transport", () => {
     expect(sim.controls.calls.get("/api/openapi/v2/auth/refreshToken")).toBe(1);
   });
 
+  it("waits and repeats with the same token when a fresh token is refused right after issue (changelog 1.17.0)", async () => {
+    const sim = await start({ freshTokenDelayMs: 1500 });
+    const config = hesiConfigSchema.parse({ ...sim.targetConfig(), requestsPerSecond: 100 });
+    const target = openHesiTarget("hesi-test", config, {
+      now: () => sim.controls.clock.now(),
+      sleep: (ms) => {
+        sim.controls.clock.advance(ms);
+        return Promise.resolve();
+      },
+    });
+    await target.readState();
+    expect(sim.statuses.get(403)).toBeGreaterThan(0);
+    expect(sim.controls.calls.get("/api/openapi/v1/auth/getAccessToken")).toBe(1);
+  });
+
   it("waits as long as Retry-After asks on 429, then succeeds", async () => {
     const sim = await start({ faults: "rate-limit-after=0*2" });
     const { target, waits } = connect(sim);

@@ -39,6 +39,7 @@ export class HesiClient {
   private readonly tokens: TokenCache;
   private readonly limiter: RateLimiter;
   private refresh: { accessToken: string; refreshToken: string; expireTime: number } | null = null;
+  private issuedAt = 0;
 
   constructor(
     private readonly config: HesiConfig,
@@ -69,6 +70,7 @@ export class HesiClient {
     let transient = 0;
     let throttled = 0;
     let refreshes = 0;
+    let fresh = 0;
     const where = `${method} ${path.replace(/\$[^/?]+|\[[^\]]*\]/g, (m) => (m.startsWith("$") ? "$…" : "[…]"))}`;
     for (;;) {
       let token: string;
@@ -100,6 +102,11 @@ export class HesiClient {
         continue;
       }
       if (isTokenRejection(reply.status, message)) {
+        // Changelog 1.17.0: a token used right after issue may be refused; wait and repeat with the same one.
+        if (this.refresh?.accessToken === token && this.clock.now() - this.issuedAt < 5_000 && fresh++ < 2) {
+          await this.clock.sleep(1000);
+          continue;
+        }
         this.tokens.invalidate(token);
         if (this.refresh?.accessToken === token) this.refresh = null;
         if (refreshes++ >= 2)
@@ -109,8 +116,6 @@ export class HesiClient {
             `${where}: token rejected after a refresh (${message})`,
             reply.status,
           );
-        // Changelog 1.17.0: a token used right after issue may be refused; wait a moment before repeating.
-        await this.clock.sleep(1000);
         continue;
       }
       return { ok: false, failure: classify(reply.status, `${where}: ${message}`) };
@@ -160,6 +165,7 @@ export class HesiClient {
 
   private remember(value: { accessToken: string; refreshToken: string; expireTime: number }): IssuedToken {
     this.refresh = value;
+    this.issuedAt = this.clock.now();
     return {
       value: value.accessToken,
       expiresInSeconds: Math.max(1, Math.floor((value.expireTime - this.clock.now()) / 1000)),
