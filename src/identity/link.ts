@@ -556,14 +556,19 @@ export function linkPeople(input: LinkInput): LinkResult {
     }
 
   // Linked accounts in each rule group (computed once per group: a common value can be shared by many).
-  const linkedCache = new Map<number, { key: string; sourceId: string; personId: string }[]>();
+  type LinkedMember = { key: string; sourceId: string; personId: string };
+  const NOBODY_LINKED: LinkedMember[] = [];
+  const linkedCache = new Map<number, LinkedMember[]>();
   const linkedIn = (index: number) => {
     let list = linkedCache.get(index);
     if (list === undefined) {
-      list = groups[index]!.members.flatMap((key) => {
+      list = NOBODY_LINKED;
+      for (const key of groups[index]!.members) {
         const personId = owner.get(key);
-        return personId === undefined ? [] : [{ key, sourceId: refOf(key).sourceId, personId }];
-      });
+        if (personId === undefined) continue;
+        if (list === NOBODY_LINKED) list = [];
+        list.push({ key, sourceId: refOf(key).sourceId, personId });
+      }
       linkedCache.set(index, list);
     }
     return list;
@@ -592,10 +597,11 @@ export function linkPeople(input: LinkInput): LinkResult {
       const byRule = new Map<string, Set<string>>();
       for (const index of groupsOf.get(member) ?? []) {
         const group = groups[index]!;
-        const found = byRule.get(group.rule) ?? new Set<string>();
-        byRule.set(group.rule, found);
+        // Only rules that find someone matter below (several candidates), so the set is made on demand.
+        let found = byRule.get(group.rule);
         for (const fixed of linkedIn(index)) {
           if (fixed.sourceId === account.sourceId || forbidden.has(fixed.personId)) continue;
+          if (found === undefined) byRule.set(group.rule, (found = new Set<string>()));
           if (found.has(fixed.personId)) continue;
           found.add(fixed.personId);
           candidates.add(fixed.personId);
@@ -630,7 +636,9 @@ export function linkPeople(input: LinkInput): LinkResult {
     const bySource = new Map<string, string[]>();
     for (const member of members) {
       const { sourceId } = refOf(member);
-      bySource.set(sourceId, [...(bySource.get(sourceId) ?? []), member]);
+      const same = bySource.get(sourceId);
+      if (same === undefined) bySource.set(sourceId, [member]);
+      else same.push(member);
     }
     for (const [sourceId, same] of bySource)
       if (same.length > 1)
