@@ -47,14 +47,14 @@ class HesiTarget implements TargetConnector {
     return { users: contacts, departments: contacts, scopedRoles: true, reenable: contacts };
   }
 
-  async readState(): Promise<TargetState> {
+  async readState(signal?: AbortSignal): Promise<TargetState> {
     const departments: Record<string, TargetDepartment> = {};
-    for (const d of await this.listAll("/api/openapi/v1/departments", {})) {
+    for (const d of await this.listAll("/api/openapi/v1/departments", {}, signal)) {
       const dept = toDepartment(d);
       departments[dept.id] = dept;
     }
     const users: Record<string, TargetUser> = {};
-    for (const s of await this.listAll("/api/openapi/v1.1/staffs", {})) {
+    for (const s of await this.listAll("/api/openapi/v1.1/staffs", {}, signal)) {
       const user = toUser(s);
       users[user.id] = user;
     }
@@ -349,9 +349,15 @@ class HesiTarget implements TargetConnector {
   // ---------------------------------------------------------------- reading
 
   /** Every item of a `{count, items}` list, 100 per page from start 0. */
-  private async listAll(path: string, query: Record<string, string>): Promise<Raw[]> {
+  private async listAll(path: string, query: Record<string, string>, signal?: AbortSignal): Promise<Raw[]> {
     const out: Raw[] = [];
     for (let start = 0; ; start += PAGE) {
+      if (signal?.aborted)
+        throw new TargetReadError({
+          class: "retryable",
+          code: "ABORTED",
+          message: `${this.id}: read aborted`,
+        });
       const json = must(
         await this.client.call("GET", path, {
           query: { ...query, start: String(start), count: String(PAGE) },
