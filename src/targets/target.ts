@@ -117,6 +117,8 @@ export type TargetChange =
   | { readonly kind: "create-department"; readonly externalId: string; readonly department: DepartmentFields }
   | { readonly kind: "update-department"; readonly targetId: string; readonly department: DepartmentFields }
   | { readonly kind: "disable-department"; readonly targetId: string }
+  /** A role definition the policy catalogue names; an existing role of that name is adopted. */
+  | { readonly kind: "create-role"; readonly name: string; readonly scoped: boolean }
   /** The complete desired rows of one role: scopes absent here lose their members. */
   | { readonly kind: "set-role-members"; readonly roleId: string; readonly rows: readonly RoleRow[] };
 

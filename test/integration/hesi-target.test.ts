@@ -272,6 +272,19 @@ describe("hesi target: role members", () => {
     expect(state.roles[role.id]?.rows).toEqual([rows[0]]);
   });
 
+  it("creates a role definition once: a second create of the same name adopts it", async () => {
+    const sim = await start();
+    const { target } = connect(sim);
+    const id = applied(await target.apply({ kind: "create-role", name: "费用审批人", scoped: true }));
+    expect(sim.roles().find((r) => r.id === id)).toMatchObject({ scope: "部门角色", sourceChannel: "API" });
+    expect(await target.apply({ kind: "create-role", name: "费用审批人", scoped: true })).toEqual({
+      status: "applied",
+      targetId: id,
+      adopted: true,
+    });
+    expect(sim.roles().filter((r) => r.name === "费用审批人")).toHaveLength(1);
+  });
+
   it("serialises concurrent writes to one role: the later request reads the earlier one's result", async () => {
     const sim = await start();
     const { target } = connect(sim);

@@ -20,6 +20,7 @@ import type { HesiConfig } from "./config.js";
 const PAGE = 100;
 const CREATE_ATTEMPTS = 4;
 const PLAIN_ROLE = "普通角色";
+const DEPARTMENT_ROLE = "部门角色";
 
 type Raw = Record<string, unknown>;
 
@@ -78,6 +79,7 @@ class HesiTarget implements TargetConnector {
   async apply(change: TargetChange): Promise<ChangeResult> {
     try {
       if (change.kind === "set-role-members") return await this.serialisedPerRole(change.roleId, change.rows);
+      if (change.kind === "create-role") return await this.createRole(change.name, change.scoped);
       if (this.config.rolesOnly) {
         return failed({
           class: "bad-data",
@@ -285,6 +287,29 @@ class HesiTarget implements TargetConnector {
   }
 
   // ---------------------------------------------------------------- roles
+
+  /** Role names are unique (412 on a second one): adopt an existing role of that name. */
+  private async createRole(name: string, scoped: boolean): Promise<ChangeResult> {
+    const existing = await this.findRole(name);
+    if (existing !== undefined) return { status: "applied", targetId: existing, adopted: true };
+    const result = await this.client.call("POST", "/api/openapi/v1/roledefs", {
+      // sourceChannel API: the Hesi UI cannot edit it, so the sync owns its members (§1.6).
+      body: { name, scope: scoped ? DEPARTMENT_ROLE : PLAIN_ROLE, sourceChannel: "API" },
+      retryNetwork: false,
+    });
+    if (result.ok) return { status: "applied", targetId: String(valueOf(result.reply.json).id) };
+    if (result.failure.class === "retryable" || result.failure.http === 412) {
+      const found = await this.findRole(name);
+      if (found !== undefined) return { status: "applied", targetId: found, adopted: true };
+    }
+    return failed(result.failure);
+  }
+
+  private async findRole(name: string): Promise<string | undefined> {
+    const groups = itemsOf(must(await this.client.call("GET", "/api/openapi/v1/roleDefGroups")));
+    const def = groups.flatMap((g) => arrayOf(g.roleDefs)).find((d) => d.name === name);
+    return def === undefined ? undefined : String(def.id);
+  }
 
   private serialisedPerRole(roleId: string, rows: readonly RoleRow[]): Promise<ChangeResult> {
     const previous = this.roleQueues.get(roleId) ?? Promise.resolve();
