@@ -442,31 +442,26 @@ function parseGroupRef(ref: string | GroupRef): GroupRef & { loose?: boolean } {
 }
 
 function evaluateDepartment(ref: DepartmentRef, ctx: Context): Outcome {
-  if (!ctx.explain) return evaluateDepartmentFast(ref, ctx);
+  // A usable member's facts are the same with or without explain; only a failure needs its reasons.
+  const fast = evaluateDepartmentFast(ref, ctx);
+  if (fast.ok || !ctx.explain) return fast;
   const resolved = resolveDepartment(ref, directoryOf(ctx, ref.source));
   if ("problem" in resolved) return { ok: false, facts: [resolved.problem] };
   const { department, directory } = resolved;
   const sub = ref.includeSubDepartments ?? true;
   const label = departmentLabel(directory, department.id);
   const within = sub ? departmentsWithin(directory, department.id) : new Set([department.id]);
-  const inside = (id: string): boolean => within.has(id);
-  const holders = ctx.facts.accounts.filter(
-    (a) => a.sourceId === ref.source && a.person.departments.some((d) => inside(d.departmentId)),
-  );
-  const usable = holders.filter((a) => ctx.usable.includes(a));
   const what = sub ? `${label} (or below)` : label;
-  if (usable.length > 0) {
-    const where = usable[0]!.person.departments.filter((d) => inside(d.departmentId));
-    return {
-      ok: true,
-      facts: where.map((d) => `member of ${departmentLabel(directory, d.departmentId)} in ${ref.source}`),
-    };
-  }
-  if (holders.length > 0) {
-    return {
-      ok: false,
-      facts: [`member of ${what} in ${ref.source}, but status is ${holders[0]!.person.status} there`],
-    };
+  for (const a of ctx.facts.accounts) {
+    if (a.sourceId !== ref.source) continue;
+    for (const d of a.person.departments) {
+      if (!within.has(d.departmentId)) continue;
+      // A holder who is not usable (a usable one would have matched above).
+      return {
+        ok: false,
+        facts: [`member of ${what} in ${ref.source}, but status is ${a.person.status} there`],
+      };
+    }
   }
   return { ok: false, facts: [`not a member of ${what} in ${ref.source}`] };
 }
