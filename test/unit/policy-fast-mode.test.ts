@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { planInputs } from "../../bench/plan-inputs.js";
 import { linkPeople } from "../../src/identity/link.js";
@@ -26,6 +27,15 @@ function syncView(e: PolicyEvaluation): unknown {
     matched: e.rules.map((r) => [r.rule, r.role, r.matched, r.matched ? r.reasons : null]),
   };
 }
+
+describe("policy evaluation with explain", () => {
+  it("gives exactly the evaluations of the implementation before the speed-ups (digest from commit fb734cb)", () => {
+    const hash = createHash("sha256");
+    for (const person of linked.people)
+      hash.update(JSON.stringify(evaluatePolicy(inputs.policy, buildPersonFacts(person, directories))));
+    expect(hash.digest("hex")).toBe("357a6eff076fa97eb255222c49cb980b51031bda3610875c11e4c7d019dac36d");
+  });
+});
 
 describe("policy evaluation without explain", () => {
   it("gives exactly the grants, lineage, withheld and flagged grants of explain mode for every person of a generated company", () => {
