@@ -129,6 +129,23 @@ describe("hesi target: staff", () => {
     expect(byName(sim, "新人")).toHaveLength(0);
   });
 
+  it("still refuses to revive a staff this connector disabled earlier in the run", async () => {
+    const sim = await start();
+    const { target } = connect(sim);
+    await target.readState();
+    applied(await target.apply({ kind: "disable-user", targetId: "corp1:legacy-1" }));
+    const result = await target.apply({
+      kind: "create-user",
+      externalId: "p-again",
+      user: { name: "回来了", mobile: "13900000001", departmentIds: [deptId(sim, "财务部")] },
+    });
+    expect(result).toMatchObject({
+      status: "failed",
+      failure: { code: "DISABLED_MATCH", targetId: "corp1:legacy-1" },
+    });
+    expect(sim.staff().find((s) => s.id === "corp1:legacy-1")?.active).toBe(false);
+  });
+
   it("enable-user re-enables a disabled staff and licenses it again", async () => {
     const sim = await start();
     const { target } = connect(sim);

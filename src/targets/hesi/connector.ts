@@ -36,6 +36,12 @@ export function openHesiTarget(
 class HesiTarget implements TargetConnector {
   /** Role writes are read-modify-write without an ETag (§1.6): one at a time per role. */
   private readonly roleQueues = new Map<string, Promise<unknown>>();
+  /**
+   * Disabled staff, for look-up-before-create: taken from the last readState (the state a plan is computed
+   * from) or listed once, and dropped when this connector disables someone, so a run does not list every
+   * disabled staff for each create.
+   */
+  private disabled: TargetUser[] | null = null;
 
   constructor(
     readonly id: string,
@@ -59,6 +65,7 @@ class HesiTarget implements TargetConnector {
       const user = toUser(s);
       users[user.id] = user;
     }
+    this.disabled = Object.values(users).filter((u) => !u.active);
     const roles: Record<string, TargetRole> = {};
     const groups = must(await this.client.call("GET", "/api/openapi/v1/roleDefGroups"));
     for (const group of itemsOf(groups)) {
@@ -171,8 +178,8 @@ class HesiTarget implements TargetConnector {
   private async findDisabled(externalId: string, user: UserFields): Promise<TargetUser | undefined> {
     // getStaffIds returns active staff only (§1.3): disabled ones are found through the list.
     const email = user.email?.toLowerCase();
-    for (const raw of await this.listAll("/api/openapi/v1.1/staffs", { active: "false" })) {
-      const s = toUser(raw);
+    this.disabled ??= (await this.listAll("/api/openapi/v1.1/staffs", { active: "false" })).map(toUser);
+    for (const s of this.disabled) {
       if (
         s.externalId === externalId ||
         (user.mobile && s.mobile === user.mobile) ||
@@ -211,6 +218,8 @@ class HesiTarget implements TargetConnector {
       }
       return failed(result.failure);
     }
+    if (active) this.disabled = this.disabled?.filter((u) => u.id !== targetId) ?? null;
+    else this.disabled = null;
     // Unknown ids are skipped silently: the answer just lists fewer staff.
     if (itemsOf(result.reply.json).length === 0)
       return failed({ class: "bad-data", code: "NOT_FOUND", message: `${this.id}: no staff ${targetId}` });
