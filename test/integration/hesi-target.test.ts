@@ -225,6 +225,57 @@ describe("hesi target: staff", () => {
   });
 });
 
+describe("hesi target: batched updates", () => {
+  it("updates a run of staff in one batch call, and splits a failing batch so only the bad item fails", async () => {
+    const org = generateOrg({ people: 120, seed: 9 });
+    const sim = await start({ existing: existingFromOrg(org) });
+    const { target } = connect(sim);
+    const staff = sim
+      .staff()
+      .filter((s) => s.active)
+      .slice(0, 8);
+    const changes: TargetChange[] = staff.map((s, i) => ({
+      kind: "update-user",
+      targetId: s.id,
+      user: { name: `改名${i}`, departmentIds: s.departments, ...(i === 5 ? { mobile: "bad phone" } : {}) },
+    }));
+    const results = await target.applyAll(changes);
+    expect(results.map((r) => r.status)).toEqual([
+      "applied",
+      "applied",
+      "applied",
+      "applied",
+      "applied",
+      "failed",
+      "applied",
+      "applied",
+    ]);
+    expect(results[5]).toMatchObject({ failure: { class: "bad-data", http: 400 } });
+    for (const [i, s] of staff.entries())
+      expect(sim.staff().find((x) => x.id === s.id)?.name).toBe(i === 5 ? s.name : `改名${i}`);
+    expect(sim.controls.calls.get("/api/openapi/v1.1/staffs/batch/update")).toBeGreaterThan(1);
+  });
+
+  it("sends 8 good updates as a single call", async () => {
+    const org = generateOrg({ people: 120, seed: 9 });
+    const sim = await start({ existing: existingFromOrg(org) });
+    const { target } = connect(sim);
+    const staff = sim
+      .staff()
+      .filter((s) => s.active)
+      .slice(0, 8);
+    await target.applyAll(
+      staff.map((s) => ({
+        kind: "update-user",
+        targetId: s.id,
+        user: { name: "同名", departmentIds: s.departments },
+      })),
+    );
+    expect(sim.controls.calls.get("/api/openapi/v1.1/staffs/batch/update")).toBe(1);
+    expect(sim.staff().filter((s) => s.name === "同名")).toHaveLength(8);
+  });
+});
+
 describe("hesi target: departments", () => {
   it("creates departments top-down and adopts an existing sibling of the same name", async () => {
     const sim = await start();

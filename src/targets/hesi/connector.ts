@@ -77,10 +77,47 @@ class HesiTarget implements TargetConnector {
     return { users, departments, roles };
   }
 
+  /**
+   * Applies in order; runs of consecutive `update-user` go through `staffs/batch/update` (≤100 per call,
+   * §1.4). A batch is all-or-nothing, so a failed one is split in halves until the bad item stands alone (§6.3).
+   */
   async applyAll(changes: readonly TargetChange[]): Promise<ChangeResult[]> {
     const results: ChangeResult[] = [];
-    for (const change of changes) results.push(await this.apply(change));
+    for (let i = 0; i < changes.length;) {
+      const run: Extract<TargetChange, { kind: "update-user" }>[] = [];
+      while (!this.config.rolesOnly && run.length < PAGE) {
+        const next = changes[i + run.length];
+        if (next?.kind !== "update-user") break;
+        run.push(next);
+      }
+      if (run.length > 1) {
+        results.push(...(await this.updateBatch(run)));
+        i += run.length;
+      } else {
+        results.push(await this.apply(changes[i]!));
+        i++;
+      }
+    }
     return results;
+  }
+
+  private async updateBatch(run: Extract<TargetChange, { kind: "update-user" }>[]): Promise<ChangeResult[]> {
+    if (run.length === 1) return [await this.apply(run[0]!)];
+    const result = await this.client.call("PUT", "/api/openapi/v1.1/staffs/batch/update", {
+      body: {
+        staffList: run.map((c) => ({
+          id: c.targetId,
+          ...staffBody(c.user),
+          modifyAccountPhone: true,
+          modifyAccountEmail: true,
+        })),
+      },
+    });
+    if (result.ok) return run.map((c) => ({ status: "applied", targetId: c.targetId }));
+    if (result.failure.class === "retryable" || result.failure.class === "auth")
+      return run.map(() => failed(result.failure));
+    const half = Math.ceil(run.length / 2);
+    return [...(await this.updateBatch(run.slice(0, half))), ...(await this.updateBatch(run.slice(half)))];
   }
 
   async apply(change: TargetChange): Promise<ChangeResult> {
