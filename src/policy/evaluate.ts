@@ -337,6 +337,13 @@ function evaluateConditionExplained(condition: Condition, ctx: Context): Outcome
 
 function evaluateStatus(condition: Condition, ctx: Context): Outcome {
   const wanted: readonly string[] = Array.isArray(condition.status) ? condition.status : [condition.status];
+  let hits: string[] | undefined;
+  for (const a of ctx.facts.accounts) {
+    if (condition.statusSource !== undefined && a.sourceId !== condition.statusSource) continue;
+    if (wanted.includes(a.person.status)) (hits ??= []).push(`${a.person.status} in ${a.sourceId}`);
+  }
+  if (hits !== undefined) return { ok: true, facts: hits };
+  if (!ctx.explain) return FAILED;
   const accounts = ctx.facts.accounts.filter(
     (a) => condition.statusSource === undefined || a.sourceId === condition.statusSource,
   );
@@ -538,10 +545,15 @@ function evaluateLeaderOf(ref: "any" | DepartmentRef, ctx: Context): Outcome {
   const { department, directory } = resolved;
   const sub = ref.includeSubDepartments ?? true;
   const label = departmentLabel(directory, department.id);
-  const account = ctx.facts.accounts.find((a) => a.sourceId === ref.source)!;
-  const led = ledDepartments(account).filter((id) =>
-    sub ? departmentsWithin(directory, department.id).has(id) : id === department.id,
-  );
+  // resolveDepartment found the source's directory, so the person has an account there.
+  let found: AccountFacts | undefined;
+  for (const a of ctx.facts.accounts) if (a.sourceId === ref.source && found === undefined) found = a;
+  const account = found!;
+  const within = sub ? departmentsWithin(directory, department.id) : undefined;
+  const led: string[] = [];
+  for (const id of ledDepartments(account))
+    if (within === undefined ? id === department.id : within.has(id)) led.push(id);
+  if (!ctx.explain && (led.length === 0 || !ctx.usable.includes(account))) return FAILED;
   const what = sub ? `${label} (or below)` : label;
   if (led.length === 0) return { ok: false, facts: [`not a leader of ${what} in ${ref.source}`] };
   if (!ctx.usable.includes(account)) {
