@@ -452,6 +452,22 @@ describe("hesi target: transport", () => {
     expect(waits.filter((ms) => ms >= 1000)).toHaveLength(2);
   });
 
+  it("keeps under the configured requests per second, so a tenant limiting at that rate never answers 429", async () => {
+    const org = generateOrg({ people: 250, seed: 4 });
+    const sim = await start({ existing: existingFromOrg(org), requestsPerSecond: 3 });
+    const config = hesiConfigSchema.parse({ ...sim.targetConfig(), requestsPerSecond: 3 });
+    const target = openHesiTarget("hesi-test", config, {
+      now: () => sim.controls.clock.now(),
+      sleep: (ms) => {
+        sim.controls.clock.advance(ms);
+        return Promise.resolve();
+      },
+    });
+    await target.readState();
+    expect([...sim.statuses.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(6);
+    expect(sim.statuses.get(429) ?? 0).toBe(0);
+  });
+
   it("retries a 502 and succeeds", async () => {
     const sim = await start({ faults: "5xx@/api/openapi/v1/departments*2" });
     const { target } = connect(sim);

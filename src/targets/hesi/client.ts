@@ -49,9 +49,11 @@ export class HesiClient {
       () => this.fetchToken(),
       () => new Date(clock.now()),
     );
+    // Never above the configured rate: 2.5/s becomes 2 per second, 0.5/s one per 2 seconds.
+    const rps = config.requestsPerSecond;
     this.limiter = new RateLimiter(
-      Math.max(1, Math.round(config.requestsPerSecond)),
-      Math.max(1, Math.round(1000 / Math.min(1, config.requestsPerSecond))),
+      rps >= 1 ? Math.floor(rps) : 1,
+      rps >= 1 ? 1000 : Math.ceil(1000 / rps),
       clock.now,
       clock.sleep,
     );
