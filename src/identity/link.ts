@@ -458,6 +458,7 @@ export function linkPeople(input: LinkInput): LinkResult {
     const byValue = new Map<string, { members: string[]; source: string; shared: boolean }>();
     for (const pass of ["unlinked", "linked"] as const)
       for (const term of rule.match) {
+        if (pass === "linked" && owner.size === 0) continue;
         const snapshot = snapshots.get(term.source);
         if (snapshot === undefined) continue;
         const keys = keysOf.get(term.source)!;
@@ -480,11 +481,12 @@ export function linkPeople(input: LinkInput): LinkResult {
     for (const [value, entry] of byValue) {
       if (!entry.shared) continue;
       const index = groups.length;
-      groups.push({ rule: rule.id, ruleIndex, value, members: entry.members.sort(compareStrings) });
+      // Default sort: UTF-16 code units, the order of compareStrings.
+      groups.push({ rule: rule.id, ruleIndex, value, members: entry.members.sort() });
       for (const member of entry.members) {
-        const list = groupsOf.get(member) ?? [];
-        if (list[list.length - 1] !== index) list.push(index);
-        groupsOf.set(member, list);
+        const list = groupsOf.get(member);
+        if (list === undefined) groupsOf.set(member, [index]);
+        else if (list[list.length - 1] !== index) list.push(index);
       }
     }
   });
@@ -497,7 +499,8 @@ export function linkPeople(input: LinkInput): LinkResult {
   for (const key of free) (refOf(key).sourceId === primary ? firsts : rest).push(key);
   const ordered = firsts.sort().concat(rest.sort());
   const position = new Map(ordered.map((key, i) => [key, i]));
-  const parent = Int32Array.from(ordered, (_, i) => i);
+  const parent = new Int32Array(ordered.length);
+  for (let i = 0; i < parent.length; i++) parent[i] = i;
   const find = (i: number): number => {
     let root = i;
     while (parent[root] !== root) root = parent[root]!;
