@@ -276,6 +276,37 @@ describe("hesi target: batched updates", () => {
   });
 });
 
+describe("hesi target: runs of creates", () => {
+  it("looks a run of creates up with one call per key type, adopting, refusing and creating as single creates do", async () => {
+    const sim = await start();
+    const { target } = connect(sim);
+    const dept = deptId(sim, "财务部");
+    const changes: TargetChange[] = [
+      ...Array.from({ length: 5 }, (_, i) => ({
+        kind: "create-user" as const,
+        externalId: `n-${i}`,
+        user: { name: `新${i}`, mobile: `1360000000${i}`, departmentIds: [dept] },
+      })),
+      {
+        kind: "create-user",
+        externalId: "x",
+        user: { name: "老财务", mobile: "13900000001", departmentIds: [dept] },
+      },
+      {
+        kind: "create-user",
+        externalId: "y",
+        user: { name: "复活?", mobile: "13900000002", departmentIds: [dept] },
+      },
+    ];
+    const results = await target.applyAll(changes);
+    expect(results.slice(0, 5).map((r) => r.status)).toEqual(Array(5).fill("applied"));
+    expect(results[5]).toEqual({ status: "applied", targetId: "corp1:legacy-1", adopted: true });
+    expect(results[6]).toMatchObject({ status: "failed", failure: { code: "DISABLED_MATCH" } });
+    expect(sim.controls.calls.get("/api/openapi/v1/staffs/getStaffIds")).toBe(2); // USERID, CELLPHONE
+    expect(sim.staff().find((s) => s.id === "corp1:legacy-2")?.active).toBe(false);
+  });
+});
+
 describe("hesi target: departments", () => {
   it("creates departments top-down and adopts an existing sibling of the same name", async () => {
     const sim = await start();

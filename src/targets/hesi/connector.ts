@@ -90,12 +90,63 @@ class HesiTarget implements TargetConnector {
         if (next?.kind !== "update-user") break;
         run.push(next);
       }
+      const creates: Extract<TargetChange, { kind: "create-user" }>[] = [];
+      while (!this.config.rolesOnly && creates.length < PAGE) {
+        const next = changes[i + creates.length];
+        if (next?.kind !== "create-user") break;
+        creates.push(next);
+      }
       if (run.length > 1) {
         results.push(...(await this.updateBatch(run)));
         i += run.length;
+      } else if (creates.length > 1) {
+        results.push(...(await this.createRun(creates)));
+        i += creates.length;
       } else {
         results.push(await this.apply(changes[i]!));
         i++;
+      }
+    }
+    return results;
+  }
+
+  /**
+   * A run of creates looks its users up with one getStaffIds call per key type (≤100 ids each, §1.3) instead
+   * of three per user; each create then proceeds as alone, with the answer as its first look-up.
+   */
+  private async createRun(run: Extract<TargetChange, { kind: "create-user" }>[]): Promise<ChangeResult[]> {
+    let found: Map<string, string>;
+    try {
+      found = new Map();
+      const keys: [string, (c: (typeof run)[number]) => string | undefined, (s: Raw) => string][] = [
+        ["USERID", (c) => c.externalId, (s) => `USERID ${str(s.userId)}`],
+        ["CELLPHONE", (c) => c.user.mobile, (s) => `CELLPHONE ${str(s.cellphone)}`],
+        ["MAIL", (c) => c.user.email?.toLowerCase(), (s) => `MAIL ${str(s.email)}`],
+      ];
+      for (const [type, key, keyOf] of keys) {
+        const ids = [...new Set(run.map(key).filter((k): k is string => !!k))];
+        if (ids.length === 0) continue;
+        const body = { type, conditionIds: ids };
+        for (const s of itemsOf(
+          must(await this.client.call("POST", "/api/openapi/v1/staffs/getStaffIds", { body })),
+        ))
+          if (!found.has(keyOf(s))) found.set(keyOf(s), String(s.id));
+      }
+    } catch (error) {
+      if (error instanceof TargetReadError) return run.map(() => failed(error.failure));
+      throw error;
+    }
+    const results: ChangeResult[] = [];
+    for (const c of run) {
+      const hit =
+        found.get(`USERID ${c.externalId}`) ??
+        (c.user.mobile ? found.get(`CELLPHONE ${c.user.mobile}`) : undefined) ??
+        (c.user.email ? found.get(`MAIL ${c.user.email.toLowerCase()}`) : undefined);
+      try {
+        results.push(await this.createUser(c.externalId, c.user, { hit }));
+      } catch (error) {
+        if (!(error instanceof TargetReadError)) throw error;
+        results.push(failed(error.failure));
       }
     }
     return results;
@@ -162,9 +213,14 @@ class HesiTarget implements TargetConnector {
    * the item fails with DISABLED_MATCH naming the disabled staff, and the planner plans `enable-user` (plus
    * an update) for review instead.
    */
-  private async createUser(externalId: string, user: UserFields): Promise<ChangeResult> {
+  private async createUser(
+    externalId: string,
+    user: UserFields,
+    prefetched?: { hit: string | undefined },
+  ): Promise<ChangeResult> {
     for (let attempt = 1; ; attempt++) {
-      const active = await this.findActive(externalId, user);
+      const active =
+        attempt === 1 && prefetched !== undefined ? prefetched.hit : await this.findActive(externalId, user);
       if (active !== undefined) {
         const updated = await this.updateUser(active, user);
         return updated.status === "failed" ? updated : { status: "applied", targetId: active, adopted: true };
