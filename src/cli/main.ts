@@ -173,8 +173,8 @@ function buildProgram(result: { code: number }): Command {
 
   program
     .command("simulate")
-    .description("run a DingTalk or WeCom simulator on 127.0.0.1 and print the sources: entry for it")
-    .argument("<vendor>", "dingtalk | wecom")
+    .description("run a DingTalk, WeCom or 合思 simulator on 127.0.0.1 and print the config entry for it")
+    .argument("<vendor>", "dingtalk | wecom | hesi")
     .option("--port <port>", "TCP port (default: any free port)", (v) => intOption(v, "port", 0, 65535))
     .option("--people <n>", "size of the simulated company", (v) => intOption(v, "people", 1, 1_000_000), 200)
     .option("--seed <n>", "seed of the generated company", (v) => intOption(v, "seed", 0, 2 ** 31 - 1), 1)

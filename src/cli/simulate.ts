@@ -1,11 +1,14 @@
 import { stringify } from "yaml";
 import { AppError } from "../domain/errors.js";
 
-/** What `idbridge simulate` needs from a simulator. */
+/** What `idbridge simulate` needs from a simulator: the config entry that points idbridge at it. */
 interface StartedSimulator {
   readonly url: string;
   close(): Promise<void>;
-  sourceConfig(): Record<string, unknown>;
+  /** `sources:` or `targets:`, and the entry's `config:`. */
+  readonly entry: { readonly list: "sources" | "targets"; readonly config: Record<string, unknown> };
+  /** What the banner says it serves. */
+  readonly serves: string;
 }
 
 interface SimulatorOptions {
@@ -17,15 +20,46 @@ interface SimulatorOptions {
 
 // Loaded on demand: the simulators are not part of the service's start-up.
 const SIMULATORS: Record<string, (options: SimulatorOptions) => Promise<StartedSimulator>> = {
-  dingtalk: async (options) =>
-    (await import("../simulators/dingtalk/index.js")).startDingTalkSimulator(options),
-  wecom: async (options) => (await import("../simulators/wecom/index.js")).startWeComSimulator(options),
+  dingtalk: async (options) => {
+    const sim = await (await import("../simulators/dingtalk/index.js")).startDingTalkSimulator(options);
+    return { ...asSource(sim), serves: company(options) };
+  },
+  wecom: async (options) => {
+    const sim = await (await import("../simulators/wecom/index.js")).startWeComSimulator(options);
+    return { ...asSource(sim), serves: company(options) };
+  },
+  // A fresh standalone 合思 tenant: the company arrives through a sync.
+  hesi: async (options) => {
+    const { startHesiSimulator } = await import("../simulators/hesi/index.js");
+    const sim = await startHesiSimulator({
+      ...(options.port === undefined ? {} : { port: options.port }),
+      ...(options.faults === undefined ? {} : { faults: options.faults }),
+    });
+    return {
+      url: sim.url,
+      close: () => sim.close(),
+      entry: { list: "targets", config: sim.targetConfig() },
+      serves: `an empty tenant; its staff, departments and roles are listed at ${sim.url}/`,
+    };
+  },
 };
 
+function asSource(sim: {
+  url: string;
+  close(): Promise<void>;
+  sourceConfig(): Record<string, unknown>;
+}): Omit<StartedSimulator, "serves"> {
+  return { url: sim.url, close: () => sim.close(), entry: { list: "sources", config: sim.sourceConfig() } };
+}
+
+function company(options: SimulatorOptions): string {
+  return `${options.people} people, seed ${options.seed}`;
+}
+
 /**
- * Runs a simulator on 127.0.0.1 until SIGINT or SIGTERM. Once it listens, stdout gets the `sources:`
- * entry (YAML) that points idbridge at it; the banner goes to stderr so stdout can be redirected into a
- * config file.
+ * Runs a simulator on 127.0.0.1 until SIGINT or SIGTERM. Once it listens, stdout gets the `sources:` (for a
+ * finance platform `targets:`) entry (YAML) that points idbridge at it; the banner goes to stderr so stdout
+ * can be redirected into a config file.
  */
 export async function runSimulator(vendor: string, options: SimulatorOptions): Promise<void> {
   const start = SIMULATORS[vendor];
@@ -41,9 +75,11 @@ export async function runSimulator(vendor: string, options: SimulatorOptions): P
   process.on("SIGINT", wake);
   try {
     const simulator = await start(options);
-    const entry = { sources: [{ id: `${vendor}-sim`, type: vendor, config: simulator.sourceConfig() }] };
+    const entry = {
+      [simulator.entry.list]: [{ id: `${vendor}-sim`, type: vendor, config: simulator.entry.config }],
+    };
     process.stderr.write(
-      `${vendor} simulator listening on ${simulator.url} (${options.people} people, seed ${options.seed}` +
+      `${vendor} simulator listening on ${simulator.url} (${simulator.serves}` +
         `${options.faults ? `, faults ${options.faults}` : ""}); Ctrl-C stops it. Test credentials only.\n`,
     );
     process.stdout.write(stringify(entry));

@@ -169,6 +169,7 @@ function resolveConfig(parsed: ParsedConfig, file: string | null, baseDir: strin
     store: { ...parsed.store, url },
     keys: { ...parsed.keys, dir: abs(parsed.keys.dir ?? resolve(dataDir, "keys")) },
     sources: parsed.sources.map((source) => resolveFileKeys(source, abs)),
+    targets: parsed.targets.map((target) => resolveFileKeys(target, abs)),
   });
 }
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { SOURCE_CONFIG_SCHEMAS } from "../sources/registry.js";
+import { TARGET_CONFIG_SCHEMAS } from "../targets/registry.js";
 import { configSchema } from "./schema.js";
 
 interface JsonSchemaNode {
@@ -59,9 +60,13 @@ export function renderConfigReference(): string {
     "| --- | --- | --- | --- |",
   ];
   rows(schema, "", out);
-  for (const [type, typeSchema] of Object.entries(SOURCE_CONFIG_SCHEMAS)) {
+  const perType = [
+    ...Object.entries(SOURCE_CONFIG_SCHEMAS).map(([type, schema]) => ["sources", type, schema] as const),
+    ...Object.entries(TARGET_CONFIG_SCHEMAS).map(([type, schema]) => ["targets", type, schema] as const),
+  ];
+  for (const [list, type, typeSchema] of perType) {
     const node = z.toJSONSchema(typeSchema, { io: "input", unrepresentable: "any" }) as JsonSchemaNode;
-    out.push("", `## \`sources[].config\` for \`type: ${type}\``, "");
+    out.push("", `## \`${list}[].config\` for \`type: ${type}\``, "");
     if (node.properties === undefined) {
       out.push("Not validated yet: this sign-in source's settings arrive with sign-in support.");
       continue;

@@ -1,11 +1,7 @@
 import { z } from "zod";
 import { checkIdentitySources, identityConfigSchema } from "../identity/config.js";
-import {
-  SOURCE_CONFIG_SCHEMAS,
-  SOURCE_TYPES,
-  type SourceConfigEntry,
-  type SourceType,
-} from "../sources/registry.js";
+import { SOURCE_CONFIG_SCHEMAS, type SourceConfigEntry } from "../sources/registry.js";
+import { TARGET_CONFIG_SCHEMAS, type TargetConfigEntry } from "../targets/registry.js";
 
 // Node timers overflow above 2^31-1 ms and then fire after 1 ms.
 const MAX_TIMER_SECONDS = 2_147_483;
@@ -19,38 +15,69 @@ const storeUrl = z
   .string()
   .refine((url) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(url), "must start with sqlite: or postgres://");
 
-const sourceSchema = z
-  .strictObject({
-    id: kebabId.describe(
-      "Stable id of this source, used in links, policies and audit entries (e.g. dingtalk-hq).",
-    ),
-    type: z
-      .string()
-      .refine((t) => (SOURCE_TYPES as readonly string[]).includes(t), {
-        error: (issue) =>
-          `unknown source type ${JSON.stringify(issue.input)} (known: ${SOURCE_TYPES.join(", ")})`,
-      })
-      .describe(`Kind of source: ${SOURCE_TYPES.join(" | ")}.`),
-    config: z
-      .record(z.string(), z.unknown())
-      .default({})
-      .describe(
-        "Settings of this source; each type has its own (see the per-type sections below). " +
-          "Keys ending in File are paths, resolved against the config file's directory.",
+/**
+ * A list of `{ id, type, config }` entries (sources, targets): ids kebab-case and unique, each type's own
+ * schema validating `config` with full paths (sources[1].config.appSecret).
+ */
+function connectorList<E>(
+  kind: "source" | "target",
+  schemas: Readonly<Record<string, z.ZodType>>,
+  examples: { id: string; list: string },
+): z.ZodType<E[]> {
+  const types = Object.keys(schemas);
+  const entry = z
+    .strictObject({
+      id: kebabId.describe(
+        `Stable id of this ${kind}, used in links, policies, plans and audit entries (e.g. ${examples.id}).`,
       ),
-  })
-  // Each type validates its own settings; problems keep their full path (sources[1].config.appSecret).
-  .transform((source, ctx): SourceConfigEntry => {
-    const type = source.type as SourceType;
-    const result = SOURCE_CONFIG_SCHEMAS[type].safeParse(source.config);
-    if (!result.success) {
-      for (const issue of result.error.issues) {
-        ctx.issues.push({ ...issue, path: ["config", ...issue.path], input: undefined });
+      type: z
+        .string()
+        .refine((t) => types.includes(t), {
+          error: (issue) =>
+            `unknown ${kind} type ${JSON.stringify(issue.input)} (known: ${types.join(", ")})`,
+        })
+        .describe(`Kind of ${kind}: ${types.join(" | ")}.`),
+      config: z
+        .record(z.string(), z.unknown())
+        .default({})
+        .describe(
+          `Settings of this ${kind}; each type has its own (see the per-type sections below). ` +
+            "Keys ending in File are paths, resolved against the config file's directory.",
+        ),
+    })
+    .transform((raw, ctx) => {
+      const result = schemas[raw.type]!.safeParse(raw.config);
+      if (!result.success) {
+        for (const issue of result.error.issues) {
+          ctx.issues.push({ ...issue, path: ["config", ...issue.path], input: undefined });
+        }
+        return z.NEVER;
       }
-      return z.NEVER;
-    }
-    return { id: source.id, type, config: result.data } as SourceConfigEntry;
-  });
+      return { id: raw.id, type: raw.type, config: result.data } as E;
+    });
+  return z
+    .array(entry)
+    .superRefine(
+      (entries, ctx) => {
+        const seen = new Map<unknown, number>();
+        entries.forEach((item, index) => {
+          const id: unknown = (item as { id?: unknown } | null)?.id;
+          if (typeof id !== "string") return;
+          const first = seen.get(id);
+          if (first === undefined) seen.set(id, index);
+          else
+            ctx.addIssue({
+              code: "custom",
+              path: [index, "id"],
+              message: `duplicate ${kind} id "${id}" (also used by ${examples.list}[${first}])`,
+            });
+        });
+      },
+      // Check ids even when other fields of the list are wrong: every problem is reported at once.
+      { when: () => true },
+    )
+    .default([]) as unknown as z.ZodType<E[]>;
+}
 
 /**
  * The whole configuration file: every option with its default and its documentation.
@@ -156,29 +183,14 @@ export const configSchema = z
       })
       .prefault({})
       .describe("Logging."),
-    sources: z
-      .array(sourceSchema)
-      .superRefine(
-        (sources, ctx) => {
-          const seen = new Map<unknown, number>();
-          sources.forEach((source, index) => {
-            const id: unknown = (source as { id?: unknown } | null)?.id;
-            if (typeof id !== "string") return;
-            const first = seen.get(id);
-            if (first === undefined) seen.set(id, index);
-            else
-              ctx.addIssue({
-                code: "custom",
-                path: [index, "id"],
-                message: `duplicate source id "${id}" (also used by sources[${first}])`,
-              });
-          });
-        },
-        // Check ids even when other fields of the list are wrong: every problem is reported at once.
-        { when: () => true },
-      )
-      .default([])
-      .describe("Upstream directories and sign-in sources."),
+    sources: connectorList<SourceConfigEntry>("source", SOURCE_CONFIG_SCHEMAS, {
+      id: "dingtalk-hq",
+      list: "sources",
+    }).describe("Upstream directories and sign-in sources."),
+    targets: connectorList<TargetConfigEntry>("target", TARGET_CONFIG_SCHEMAS, {
+      id: "hesi-prod",
+      list: "targets",
+    }).describe("Finance platforms idbridge writes users, departments and role grants into."),
     identity: identityConfigSchema
       .prefault({})
       .describe("How accounts of different sources are linked to one person."),

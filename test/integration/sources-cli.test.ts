@@ -134,6 +134,21 @@ describe("idbridge sources and simulate", () => {
     expect(summary.code).toBe(0);
   });
 
+  it("simulate hesi prints a targets: entry that config check accepts, and serves the tenant's page", async () => {
+    const printed = (await simulate(["hesi"])) as unknown as {
+      targets: { id: string; type: string; config: { baseUrl: string } }[];
+    };
+    expect(printed.targets[0]).toMatchObject({ id: "hesi-sim", type: "hesi" });
+    const file = join(dir, "hesi.yaml");
+    writeFileSync(file, stringify({ dataDir: join(dir, "hesi"), targets: printed.targets }));
+    const checked = await runCli(["config", "check", "-c", file]);
+    expect(checked.stderr).toBe("");
+    expect(checked.stdout).toBe("ok\n");
+    const page = await fetch(`${printed.targets[0]!.config.baseUrl}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+  });
+
   it("refuses an unknown source and an unknown simulator with exit 2", async () => {
     const config = configWith("empty", [
       {
@@ -155,7 +170,7 @@ describe("idbridge sources and simulate", () => {
 
     const vendor = await runCli(["simulate", "dingding"]);
     expect(vendor.code).toBe(2);
-    expect(vendor.stderr).toContain('unknown simulator "dingding" (known: dingtalk, wecom)');
+    expect(vendor.stderr).toContain('unknown simulator "dingding" (known: dingtalk, wecom, hesi)');
   });
 
   it("sources test exits 1 naming the cause when the source is unreachable", async () => {
