@@ -19,8 +19,14 @@ import { evaluatePolicy } from "../src/policy/evaluate.js";
 import { buildDirectoryFacts, buildPersonFacts } from "../src/policy/facts.js";
 import { parsePolicyText } from "../src/policy/load.js";
 import type { Policy } from "../src/policy/schema.js";
-import { generateOrg, type SimOrg, type SimPerson } from "../src/simulators/common/org.js";
-import type { DirectorySnapshot, SourcePerson } from "../src/sources/snapshot.js";
+import { generateOrg, type SimOrg } from "../src/simulators/common/org.js";
+import {
+  orgDepartments,
+  orgPerson,
+  orgSnapshot,
+  orgSnapshotBase,
+} from "../src/simulators/common/org-snapshot.js";
+import type { DirectorySnapshot } from "../src/sources/snapshot.js";
 
 const AT = "2026-11-27T00:00:00.000Z";
 const POLICY = fileURLToPath(new URL("../policies/hesi-main.yaml", import.meta.url));
@@ -33,71 +39,13 @@ export interface PlanInputs {
   readonly policy: Policy;
 }
 
-function base(
-  sourceId: string,
-  sourceType: string,
-): Omit<DirectorySnapshot, "people" | "departments" | "groups"> {
-  return {
-    sourceId,
-    sourceType,
-    mode: "full",
-    startedAt: AT,
-    finishedAt: AT,
-    unavailableFields: [],
-    completeness: { complete: true },
-    warnings: [],
-  };
-}
-
-function orgPerson(p: SimPerson, subject: string, status: SourcePerson["status"]): SourcePerson {
-  return {
-    subject,
-    username: p.userid,
-    name: p.name,
-    email: p.email,
-    mobile: p.mobile,
-    employeeNo: p.jobNumber,
-    title: p.title,
-    departments: p.departments.map((id, i) => ({
-      departmentId: String(id),
-      main: i === 0,
-      leader: p.leaderOf.includes(id),
-    })),
-    managers: p.manager === undefined ? [] : [p.manager],
-    status,
-    attributes: { activated: String(p.status !== "not-activated") },
-  };
-}
-
-function departments(org: SimOrg): DirectorySnapshot["departments"] {
-  return org.departments.map((d) => ({
-    id: String(d.id),
-    parentId: d.parentId === 0 ? null : String(d.parentId),
-    name: d.name,
-    order: d.order,
-    leaders: d.leaders,
-  }));
-}
-
 /** DingTalk (roles as groups), WeCom (roles as tags, every fifth person disabled) and AD (DN groups). */
 export function planSnapshots(org: SimOrg): DirectorySnapshot[] {
   const current = org.people.filter((p) => p.status !== "left");
-  const dingtalk: DirectorySnapshot = {
-    ...base("dingtalk-hq", "dingtalk"),
-    departments: departments(org),
-    people: current.map((p) => orgPerson(p, p.userid, "active")),
-    groups: org.roles.map((r) => ({
-      id: String(r.id),
-      name: r.name,
-      path: r.group.name,
-      kind: "role" as const,
-      members: r.members,
-      directMembers: r.members,
-    })),
-  };
+  const dingtalk = orgSnapshot(org, "dingtalk-hq", AT);
   const wecom: DirectorySnapshot = {
-    ...base("wecom-hq", "wecom"),
-    departments: departments(org),
+    ...orgSnapshotBase("wecom-hq", "wecom", AT),
+    departments: orgDepartments(org),
     people: current.map((p, i) => ({
       ...orgPerson(p, `wx-${p.userid}`, i % 5 === 4 ? "disabled" : "active"),
       // WeCom's userid is the AD sAMAccountName, in upper case here to exercise normalisation.
@@ -115,7 +63,7 @@ export function planSnapshots(org: SimOrg): DirectorySnapshot[] {
   const cashiers = org.roles.find((r) => r.name === "出纳")?.members ?? [];
   const adSubject = (userid: string): string => `guid-${userid}`;
   const ad: DirectorySnapshot = {
-    ...base("ad-hq", "ad"),
+    ...orgSnapshotBase("ad-hq", "ad", AT),
     departments: [],
     people: current.map((p) => ({
       ...orgPerson(p, adSubject(p.userid), p.status === "disabled" ? "disabled" : "active"),
