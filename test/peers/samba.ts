@@ -86,6 +86,22 @@ async function openssl(cwd: string, args: string[]): Promise<void> {
 }
 
 /** Provisions a domain into `dir` (10–20 s) with directory options that keep everything under `dir`. */
+/** A self-signed test CA: `${name}.key` and `${name}.pem` in `dir`. */
+function selfSignedCa(dir: string, commonName: string, name: string): Promise<void> {
+  const args = [
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-days",
+    "3650",
+    "-subj",
+    `/CN=${commonName}`,
+  ];
+  return openssl(dir, [...args, "-keyout", `${name}.key`, "-out", `${name}.pem`]);
+}
+
 async function provision(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
@@ -109,21 +125,7 @@ async function provision(dir: string): Promise<void> {
   await mkdir(tls, { recursive: true });
   await mkdir(join(dir, "cache"), { recursive: true });
   await mkdir(join(dir, "log"), { recursive: true });
-  await openssl(tls, [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "3650",
-    "-subj",
-    "/CN=idbridge test CA",
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.pem",
-  ]);
+  await selfSignedCa(tls, "idbridge test CA", "ca");
   await openssl(tls, [
     "req",
     "-newkey",
@@ -158,21 +160,7 @@ async function provision(dir: string): Promise<void> {
     "cert.pem",
   ]);
   // A second CA that signed nothing: the wrong-CA test trusts only this one.
-  await openssl(tls, [
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-days",
-    "3650",
-    "-subj",
-    "/CN=unrelated CA",
-    "-keyout",
-    "other.key",
-    "-out",
-    "other.pem",
-  ]);
+  await selfSignedCa(tls, "unrelated CA", "other");
   // Samba refuses a key file that others can read.
   await chmod(join(tls, "key.pem"), 0o600);
   await chmod(join(tls, "ca.key"), 0o600);
