@@ -9,6 +9,10 @@ export type HttpReply =
       readonly json: unknown;
       /** The raw body (first 2,000 characters), for messages. */
       readonly text: string;
+      /** The wait a 429/503 asks for (`Retry-After`, seconds or an HTTP date), in ms. */
+      readonly retryAfterMs?: number;
+      /** The `ETag` header (RFC 9110 §8.8.3), when sent. */
+      readonly etag?: string;
     }
   | { readonly kind: "network-error"; readonly tls: boolean; readonly detail: string };
 
@@ -16,7 +20,7 @@ export type HttpReply =
 export async function sendRequest(
   url: string,
   init: {
-    readonly method: "GET" | "POST";
+    readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
     readonly headers?: Readonly<Record<string, string>>;
     readonly body?: unknown;
     readonly timeoutMs: number;
@@ -44,10 +48,27 @@ export async function sendRequest(
     } catch {
       json = undefined;
     }
-    return { kind: "reply", status: response.status, json, text: text.slice(0, 2000) };
+    const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"), Date.now());
+    const etag = response.headers.get("etag");
+    return {
+      kind: "reply",
+      status: response.status,
+      json,
+      text: text.slice(0, 2000),
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(etag === null ? {} : { etag }),
+    };
   } catch (error) {
     return describeNetworkError(error, url, timeout.aborted ? init.timeoutMs : undefined);
   }
+}
+
+/** `Retry-After` as ms from now: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined if absent or past. */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null || value.trim() === "") return undefined;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now;
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
 }
 
 function describeNetworkError(error: unknown, url: string, timedOutAfter: number | undefined): HttpReply {

@@ -1,5 +1,7 @@
-import { RateLimiter } from "../../sources/http/rate-limiter.js";
+import type { RateLimiter } from "../../sources/http/rate-limiter.js";
+import { sendRequest, type HttpReply } from "../../sources/http/send.js";
 import { TokenCache, type IssuedToken } from "../../sources/http/token-cache.js";
+import { RetryBudget, rateLimiterFor, type TargetClock } from "../http/retry.js";
 import type { ChangeFailure } from "../target.js";
 import type { HesiConfig } from "./config.js";
 
@@ -9,7 +11,7 @@ export interface HesiReply {
   readonly status: number;
   /** Parsed body. */
   readonly json: unknown;
-  /** Raw body, first 500 characters (no tokens: Hesi does not echo them). */
+  /** Raw body, first characters (no tokens: Hesi does not echo them). */
   readonly text: string;
 }
 
@@ -18,17 +20,9 @@ export type HesiCallResult =
   { readonly ok: true; readonly reply: HesiReply } | { readonly ok: false; readonly failure: ChangeFailure };
 
 /** How the client waits and reads the clock (tests pin both). */
-export interface HesiClock {
-  /** Now, in epoch ms. */
-  readonly now: () => number;
-  /** Waits `ms`. */
-  readonly sleep: (ms: number) => Promise<void>;
-}
+export type HesiClock = TargetClock;
 
-const TRANSIENT_RETRIES = 4;
-const THROTTLED_RETRIES = 8;
-const BASE_DELAY_MS = 250;
-const MAX_DELAY_MS = 30_000;
+const TOKEN_ATTEMPTS = 5;
 
 /**
  * The HTTP side of the Hesi connector: token (with refresh), rate limit, retries of transient failures, and
@@ -49,14 +43,7 @@ export class HesiClient {
       () => this.fetchToken(),
       () => new Date(clock.now()),
     );
-    // Never above the configured rate: 2.5/s becomes 2 per second, 0.5/s one per 2 seconds.
-    const rps = config.requestsPerSecond;
-    this.limiter = new RateLimiter(
-      rps >= 1 ? Math.floor(rps) : 1,
-      rps >= 1 ? 1000 : Math.ceil(1000 / rps),
-      clock.now,
-      clock.sleep,
-    );
+    this.limiter = rateLimiterFor(config.requestsPerSecond, clock);
   }
 
   /**
@@ -69,11 +56,10 @@ export class HesiClient {
     path: string,
     options: { query?: Record<string, string>; body?: unknown; retryNetwork?: boolean } = {},
   ): Promise<HesiCallResult> {
-    let transient = 0;
-    let throttled = 0;
     let refreshes = 0;
     let fresh = 0;
     const where = `${method} ${path.replace(/\$[^/?]+|\[[^\]]*\]/g, (m) => (m.startsWith("$") ? "$…" : "[…]"))}`;
+    const retries = new RetryBudget(where);
     for (;;) {
       let token: string;
       try {
@@ -81,28 +67,19 @@ export class HesiClient {
       } catch (error) {
         return { ok: false, failure: asFailure(error) };
       }
-      const outcome = await this.send(method, path, { ...options.query, accessToken: token }, options.body);
-      if (outcome.kind === "network") {
-        if (options.retryNetwork === false || transient >= TRANSIENT_RETRIES)
-          return fail("retryable", "UNREACHABLE", `${where}: ${outcome.detail}`);
-        await this.clock.sleep(backoff(transient++));
+      const step = retries.next(
+        await this.send(method, path, { ...options.query, accessToken: token }, options.body),
+        messageOf,
+        options,
+      );
+      if (step.kind === "retry") {
+        await this.clock.sleep(step.delayMs);
         continue;
       }
-      const reply = outcome.reply;
+      if (step.kind === "give-up") return { ok: false, failure: step.failure };
+      const reply = step.reply;
       if (reply.status >= 200 && reply.status < 300) return { ok: true, reply };
       const message = messageOf(reply);
-      if (reply.status === 429) {
-        if (throttled >= THROTTLED_RETRIES)
-          return fail("retryable", "RATE_LIMITED", `${where}: ${message}`, 429);
-        await this.clock.sleep(Math.max(outcome.retryAfterMs ?? 0, backoff(throttled++)));
-        continue;
-      }
-      if (reply.status >= 500) {
-        if (transient >= TRANSIENT_RETRIES)
-          return fail("retryable", "SERVER_ERROR", `${where}: ${message}`, reply.status);
-        await this.clock.sleep(Math.max(outcome.retryAfterMs ?? 0, backoff(transient++)));
-        continue;
-      }
       if (isTokenRejection(reply.status, message)) {
         // Changelog 1.17.0: a token used right after issue may be refused; wait and repeat with the same one.
         if (this.refresh?.accessToken === token && this.clock.now() - this.issuedAt < 5_000 && fresh++ < 2) {
@@ -112,12 +89,15 @@ export class HesiClient {
         this.tokens.invalidate(token);
         if (this.refresh?.accessToken === token) this.refresh = null;
         if (refreshes++ >= 2)
-          return fail(
-            "auth",
-            "AUTH_FAILED",
-            `${where}: token rejected after a refresh (${message})`,
-            reply.status,
-          );
+          return {
+            ok: false,
+            failure: {
+              class: "auth",
+              code: "AUTH_FAILED",
+              message: `${where}: token rejected after a refresh (${message})`,
+              http: reply.status,
+            },
+          };
         continue;
       }
       return { ok: false, failure: classify(reply.status, `${where}: ${message}`) };
@@ -128,40 +108,36 @@ export class HesiClient {
   private async fetchToken(): Promise<IssuedToken> {
     const now = this.clock.now();
     if (this.refresh !== null && this.refresh.expireTime > now + 60_000) {
-      const outcome = await this.send("POST", "/api/openapi/v2/auth/refreshToken", {
+      const reply = await this.send("POST", "/api/openapi/v2/auth/refreshToken", {
         accessToken: this.refresh.accessToken,
         refreshToken: this.refresh.refreshToken,
         powerCode: "219904",
       });
-      const value =
-        outcome.kind === "reply" && outcome.reply.status === 200 ? tokenValue(outcome.reply.json) : null;
+      const value = reply.kind === "reply" && reply.status === 200 ? tokenValue(reply.json) : null;
       if (value !== null) return this.remember(value);
       this.refresh = null; // refused or unreadable: log in again below
     }
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await this.send("POST", "/api/openapi/v1/auth/getAccessToken", undefined, {
+    const retries = new RetryBudget("POST getAccessToken");
+    for (let attempt = 1; ; attempt++) {
+      const reply = await this.send("POST", "/api/openapi/v1/auth/getAccessToken", undefined, {
         appKey: this.config.appKey,
         appSecurity: this.config.appSecurity,
       });
-      if (outcome.kind === "reply") {
-        const value = outcome.reply.status === 200 ? tokenValue(outcome.reply.json) : null;
+      if (reply.kind === "reply") {
+        const value = reply.status === 200 ? tokenValue(reply.json) : null;
         if (value !== null) return this.remember(value);
-        const status = outcome.reply.status;
-        if (status !== 429 && status < 500)
+        if (reply.status !== 429 && reply.status < 500)
           throw failureError(
             "auth",
             "AUTH_FAILED",
-            `getAccessToken refused (${status} ${messageOf(outcome.reply)}); check appKey, appSecurity and baseUrl`,
-            status,
+            `getAccessToken refused (${reply.status} ${messageOf(reply)}); check appKey, appSecurity and baseUrl`,
+            reply.status,
           );
       }
-      if (attempt >= TRANSIENT_RETRIES)
-        throw failureError("retryable", "UNREACHABLE", `getAccessToken failed ${attempt + 1} times`);
-      await this.clock.sleep(
-        outcome.kind === "reply" && outcome.retryAfterMs !== undefined
-          ? outcome.retryAfterMs
-          : backoff(attempt),
-      );
+      const step = retries.next(reply, messageOf);
+      if (step.kind === "give-up" || attempt >= TOKEN_ATTEMPTS)
+        throw failureError("retryable", "UNREACHABLE", `getAccessToken failed ${attempt} times`);
+      if (step.kind === "retry") await this.clock.sleep(step.delayMs);
     }
   }
 
@@ -175,48 +151,16 @@ export class HesiClient {
   }
 
   private async send(
-    method: string,
+    method: "GET" | "POST" | "PUT" | "DELETE",
     path: string,
     query: Record<string, string> | undefined,
     body?: unknown,
-  ): Promise<
-    | { kind: "reply"; reply: HesiReply; retryAfterMs: number | undefined }
-    | { kind: "network"; detail: string }
-  > {
+  ): Promise<HttpReply> {
     await this.limiter.take();
     const url = new URL(path, this.config.baseUrl);
     for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
-    try {
-      const response = await fetch(url, {
-        method,
-        headers: {
-          accept: "application/json",
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(this.config.timeoutMs),
-        redirect: "error",
-      });
-      const text = await response.text();
-      let json: unknown;
-      try {
-        json = text.length > 0 ? JSON.parse(text) : undefined;
-      } catch {
-        json = undefined;
-      }
-      const retryAfter = Number(response.headers.get("retry-after"));
-      return {
-        kind: "reply",
-        reply: { status: response.status, json, text: text.slice(0, 500) },
-        retryAfterMs: Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
-      };
-    } catch (error) {
-      const timedOut = error instanceof Error && error.name === "TimeoutError";
-      return {
-        kind: "network",
-        detail: timedOut ? `no answer within ${this.config.timeoutMs} ms` : `cannot reach ${url.host}`,
-      };
-    }
+    // The token rides in the query string: sendRequest's messages name the host only, never the URL.
+    return sendRequest(url.toString(), { method, body, timeoutMs: this.config.timeoutMs });
   }
 }
 
@@ -244,15 +188,6 @@ function asFailure(error: unknown): ChangeFailure {
     code: "UNREACHABLE",
     message: error instanceof Error ? error.message : String(error),
   };
-}
-
-function fail(cls: ChangeFailure["class"], code: string, message: string, http?: number): HesiCallResult {
-  return { ok: false, failure: { class: cls, code, message, ...(http === undefined ? {} : { http }) } };
-}
-
-function backoff(n: number): number {
-  const base = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** n);
-  return base / 2 + Math.random() * (base / 2); // jitter, §6.4
 }
 
 /** The message of an error reply: Hesi's `errorMessage`, else the raw text (the shape is not documented, §1.7). */
