@@ -4,7 +4,22 @@ import { migrate } from "./sql/migrations.js";
 import { SqlStore } from "./sql/sql-store.js";
 import type { SqlDriver } from "./sql/driver.js";
 
-export type { Store, AuditRecord, ChainHead, Checkpoint, InstanceInfo, StoreHealth } from "./store.js";
+export type {
+  Store,
+  AuditRecord,
+  ChainHead,
+  Checkpoint,
+  InstanceInfo,
+  StoreHealth,
+  TargetLink,
+  TargetLinkKind,
+  PlanStatus,
+  PlanDecision,
+  PlanRecord,
+  PlanListing,
+  PlanItemRecord,
+  SyncRunRecord,
+} from "./store.js";
 
 export interface OpenStoreOptions {
   /** `sqlite:PATH`, `sqlite::memory:` or `postgres://…`. */

@@ -1,5 +1,7 @@
 import type { ReadCursor } from "../sources/snapshot.js";
 import type { JsonObject } from "../domain/json.js";
+import type { Person } from "../identity/person.js";
+import type { LinkDecision, ReviewItem } from "../identity/link.js";
 
 /** One row of the audit log as stored; `hash` chains it to the row before (see src/audit/chain.ts). */
 export interface AuditRecord {
@@ -61,6 +63,113 @@ export interface StoreHealth {
   codeVersion: number;
 }
 
+/** What a target record idbridge manages is keyed by: a user (Person id), a department (`source:id`) or a role (policy key). */
+export type TargetLinkKind = "user" | "department" | "role";
+
+/** One row of the link table: our key → the target's id, so re-runs and crashed applies never duplicate. */
+export interface TargetLink {
+  /** What is linked. */
+  readonly kind: TargetLinkKind;
+  /** Our key: Person id, `sourceId:departmentId`, or the policy's role key. */
+  readonly key: string;
+  /** The record's id in the target. */
+  readonly targetRecordId: string;
+  /** When the link was made (ISO 8601). */
+  readonly linkedAt: string;
+}
+
+/** Where a plan is in its life. */
+export type PlanStatus =
+  /** Waiting for a person's approval. */
+  | "pending"
+  /** Approved (by a person or automatically); may be applied. */
+  | "approved"
+  /** Refused by a person; never applied. */
+  | "rejected"
+  /** An apply is running (or crashed while running: apply again to finish it). */
+  | "applying"
+  /** Applied; every change took. */
+  | "applied"
+  /** Applied, but some changes failed (see its items). */
+  | "partial"
+  /** A newer plan for the same target replaced it before it was applied. */
+  | "superseded"
+  /** Nothing to change. */
+  | "empty";
+
+/** A person's (or the automatic) decision about a plan. */
+export interface PlanDecision {
+  /** approved, rejected, or auto-approved (low risk, allowed by the config). */
+  readonly kind: "approved" | "rejected" | "auto-approved";
+  /** Who decided (`system` for auto). */
+  readonly by: string;
+  /** When (ISO 8601). */
+  readonly at: string;
+  /** Why, in their words. */
+  readonly comment?: string;
+}
+
+/** A stored plan. The content is immutable (its hash is over it); status and decision move. */
+export interface PlanRecord {
+  /** `plan_` + random. */
+  readonly id: string;
+  /** Target id. */
+  readonly target: string;
+  /** When it was computed (ISO 8601). */
+  readonly createdAt: string;
+  /** sha256 hex of the content. */
+  readonly hash: string;
+  /** Current status. */
+  readonly status: PlanStatus;
+  /** Whether a person must approve it (thresholds, sensitive grants, re-enables). */
+  readonly needsApproval: boolean;
+  /** Small facts for listings (counts by kind, guardrails hit); never the changes. */
+  readonly summary: JsonObject;
+  /** The plan itself, canonical JSON text (src/sync/plan.ts `Plan`). */
+  readonly content: string;
+  /** The decision, once made. */
+  readonly decision: PlanDecision | null;
+  /** When its status last changed (ISO 8601). */
+  readonly updatedAt: string;
+}
+
+/** A plan without its content, for listings. */
+export type PlanListing = Omit<PlanRecord, "content">;
+
+/** The recorded outcome of one change of a plan. */
+export interface PlanItemRecord {
+  /** The change's key inside the plan. */
+  readonly key: string;
+  /** applied: took effect; noop: the target already matched; failed: did not take. */
+  readonly status: "applied" | "noop" | "failed";
+  /** The target record it concerned or created. */
+  readonly targetRecordId?: string;
+  /** The failure, for failed items. */
+  readonly failure?: JsonObject;
+  /** When (ISO 8601). */
+  readonly at: string;
+}
+
+/** One run of the sync (plan, maybe approve, maybe apply). */
+export interface SyncRunRecord {
+  /** `run_` + random. */
+  readonly id: string;
+  /** Target id. */
+  readonly target: string;
+  /** What started it. */
+  readonly trigger: "cli" | "schedule" | "callback" | "api";
+  /** When it started (ISO 8601). */
+  readonly startedAt: string;
+  /** When it ended; null while running. */
+  readonly finishedAt: string | null;
+  /** running, then: applied, partial, needs-approval, nothing-to-do, failed. */
+  readonly status: "running" | "applied" | "partial" | "needs-approval" | "nothing-to-do" | "failed";
+  /** The plan it made, once made. */
+  readonly planId: string | null;
+  /** Facts for history: per-source completeness, counts, durations, failures with causes. */
+  readonly summary: JsonObject;
+}
+
 /**
  * Durable state of idbridge. Narrow and domain-named: every method is one thing the service needs.
  * Audit rows can be appended and read, never updated or deleted.
@@ -107,6 +216,90 @@ export interface Store {
   getSourceCursor(sourceId: string, consumer: string): Promise<ReadCursor | null>;
   /** Saves (replaces) the cursor of `sourceId` for `consumer`. */
   setSourceCursor(sourceId: string, consumer: string, cursor: ReadCursor, at: Date): Promise<void>;
+
+  // ---------------------------------------------------------------- identity (src/identity)
+
+  /** Every stored person, sorted by id. */
+  listPeople(): Promise<Person[]>;
+  /** Inserts or replaces these people (by id), in one transaction. */
+  savePeople(people: readonly Person[]): Promise<void>;
+  /** Admins' link decisions, oldest first. */
+  listLinkDecisions(): Promise<LinkDecision[]>;
+  /** Appends an admin's link decision. */
+  addLinkDecision(decision: LinkDecision): Promise<void>;
+  /** The current review queue (as the last linking left it). */
+  getReviewQueue(): Promise<ReviewItem[]>;
+  /** Replaces the review queue. */
+  setReviewQueue(items: readonly ReviewItem[]): Promise<void>;
+
+  /**
+   * The last full snapshot of a source as JSON text, for incremental reads to build on and for
+   * `policy check` to resolve names; null when none was kept.
+   */
+  getLatestSnapshot(sourceId: string): Promise<{ json: string; takenAt: string } | null>;
+  /** Keeps (replaces) the last full snapshot of a source. */
+  putLatestSnapshot(sourceId: string, json: string, takenAt: string): Promise<void>;
+
+  // ---------------------------------------------------------------- sync (src/sync)
+
+  /** The link table of a target. */
+  listTargetLinks(target: string): Promise<TargetLink[]>;
+  /** Inserts or replaces links (by kind and key) of a target, in one transaction. */
+  saveTargetLinks(target: string, links: readonly TargetLink[]): Promise<void>;
+
+  /**
+   * Stores a new plan; in the same transaction every `pending` or `approved` plan of the same target
+   * becomes `superseded` (only the newest plan of a target may be applied). Returns the superseded ids.
+   */
+  insertPlan(plan: PlanRecord): Promise<string[]>;
+  /** A plan with its content; null when unknown. */
+  getPlan(id: string): Promise<PlanRecord | null>;
+  /** Plans without content, newest first. */
+  listPlans(filter: {
+    target?: string;
+    statuses?: readonly PlanStatus[];
+    limit: number;
+  }): Promise<PlanListing[]>;
+  /**
+   * Moves a plan to `to` only if its status is one of `from` (compare-and-set; two approvals or two
+   * applies cannot both win), setting the decision when given. Returns the updated plan, or null when its
+   * status was not in `from` (or it does not exist).
+   */
+  transitionPlan(
+    id: string,
+    from: readonly PlanStatus[],
+    to: PlanStatus,
+    at: string,
+    decision?: PlanDecision,
+  ): Promise<PlanRecord | null>;
+  /** Recorded outcomes of a plan's changes (the latest per key). */
+  listPlanItems(planId: string): Promise<PlanItemRecord[]>;
+  /**
+   * Records outcomes of a plan's changes and their audit entries in one transaction (under the audit
+   * lock), exactly once: an item already recorded as `applied` or `noop` is not recorded again, and
+   * `build` gets only the items that are new (`fresh`) to make audit entries for. Returns those items.
+   */
+  recordPlanItems(
+    planId: string,
+    items: readonly PlanItemRecord[],
+    build: (head: ChainHead, fresh: readonly PlanItemRecord[]) => AuditRecord[],
+  ): Promise<PlanItemRecord[]>;
+
+  /** Records the start of a sync run. */
+  insertSyncRun(run: SyncRunRecord): Promise<void>;
+  /** Updates a run (status, end, plan, summary). */
+  updateSyncRun(run: SyncRunRecord): Promise<void>;
+  /** Runs, newest first. */
+  listSyncRuns(filter: { target?: string; limit: number }): Promise<SyncRunRecord[]>;
+
+  /**
+   * Takes or renews the lease `name` for `holder` until now + ttlMs; true when `holder` holds it after
+   * the call (it was free, expired, or already held by `holder`). Works across processes and instances
+   * (one row per lease, compare-and-set), on SQLite and PostgreSQL alike.
+   */
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Gives the lease up if `holder` holds it. */
+  releaseLease(name: string, holder: string): Promise<void>;
 
   /** Checks that the store answers and reports its schema version. */
   health(): Promise<StoreHealth>;

@@ -3,55 +3,24 @@
  * SQLite (a temp file) and on a real PostgreSQL server (a fresh database per test).
  */
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { createInterface } from "node:readline";
 import { setTimeout } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { chainEvents, GENESIS_HASH, linkProblem, type AuditEvent } from "../../src/audit/chain.js";
 import { openStore, type AuditRecord, type Checkpoint, type Store } from "../../src/store/index.js";
 import type { SqlDriver } from "../../src/store/sql/driver.js";
 import { CODE_SCHEMA_VERSION } from "../../src/store/sql/migrations.js";
-import { openPostgres } from "../../src/store/sql/postgres.js";
-import { openSqlite } from "../../src/store/sql/sqlite.js";
-import { createDatabase, postgresUrlOrSkip } from "../peers/index.js";
+import { storeFlavours, type Flavour } from "../helpers/store-flavours.js";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const SECOND_WRITER = fileURLToPath(new URL("fixtures/append-audit.ts", import.meta.url));
 const TIME = "2026-03-01T08:00:00.000Z";
 const ALL = 1_000_000;
 
-interface Flavour {
-  name: "sqlite" | "postgres";
-  /** False when the flavour's server could not be had; its suite is then skipped. */
-  available: boolean;
-  /** The URL of an empty database of this flavour, for one test. */
-  freshUrl(): Promise<string>;
-  /** A driver on that database below the Store, to do what the Store never does. */
-  openRaw(url: string): SqlDriver;
-}
-
-const sqliteDir = mkdtempSync(join(tmpdir(), "idbridge-conformance-"));
-afterAll(() => rmSync(sqliteDir, { recursive: true, force: true }));
-let sqliteFiles = 0;
-
-const sqlite: Flavour = {
-  name: "sqlite",
-  available: true,
-  freshUrl: async () => `sqlite:${join(sqliteDir, `store-${++sqliteFiles}.db`)}`,
-  openRaw: (url) => openSqlite(url.slice("sqlite:".length)),
-};
-
-const postgresUrl = postgresUrlOrSkip();
-const postgres: Flavour = {
-  name: "postgres",
-  available: postgresUrl !== null,
-  freshUrl: () => createDatabase(postgresUrl as string, `conformance_${randomBytes(6).toString("hex")}`),
-  openRaw: (url) => openPostgres(url, 2),
-};
+const { sqlite, postgres } = storeFlavours();
 
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
@@ -419,7 +388,7 @@ function describeConformance(flavour: Flavour): void {
 
     if (flavour.name === "sqlite") {
       it("refuses a file that is not an SQLite database (STORE_UNAVAILABLE) and leaves it alone", async () => {
-        const file = join(sqliteDir, "junk.db");
+        const file = (await flavour.freshUrl()).slice("sqlite:".length);
         const junk = Buffer.from("this is a spreadsheet, not a database\n".repeat(200));
         writeFileSync(file, junk);
         await expect(openStore({ url: `sqlite:${file}` })).rejects.toMatchObject({

@@ -10,7 +10,7 @@ export interface SqlClient {
 }
 
 /** Named database-wide locks held for the length of a transaction. */
-export type TxLock = "audit" | "migrations" | "instances";
+export type TxLock = "audit" | "migrations" | "instances" | "plans";
 
 /** One flavour of SQL database. */
 export interface SqlDriver extends SqlClient {

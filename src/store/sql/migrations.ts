@@ -17,6 +17,33 @@ const INSTANCES = `CREATE TABLE instances (
   id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at TEXT NOT NULL,
   heartbeat_at BIGINT NOT NULL)`;
 
+// JSON is kept as TEXT in both flavours: the store never queries inside it, and TEXT round-trips exactly.
+// Times are ISO 8601 TEXT (they sort as strings); lease expiry is epoch ms, compared as a number.
+const IDENTITY_AND_SYNC_TABLES = [
+  "CREATE TABLE people (id TEXT PRIMARY KEY, accounts TEXT NOT NULL)",
+  `CREATE TABLE review_queue (
+     position INTEGER PRIMARY KEY, id TEXT NOT NULL, item TEXT NOT NULL)`,
+  `CREATE TABLE latest_snapshots (
+     source_id TEXT PRIMARY KEY, taken_at TEXT NOT NULL, json TEXT NOT NULL)`,
+  `CREATE TABLE target_links (
+     target TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, target_record_id TEXT NOT NULL,
+     linked_at TEXT NOT NULL, PRIMARY KEY (target, kind, key))`,
+  `CREATE TABLE plans (
+     id TEXT PRIMARY KEY, target TEXT NOT NULL, created_at TEXT NOT NULL, hash TEXT NOT NULL,
+     status TEXT NOT NULL, needs_approval INTEGER NOT NULL, summary TEXT NOT NULL, content TEXT NOT NULL,
+     decision TEXT, updated_at TEXT NOT NULL)`,
+  "CREATE INDEX plans_target_created ON plans (target, created_at)",
+  `CREATE TABLE plan_items (
+     plan_id TEXT NOT NULL, key TEXT NOT NULL, status TEXT NOT NULL, target_record_id TEXT,
+     failure TEXT, at TEXT NOT NULL, PRIMARY KEY (plan_id, key))`,
+  // "trigger" is a keyword in both dialects; the column is trigger_kind.
+  `CREATE TABLE sync_runs (
+     id TEXT PRIMARY KEY, target TEXT NOT NULL, trigger_kind TEXT NOT NULL, started_at TEXT NOT NULL,
+     finished_at TEXT, status TEXT NOT NULL, plan_id TEXT, summary TEXT NOT NULL)`,
+  "CREATE INDEX sync_runs_target_started ON sync_runs (target, started_at)",
+  "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+];
+
 /** The schema, in order. Never edit a released migration: add a new one. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -69,6 +96,20 @@ export const MIGRATIONS: readonly Migration[] = [
          source_id TEXT NOT NULL, consumer TEXT NOT NULL, cursor TEXT NOT NULL, updated_at TEXT NOT NULL,
          PRIMARY KEY (source_id, consumer))`,
     ],
+  },
+  {
+    version: 4,
+    name: "people, link decisions, review queue, latest snapshots, target links, plans, sync runs, leases",
+    statements: {
+      sqlite: [
+        ...IDENTITY_AND_SYNC_TABLES,
+        "CREATE TABLE link_decisions (seq INTEGER PRIMARY KEY AUTOINCREMENT, decision TEXT NOT NULL)",
+      ],
+      postgres: [
+        ...IDENTITY_AND_SYNC_TABLES,
+        "CREATE TABLE link_decisions (seq BIGSERIAL PRIMARY KEY, decision TEXT NOT NULL)",
+      ],
+    },
   },
 ];
 

@@ -3,7 +3,12 @@ import { AppError, describeError } from "../../domain/errors.js";
 import type { Row, SqlClient, SqlDriver, TxLock } from "./driver.js";
 
 // Keys for pg_advisory_xact_lock: one per named lock, in idbridge's own range.
-const LOCK_KEYS: Record<TxLock, number> = { audit: 0x1db0001, migrations: 0x1db0002, instances: 0x1db0003 };
+const LOCK_KEYS: Record<TxLock, number> = {
+  audit: 0x1db0001,
+  migrations: 0x1db0002,
+  instances: 0x1db0003,
+  plans: 0x1db0004,
+};
 
 /** `postgres://user@host:port/db` without the password, for messages. */
 export function redactUrl(url: string): string {

@@ -1,8 +1,27 @@
 import { AppError } from "../../domain/errors.js";
 import type { JsonObject } from "../../domain/json.js";
 import type { ReadCursor } from "../../sources/snapshot.js";
-import type { AuditRecord, ChainHead, Checkpoint, InstanceInfo, Store, StoreHealth } from "../store.js";
-import type { SqlDriver } from "./driver.js";
+import type { LinkDecision, ReviewItem } from "../../identity/link.js";
+import type { Person } from "../../identity/person.js";
+import type {
+  AuditRecord,
+  ChainHead,
+  Checkpoint,
+  InstanceInfo,
+  PlanDecision,
+  PlanItemRecord,
+  PlanListing,
+  PlanRecord,
+  PlanStatus,
+  Store,
+  StoreHealth,
+  SyncRunRecord,
+  TargetLink,
+} from "../store.js";
+import type { SqlClient, SqlDriver } from "./driver.js";
+import * as identity from "./identity-tables.js";
+import * as sync from "./sync-tables.js";
+import { placeholders } from "./upsert.js";
 import { CODE_SCHEMA_VERSION, schemaVersion } from "./migrations.js";
 import { GENESIS_HASH } from "../../audit/chain.js";
 
@@ -35,6 +54,36 @@ function toRecord(row: AuditRow): AuditRecord {
   };
 }
 
+/** The chain head as `client` sees it (inside the audit transaction: as no other writer can change it). */
+async function readHead(client: SqlClient): Promise<ChainHead> {
+  const rows = await client.query<{ seq: number; hash: string }>(
+    "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
+  );
+  return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
+}
+
+/** Inserts built audit records; call only inside the audit transaction that read the head they chain to. */
+async function insertAudit(tx: SqlClient, records: readonly AuditRecord[]): Promise<void> {
+  // Multi-row INSERT in chunks: one round trip per chunk, the whole batch in one transaction.
+  for (let i = 0; i < records.length; i += 100) {
+    const chunk = records.slice(i, i + 100);
+    await tx.run(
+      `INSERT INTO audit_entries (${AUDIT_COLUMNS}) VALUES ${placeholders(chunk.length, 9)}`,
+      chunk.flatMap((r) => [
+        r.seq,
+        r.time,
+        r.actor,
+        r.action,
+        r.subject,
+        r.target,
+        JSON.stringify(r.details),
+        r.prevHash,
+        r.hash,
+      ]),
+    );
+  }
+}
+
 function toCheckpoint(row: Record<string, unknown>): Checkpoint {
   return { seq: Number(row.seq), hash: String(row.hash), time: String(row.time), jws: String(row.jws) };
 }
@@ -51,44 +100,14 @@ export class SqlStore implements Store {
 
   async appendAudit(build: (head: ChainHead) => AuditRecord[]): Promise<AuditRecord[]> {
     return this.db.transaction("audit", async (tx) => {
-      const last = await tx.query<{ seq: number; hash: string }>(
-        "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
-      );
-      const head: ChainHead = last[0]
-        ? { seq: Number(last[0].seq), hash: last[0].hash }
-        : { seq: 0, hash: GENESIS_HASH };
-      const records = build(head);
-      if (records.length === 0) return records;
-      // Multi-row INSERT in chunks: one round trip per chunk, the whole batch in one transaction.
-      for (let i = 0; i < records.length; i += 100) {
-        const chunk = records.slice(i, i + 100);
-        const values = chunk.map(
-          (_, j) => `(${Array.from({ length: 9 }, (_, k) => `$${j * 9 + k + 1}`).join(", ")})`,
-        );
-        await tx.run(
-          `INSERT INTO audit_entries (${AUDIT_COLUMNS}) VALUES ${values.join(", ")}`,
-          chunk.flatMap((r) => [
-            r.seq,
-            r.time,
-            r.actor,
-            r.action,
-            r.subject,
-            r.target,
-            JSON.stringify(r.details),
-            r.prevHash,
-            r.hash,
-          ]),
-        );
-      }
+      const records = build(await readHead(tx));
+      await insertAudit(tx, records);
       return records;
     });
   }
 
-  async auditHead(): Promise<ChainHead> {
-    const rows = await this.db.query<{ seq: number; hash: string }>(
-      "SELECT seq, hash FROM audit_entries ORDER BY seq DESC LIMIT 1",
-    );
-    return rows[0] ? { seq: Number(rows[0].seq), hash: rows[0].hash } : { seq: 0, hash: GENESIS_HASH };
+  auditHead(): Promise<ChainHead> {
+    return readHead(this.db);
   }
 
   async readAudit(afterSeq: number, toSeq: number, limit: number): Promise<AuditRecord[]> {
@@ -180,6 +199,112 @@ export class SqlStore implements Store {
        ON CONFLICT (source_id, consumer) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at`,
       [sourceId, consumer, JSON.stringify(cursor), at.toISOString()],
     );
+  }
+
+  listPeople(): Promise<Person[]> {
+    return identity.listPeople(this.db);
+  }
+
+  savePeople(people: readonly Person[]): Promise<void> {
+    return identity.savePeople(this.db, people);
+  }
+
+  listLinkDecisions(): Promise<LinkDecision[]> {
+    return identity.listLinkDecisions(this.db);
+  }
+
+  addLinkDecision(decision: LinkDecision): Promise<void> {
+    return identity.addLinkDecision(this.db, decision);
+  }
+
+  getReviewQueue(): Promise<ReviewItem[]> {
+    return identity.getReviewQueue(this.db);
+  }
+
+  setReviewQueue(items: readonly ReviewItem[]): Promise<void> {
+    return identity.setReviewQueue(this.db, items);
+  }
+
+  getLatestSnapshot(sourceId: string): Promise<{ json: string; takenAt: string } | null> {
+    return identity.getLatestSnapshot(this.db, sourceId);
+  }
+
+  putLatestSnapshot(sourceId: string, json: string, takenAt: string): Promise<void> {
+    return identity.putLatestSnapshot(this.db, sourceId, json, takenAt);
+  }
+
+  listTargetLinks(target: string): Promise<TargetLink[]> {
+    return sync.listTargetLinks(this.db, target);
+  }
+
+  saveTargetLinks(target: string, links: readonly TargetLink[]): Promise<void> {
+    return sync.saveTargetLinks(this.db, target, links);
+  }
+
+  insertPlan(plan: PlanRecord): Promise<string[]> {
+    return sync.insertPlan(this.db, plan);
+  }
+
+  getPlan(id: string): Promise<PlanRecord | null> {
+    return sync.getPlan(this.db, id);
+  }
+
+  listPlans(filter: {
+    target?: string;
+    statuses?: readonly PlanStatus[];
+    limit: number;
+  }): Promise<PlanListing[]> {
+    return sync.listPlans(this.db, filter);
+  }
+
+  transitionPlan(
+    id: string,
+    from: readonly PlanStatus[],
+    to: PlanStatus,
+    at: string,
+    decision?: PlanDecision,
+  ): Promise<PlanRecord | null> {
+    return sync.transitionPlan(this.db, id, from, to, at, decision);
+  }
+
+  listPlanItems(planId: string): Promise<PlanItemRecord[]> {
+    return sync.listPlanItems(this.db, planId);
+  }
+
+  async recordPlanItems(
+    planId: string,
+    items: readonly PlanItemRecord[],
+    build: (head: ChainHead, fresh: readonly PlanItemRecord[]) => AuditRecord[],
+  ): Promise<PlanItemRecord[]> {
+    // Under the audit lock, so the read of final items, their upsert and the audit entries are one step:
+    // a second apply of the same plan (another instance, a retry after a crash) sees them or waits.
+    return this.db.transaction("audit", async (tx) => {
+      const fresh = await sync.freshPlanItems(tx, planId, items);
+      if (fresh.length === 0) return fresh;
+      await sync.upsertPlanItems(tx, planId, fresh);
+      await insertAudit(tx, build(await readHead(tx), fresh));
+      return fresh;
+    });
+  }
+
+  insertSyncRun(run: SyncRunRecord): Promise<void> {
+    return sync.insertSyncRun(this.db, run);
+  }
+
+  updateSyncRun(run: SyncRunRecord): Promise<void> {
+    return sync.updateSyncRun(this.db, run);
+  }
+
+  listSyncRuns(filter: { target?: string; limit: number }): Promise<SyncRunRecord[]> {
+    return sync.listSyncRuns(this.db, filter);
+  }
+
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    return sync.acquireLease(this.db, name, holder, ttlMs, Date.now());
+  }
+
+  releaseLease(name: string, holder: string): Promise<void> {
+    return sync.releaseLease(this.db, name, holder);
   }
 
   async health(): Promise<StoreHealth> {
