@@ -2,6 +2,8 @@ import { z } from "zod";
 
 // Only zod here: the config loader imports this module eagerly, the reader loads on demand.
 
+const ENCODING_AES_KEY = /^[A-Za-z0-9+/]{43}$/;
+
 const baseUrl = z
   .string()
   .regex(/^https?:\/\/[^/?#\s]+\/?$/i, "must be a base URL such as https://oapi.dingtalk.com (no path)");
@@ -71,6 +73,30 @@ export const dingtalkConfigSchema = z.strictObject({
     .default(false)
     .describe(
       "Call user/get once per person for the manager (manager_userid). Off: `managers` is reported unavailable; leaders still come from user/list and department/get.",
+    ),
+  callback: z
+    .strictObject({
+      token: z
+        .string()
+        .min(1, "required")
+        .describe(
+          "The Token (签名 token) entered with the callback URL (事件订阅 → 加密 aes_key 与签名 token).",
+        ),
+      aesKey: z
+        .string()
+        .regex(ENCODING_AES_KEY, "must be the 43-character aes_key (A-Z, a-z, 0-9)")
+        .describe("The aes_key (EncodingAESKey, 43 characters) entered with the callback URL. Use `${ENV}`."),
+      ownerKey: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "Whose events these are: the AppKey when the app's 事件订阅 page registered the URL (the default), the CorpId when the URL was registered through the API. A message for any other owner is refused.",
+        ),
+    })
+    .optional()
+    .describe(
+      "Contact-change events (HTTP push) received at `/callbacks/<source id>`; absent: no callback endpoint. Each event makes the bridge re-read the people or departments it names.",
     ),
 });
 

@@ -2,6 +2,8 @@ import { z } from "zod";
 
 // Only zod here: the config loader imports this module eagerly, the reader loads on demand.
 
+const ENCODING_AES_KEY = /^[A-Za-z0-9+/]{43}$/;
+
 /** Settings of a `wecom` source (`sources[].config`): one WeCom (企业微信) corp. */
 export const wecomConfigSchema = z
   .strictObject({
@@ -77,6 +79,21 @@ export const wecomConfigSchema = z
       .min(1)
       .default("工号")
       .describe("Name of the custom field (extattr) that holds the employee number."),
+    callback: z
+      .strictObject({
+        token: z
+          .string()
+          .min(1, "required")
+          .describe("The Token of the callback (接收事件服务器 / 通讯录同步 → 设置接收事件服务器)."),
+        aesKey: z
+          .string()
+          .regex(ENCODING_AES_KEY, "must be the 43-character EncodingAESKey (A-Z, a-z, 0-9)")
+          .describe("The EncodingAESKey (43 characters) of the same callback. Use `${ENV}`."),
+      })
+      .optional()
+      .describe(
+        "Contact-change events (change_contact) received at `/callbacks/<source id>`; the receiveid checked is `corpId`. Absent: no callback endpoint.",
+      ),
   })
   .superRefine((config, ctx) => {
     if (config.contactSecret === undefined && config.secret === undefined) {
