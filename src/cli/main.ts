@@ -270,6 +270,47 @@ function buildProgram(result: { code: number }): Command {
         result.code = EXIT.failed;
       }
     });
+  const identities = program
+    .command("identities")
+    .description("review and decide how source accounts link to people");
+  identities
+    .command("review")
+    .description("list the accounts the last linking could not decide, with candidates, reasons and evidence")
+    .addOption(configOption())
+    .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"))
+    .action(async (options: ConfigOption & { format: "text" | "json" }) => {
+      const { reviewQueue } = await import("./identities.js");
+      process.stdout.write(await reviewQueue(readConfig(options), options.format));
+    });
+  const decide = (kind: "link" | "unlink" | "ignore", description: string, personFlag?: "to" | "from") => {
+    const command = identities
+      .command(kind)
+      .description(description)
+      .argument("<account>", "the account as SOURCE:SUBJECT (e.g. wecom-hq:zhangwei)")
+      .addOption(configOption())
+      .requiredOption("--by <name>", "who decides (recorded in the decision and the audit log)")
+      .option("--comment <text>", "why, in your words");
+    if (personFlag) command.requiredOption(`--${personFlag} <person>`, "person id (p_…)");
+    command.action(
+      async (
+        account: string,
+        options: ConfigOption & { by: string; comment?: string; to?: string; from?: string },
+      ) => {
+        const { recordDecision } = await import("./identities.js");
+        const personId = (personFlag === "to" ? options.to : options.from) ?? "";
+        const common = {
+          account,
+          by: options.by,
+          ...(options.comment === undefined ? {} : { comment: options.comment }),
+        };
+        const request = kind === "ignore" ? { ...common, kind } : { ...common, kind, personId };
+        process.stdout.write(await recordDecision(readConfig(options), request, new Date()));
+      },
+    );
+  };
+  decide("link", "link an account to a person, whatever the link rules say", "to");
+  decide("unlink", "keep an account away from a person; rules may link it elsewhere", "from");
+  decide("ignore", "never link or review an account (a test or shared account)");
   program.addHelpText("after", () => `\nAll commands:\n${listCommands(program, "idbridge")}`);
   return program;
 }
