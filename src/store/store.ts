@@ -277,7 +277,8 @@ export interface Store {
   /**
    * Records outcomes of a plan's changes and their audit entries in one transaction (under the audit
    * lock), exactly once: an item already recorded as `applied` or `noop` is not recorded again, and
-   * `build` gets only the items that are new (`fresh`) to make audit entries for. Returns those items.
+   * `build` gets only the items that are new (`fresh`) to make audit entries for (it is not called when
+   * none are). Of several items with one key, the last counts. Returns the fresh items.
    */
   recordPlanItems(
     planId: string,
@@ -295,7 +296,8 @@ export interface Store {
   /**
    * Takes or renews the lease `name` for `holder` until now + ttlMs; true when `holder` holds it after
    * the call (it was free, expired, or already held by `holder`). Works across processes and instances
-   * (one row per lease, compare-and-set), on SQLite and PostgreSQL alike.
+   * (one row per lease, compare-and-set), on SQLite and PostgreSQL alike. Expiry is taken from the
+   * caller's clock: instances' clocks must agree to well within `ttlMs` (NTP).
    */
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** Gives the lease up if `holder` holds it. */
