@@ -7,6 +7,15 @@
 import express, { type Express } from "express";
 import { controlRouter, listenLocal, type SimControls } from "../common/control.js";
 import type { SimOrg } from "../common/org.js";
+import {
+  createDingTalkCallbackRegistration,
+  dingTalkCallbackControlRouter,
+  pushDingTalkEvent,
+  type DingTalkCallbackRegistration,
+  type DingTalkPushEvent,
+  type DingTalkPushOptions,
+  type DingTalkPushResult,
+} from "./callbacks.js";
 import { sendApiError } from "./replies.js";
 import { directoryRouter } from "./routes/directory.js";
 import { roleRouter } from "./routes/roles.js";
@@ -27,6 +36,12 @@ export type {
   JournalEntry,
 } from "./state.js";
 export type { BanReply, LegacyErrorShape } from "./replies.js";
+export type {
+  DingTalkCallbackRegistration,
+  DingTalkPushEvent,
+  DingTalkPushOptions,
+  DingTalkPushResult,
+} from "./callbacks.js";
 
 /** A DingTalk simulator, not yet listening. */
 export interface DingTalkSimulator {
@@ -44,6 +59,14 @@ export interface DingTalkSimulator {
   readonly journal: readonly JournalEntry[] | undefined;
   /** The `config:` of a `dingtalk` source entry pointing at this simulator at `baseUrl`. */
   sourceConfig(baseUrl: string): Record<string, unknown>;
+  /** The event subscription's token and aes_key (random per simulator): a source's `callback:`. */
+  readonly callback: DingTalkCallbackRegistration;
+  /** Pushes a signed, encrypted event to a callback URL and checks the reply as DingTalk does. */
+  pushEvent(
+    url: string,
+    event: DingTalkPushEvent,
+    options?: DingTalkPushOptions,
+  ): Promise<DingTalkPushResult>;
 }
 
 /** A DingTalk simulator listening on 127.0.0.1. */
@@ -62,6 +85,8 @@ export function createDingTalkSimulator(options: DingTalkSimulatorOptions = {}):
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
+  const callback = createDingTalkCallbackRegistration(state.credentials.appKey);
+  app.use("/__simulator/callbacks", dingTalkCallbackControlRouter(callback, state.controls.clock));
   app.use("/__simulator", controlRouter(state.controls));
   app.use(tokenRouter(state));
   app.use(directoryRouter(state));
@@ -80,6 +105,9 @@ export function createDingTalkSimulator(options: DingTalkSimulatorOptions = {}):
     throttled: state.throttled,
     journal: state.journal,
     sourceConfig: (baseUrl) => sourceConfigFor(state, baseUrl),
+    callback,
+    pushEvent: (url, event, options) =>
+      pushDingTalkEvent(url, callback, event, state.controls.clock, options),
   };
 }
 
@@ -99,6 +127,8 @@ export async function startDingTalkSimulator(
     throttled: simulator.throttled,
     journal: simulator.journal,
     sourceConfig: () => simulator.sourceConfig(running.url),
+    callback: simulator.callback,
+    pushEvent: simulator.pushEvent,
   };
 }
 

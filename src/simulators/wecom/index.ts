@@ -1,11 +1,27 @@
 import express, { type Express } from "express";
 import type { SimOrg } from "../common/org.js";
 import { controlRouter, listenLocal, type SimControls } from "../common/control.js";
+import {
+  createWeComCallbackRegistration,
+  pushWeComEvent,
+  verifyWeComCallbackUrl,
+  weComCallbackControlRouter,
+  type WeComCallbackRegistration,
+  type WeComPushEvent,
+  type WeComPushOptions,
+  type WeComPushResult,
+} from "./callbacks.js";
 import { directoryRouter } from "./routes/directory.js";
 import { tokenRouter } from "./routes/tokens.js";
 import { createState, type WeComSimState, type WeComSimulatorOptions } from "./state.js";
 
 export type { WeComSimAppOptions, WeComSimulatorOptions } from "./state.js";
+export type {
+  WeComCallbackRegistration,
+  WeComPushEvent,
+  WeComPushOptions,
+  WeComPushResult,
+} from "./callbacks.js";
 
 /** The credentials of a simulated corp (generated per start unless given; test use only). */
 export interface WeComSimCredentials {
@@ -31,6 +47,12 @@ export interface WeComSimulator {
   readonly errcodes: ReadonlyMap<number, number>;
   /** The `config:` of a `sources:` entry of type `wecom` that reads this simulator at `baseUrl`. */
   sourceConfig(baseUrl: string, choice?: WeComSourceConfigChoice): Record<string, unknown>;
+  /** The contact callback's Token and EncodingAESKey (random per simulator): a source's `callback:`. */
+  readonly callback: WeComCallbackRegistration;
+  /** Pushes a signed, encrypted `change_contact` event to a callback URL (accepted: HTTP 200 within 5 s). */
+  pushEvent(url: string, event: WeComPushEvent, options?: WeComPushOptions): Promise<WeComPushResult>;
+  /** Makes WeCom's URL check (GET with an encrypted echostr) against a callback URL. */
+  verifyUrl(url: string, options?: WeComPushOptions): Promise<WeComPushResult>;
 }
 
 /** A listening WeCom simulator. */
@@ -51,6 +73,8 @@ export function createWeComSimulator(options: WeComSimulatorOptions = {}): WeCom
   const state: WeComSimState = createState(options);
   const app = express();
   app.disable("x-powered-by");
+  const callback = createWeComCallbackRegistration();
+  app.use("/__simulator/callbacks", weComCallbackControlRouter(callback, state.corpId, state.controls.clock));
   app.use("/__simulator", controlRouter(state.controls));
   app.use("/cgi-bin", tokenRouter(state));
   app.use("/cgi-bin", directoryRouter(state));
@@ -65,6 +89,11 @@ export function createWeComSimulator(options: WeComSimulatorOptions = {}): WeCom
     org: state.index.org,
     credentials,
     errcodes: state.errcodes,
+    callback,
+    pushEvent: (url, event, options) =>
+      pushWeComEvent(url, callback, state.corpId, event, state.controls.clock, options),
+    verifyUrl: (url, options) =>
+      verifyWeComCallbackUrl(url, callback, state.corpId, state.controls.clock, options),
     sourceConfig(baseUrl, choice = {}) {
       if (choice.use === "app") {
         const chosen = state.apps.find((a) => choice.agentId === undefined || a.agentId === choice.agentId);
@@ -91,6 +120,9 @@ export async function startWeComSimulator(
     org: simulator.org,
     credentials: simulator.credentials,
     errcodes: simulator.errcodes,
+    callback: simulator.callback,
+    pushEvent: simulator.pushEvent,
+    verifyUrl: simulator.verifyUrl,
     sourceConfig: (choice) => simulator.sourceConfig(running.url, choice),
   };
 }
