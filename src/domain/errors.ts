@@ -13,6 +13,16 @@ export type ErrorCode =
   | "INPUT_INVALID"
   | "NOT_FOUND"
   | "ACCESS_DENIED"
+  /** A source could not be read (unreachable, refused our credentials). */
+  | "SOURCE_UNAVAILABLE"
+  /** A target could not be read or written at all (unreachable, auth). */
+  | "TARGET_UNAVAILABLE"
+  /** The target no longer matches what a plan was computed from: re-plan. */
+  | "PLAN_STALE"
+  /** The plan is not in a state that allows this (approving an applied plan, applying a pending one). */
+  | "PLAN_STATE"
+  /** Another sync holds the target's lease. */
+  | "SYNC_BUSY"
   | "INTERNAL";
 
 /** HTTP status used when an error with this code reaches the HTTP layer. */
@@ -28,6 +38,11 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   INPUT_INVALID: 400,
   NOT_FOUND: 404,
   ACCESS_DENIED: 403,
+  SOURCE_UNAVAILABLE: 503,
+  TARGET_UNAVAILABLE: 503,
+  PLAN_STALE: 409,
+  PLAN_STATE: 409,
+  SYNC_BUSY: 409,
   INTERNAL: 500,
 };
 
