@@ -143,12 +143,13 @@ export function callbackRouter(options: CallbackRouterOptions): Router {
 
   /** True the first time a signature is seen within the freshness window. */
   function firstDelivery(signature: string, at: number): boolean {
+    const key = signature.toLowerCase();
     for (const [sig, expires] of seen) {
       if (expires > at && seen.size < MAX_REMEMBERED) break;
       seen.delete(sig);
     }
-    if (seen.has(signature)) return false;
-    seen.set(signature, at + 2 * maxAgeMs);
+    if (seen.has(key)) return false;
+    seen.set(key, at + 2 * maxAgeMs);
     return true;
   }
 
