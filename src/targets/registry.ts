@@ -1,14 +1,16 @@
 import type { z } from "zod";
 import { hesiConfigSchema } from "./hesi/config.js";
+import { scimConfigSchema } from "./scim/config.js";
 import type { TargetConnector } from "./target.js";
 
 /** Target types idbridge knows. */
-export const TARGET_TYPES = ["hesi"] as const;
+export const TARGET_TYPES = ["hesi", "scim"] as const;
 export type TargetType = (typeof TARGET_TYPES)[number];
 
 /** Each type's config schema. Only these light zod modules are loaded with the config. */
 export const TARGET_CONFIG_SCHEMAS = {
   hesi: hesiConfigSchema,
+  scim: scimConfigSchema,
 } as const satisfies Record<TargetType, z.ZodType>;
 
 /** A target entry of the config after its type's schema filled defaults. */
@@ -25,5 +27,7 @@ export async function openTarget(entry: TargetConfigEntry): Promise<TargetConnec
   switch (entry.type) {
     case "hesi":
       return (await import("./hesi/index.js")).openHesiTarget(entry.id, entry.config);
+    case "scim":
+      return (await import("./scim/index.js")).openScimTarget(entry.id, entry.config);
   }
 }

@@ -48,7 +48,9 @@ export type RetryStep =
 /**
  * The retry budget of one call, shared by the targets' clients: 429 waits at least `Retry-After`, 5xx and
  * network errors back off with jitter (§6.4). `retryNetwork: false` is for non-idempotent creates: a dropped
- * connection may have applied the change, so the caller looks up before trying again.
+ * connection may have applied the change, so the caller looks up before trying again; `retryServerErrors:
+ * false` likewise for a 5xx, which some servers send after the change was made. A 429 was not processed and
+ * is always repeated.
  */
 export class RetryBudget {
   private transient = 0;
@@ -64,7 +66,7 @@ export class RetryBudget {
   next(
     reply: HttpReply,
     describe: (reply: Extract<HttpReply, { kind: "reply" }>) => string,
-    options: { readonly retryNetwork?: boolean } = {},
+    options: { readonly retryNetwork?: boolean; readonly retryServerErrors?: boolean } = {},
   ): RetryStep {
     if (reply.kind === "network-error") {
       if (reply.tls || options.retryNetwork === false || this.transient >= this.limits.transient)
@@ -76,8 +78,9 @@ export class RetryBudget {
         return giveUp("RATE_LIMITED", `${this.where}: ${describe(reply)}`, 429);
       return { kind: "retry", delayMs: Math.max(reply.retryAfterMs ?? 0, this.backoff(this.throttled++)) };
     }
-    if (reply.status >= 500) {
-      if (this.transient >= this.limits.transient)
+    // 501 Not Implemented stays so however often it is asked.
+    if (reply.status >= 500 && reply.status !== 501) {
+      if (options.retryServerErrors === false || this.transient >= this.limits.transient)
         return giveUp("SERVER_ERROR", `${this.where}: ${describe(reply)}`, reply.status);
       return { kind: "retry", delayMs: Math.max(reply.retryAfterMs ?? 0, this.backoff(this.transient++)) };
     }
