@@ -12,6 +12,7 @@ import type {
   TargetUser,
   UserFields,
 } from "../target.js";
+import { SerialQueue } from "../serial-queue.js";
 import { TargetReadError } from "../target.js";
 import { HesiClient, type HesiCallResult, type HesiClock } from "./client.js";
 import type { HesiConfig } from "./config.js";
@@ -35,7 +36,7 @@ export function openHesiTarget(
 
 class HesiTarget implements TargetConnector {
   /** Role writes are read-modify-write without an ETag (§1.6): one at a time per role. */
-  private readonly roleQueues = new Map<string, Promise<unknown>>();
+  private readonly roleQueues = new SerialQueue();
   /**
    * Disabled staff, for look-up-before-create: taken from the last readState (the state a plan is computed
    * from) or listed once, and dropped when this connector disables someone, so a run does not list every
@@ -173,7 +174,10 @@ class HesiTarget implements TargetConnector {
 
   async apply(change: TargetChange): Promise<ChangeResult> {
     try {
-      if (change.kind === "set-role-members") return await this.serialisedPerRole(change.roleId, change.rows);
+      if (change.kind === "set-role-members")
+        return await this.roleQueues.run(change.roleId, () =>
+          this.setRoleMembers(change.roleId, change.rows),
+        );
       if (change.kind === "create-role") return await this.createRole(change.name, change.scoped);
       if (this.config.rolesOnly) {
         return failed({
@@ -411,17 +415,6 @@ class HesiTarget implements TargetConnector {
     const groups = itemsOf(must(await this.client.call("GET", "/api/openapi/v1/roleDefGroups")));
     const def = groups.flatMap((g) => arrayOf(g.roleDefs)).find((d) => d.name === name);
     return def === undefined ? undefined : String(def.id);
-  }
-
-  private serialisedPerRole(roleId: string, rows: readonly RoleRow[]): Promise<ChangeResult> {
-    const previous = this.roleQueues.get(roleId) ?? Promise.resolve();
-    const next = previous.then(() => this.setRoleMembers(roleId, rows));
-    const settled = next.catch(() => undefined);
-    this.roleQueues.set(roleId, settled);
-    void settled.then(() => {
-      if (this.roleQueues.get(roleId) === settled) this.roleQueues.delete(roleId);
-    });
-    return next;
   }
 
   /**

@@ -11,6 +11,7 @@ import type {
   TargetUser,
   UserFields,
 } from "../target.js";
+import { SerialQueue } from "../serial-queue.js";
 import { TargetReadError } from "../target.js";
 import { ScimClient, type ScimCallResult } from "./client.js";
 import type { ScimConfig } from "./config.js";
@@ -45,7 +46,7 @@ export function openScimTarget(
 class ScimTarget implements TargetConnector {
   private features: Features | null = null;
   /** Group writes read members first: one at a time per group so two diffs do not undo each other. */
-  private readonly groupQueues = new Map<string, Promise<unknown>>();
+  private readonly groupQueues = new SerialQueue();
 
   constructor(
     readonly id: string,
@@ -99,7 +100,7 @@ class ScimTarget implements TargetConnector {
           if (change.scoped) return unsupported(this.id, "per-department roles (SCIM groups have no scopes)");
           return await this.createGroup(change.name);
         case "set-role-members":
-          return await this.serialisedPerGroup(change.roleId, change.rows);
+          return await this.groupQueues.run(change.roleId, () => this.setMembers(change.roleId, change.rows));
         case "create-department":
         case "update-department":
         case "disable-department":
@@ -271,17 +272,6 @@ class ScimTarget implements TargetConnector {
       const again = result.failure.class === "retryable" || result.failure.http === 409;
       if (!again || attempt >= CREATE_ATTEMPTS) return failed(result.failure);
     }
-  }
-
-  private serialisedPerGroup(groupId: string, rows: readonly RoleRow[]): Promise<ChangeResult> {
-    const previous = this.groupQueues.get(groupId) ?? Promise.resolve();
-    const next = previous.then(() => this.setMembers(groupId, rows));
-    const settled = next.catch(() => undefined);
-    this.groupQueues.set(groupId, settled);
-    void settled.then(() => {
-      if (this.groupQueues.get(groupId) === settled) this.groupQueues.delete(groupId);
-    });
-    return next;
   }
 
   /**
