@@ -19,8 +19,11 @@ import {
   testSource,
 } from "./sources.js";
 
-/** Exit codes: 0 success, 1 failure (including a failed verification), 2 bad usage or invalid config. */
-const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+/**
+ * Exit codes: 0 success, 1 failure (including a failed verification or a partly applied plan), 2 bad usage
+ * or invalid config, 3 a plan waits for a person's approval (`sync run`).
+ */
+const EXIT = { ok: 0, failed: 1, usage: 2, approval: 3 } as const;
 
 interface ConfigOption {
   config?: string;
@@ -169,6 +172,115 @@ function buildProgram(result: { code: number }): Command {
       process.stdout.write(
         `ok: ${check.policies.length} policy file(s) in ${dir} (targets: ${targets || "none"})\n`,
       );
+    });
+
+  policy
+    .command("explain")
+    .description("which rules give a person which roles in a target, and why not others")
+    .argument("<person>", "a person id (p_…), an account as SOURCE:SUBJECT, or a name")
+    .addOption(configOption())
+    .option("--target <id>", "target id (default: the only configured target)")
+    .action(async (person: string, options: ConfigOption & { target?: string }) => {
+      const config = readConfig(options);
+      const { withSync } = await import("./sync.js");
+      process.stdout.write(
+        await withSync(config, (sync) => sync.explain(person, options.target ?? onlyTarget(config))),
+      );
+    });
+
+  const sync = program
+    .command("sync")
+    .description("plan, review, approve and apply permission syncs into the finance platforms");
+  const incrementalOption = () =>
+    new Option("--incremental", "read only what changed where the source supports it (no removals from it)");
+  sync
+    .command("plan")
+    .description("read the sources and the target, and store a reviewable plan")
+    .addOption(configOption())
+    .option("--target <id>", "target id (default: the only configured target)")
+    .addOption(incrementalOption())
+    .action(async (options: ConfigOption & { target?: string; incremental?: boolean }) => {
+      const config = readConfig(options);
+      const { withSync, readRequest, plannedText } = await import("./sync.js");
+      const plan = await withSync(config, (s) =>
+        s.plan(options.target ?? onlyTarget(config), readRequest(options.incremental === true)),
+      );
+      process.stdout.write(plannedText(plan));
+    });
+  sync
+    .command("show")
+    .description("print a plan: what needs approval and why, every change with its lineage")
+    .argument("<plan>", "plan id")
+    .addOption(configOption())
+    .addOption(new Option("--format <format>", "output format").choices(["text", "json"]).default("text"))
+    .action(async (id: string, options: ConfigOption & { format: "text" | "json" }) => {
+      const { withSync, showPlan } = await import("./sync.js");
+      const record = await withSync(readConfig(options), (s) => s.getPlan(id));
+      process.stdout.write(showPlan(record, options.format));
+    });
+  for (const kind of ["approve", "reject"] as const) {
+    sync
+      .command(kind)
+      .description(
+        kind === "approve"
+          ? "approve a pending plan (recorded with your name)"
+          : "reject a plan; it is never applied",
+      )
+      .argument("<plan>", "plan id")
+      .addOption(configOption())
+      .requiredOption("--by <name>", "who decides (recorded in the plan and the audit log)")
+      .option("--comment <text>", "why, in your words")
+      .action(async (id: string, options: ConfigOption & { by: string; comment?: string }) => {
+        const { withSync, planLine } = await import("./sync.js");
+        const plan = await withSync(readConfig(options), (s) =>
+          kind === "approve"
+            ? s.approve(id, options.by, options.comment)
+            : s.reject(id, options.by, options.comment),
+        );
+        process.stdout.write(`${planLine(plan)}\n`);
+      });
+  }
+  sync
+    .command("apply")
+    .description(
+      "apply an approved plan (only if the target still matches it); exit 1 if some changes failed",
+    )
+    .argument("<plan>", "plan id")
+    .addOption(configOption())
+    .action(async (id: string, options: ConfigOption) => {
+      const { withSync, reportText } = await import("./sync.js");
+      const { plan, report } = await withSync(readConfig(options), (s) => s.apply(id));
+      process.stdout.write(reportText(plan.id, plan.status, report));
+      if (plan.status !== "applied") result.code = EXIT.failed;
+    });
+  sync
+    .command("run")
+    .description(
+      "plan, auto-approve if allowed, apply — once, for cron; exit 3 when a plan waits for approval",
+    )
+    .addOption(configOption())
+    .option("--target <id>", "only this target (default: every configured target)")
+    .addOption(incrementalOption())
+    .action(async (options: ConfigOption & { target?: string; incremental?: boolean }) => {
+      const config = readConfig(options);
+      const { withSync, readRequest, planLine, reportText } = await import("./sync.js");
+      const outcomes = await withSync(config, (s) =>
+        s.run("cli", readRequest(options.incremental === true), options.target),
+      );
+      for (const { run, plan, report } of outcomes) {
+        process.stdout.write(`${run.target}: ${run.status}\n  ${planLine(plan)}\n`);
+        if (report) process.stdout.write(reportText(plan.id, plan.status, report));
+        if (run.status === "partial" || run.status === "failed") result.code = EXIT.failed;
+        else if (run.status === "needs-approval" && result.code === EXIT.ok) result.code = EXIT.approval;
+      }
+    });
+  sync
+    .command("status")
+    .description("the last sync runs and the plans waiting for someone")
+    .addOption(configOption())
+    .action(async (options: ConfigOption) => {
+      const { withSync, statusText } = await import("./sync.js");
+      process.stdout.write(statusText(await withSync(readConfig(options), (s) => s.status())));
     });
 
   program
@@ -330,6 +442,17 @@ function listCommands(command: Command, prefix: string): string {
     .join("");
 }
 
+/** The one configured target, for commands whose --target may be left out. */
+function onlyTarget(config: Config): string {
+  if (config.targets.length === 1) return config.targets[0]!.id;
+  throw new AppError(
+    "INPUT_INVALID",
+    config.targets.length === 0
+      ? "no targets are configured; add one under targets: (idbridge simulate hesi prints one)"
+      : `several targets are configured (${config.targets.map((t) => t.id).join(", ")}); choose one with --target`,
+  );
+}
+
 function intOption(value: string, name: string, min: number, max: number): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
@@ -371,7 +494,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`idbridge: ${err.message}\n`);
       for (const line of err.details) process.stderr.write(`${line}\n`);
       const usage =
-        err.code === "CONFIG_INVALID" || err.code === "POLICY_INVALID" || err.code === "INPUT_INVALID";
+        err.code === "CONFIG_INVALID" ||
+        err.code === "POLICY_INVALID" ||
+        err.code === "INPUT_INVALID" ||
+        err.code === "NOT_FOUND";
       return usage ? EXIT.usage : EXIT.failed;
     }
     process.stderr.write(`idbridge: internal error: ${describeError(err)}\n`);

@@ -194,9 +194,68 @@ export const configSchema = z
     identity: identityConfigSchema
       .prefault({})
       .describe("How accounts of different sources are linked to one person."),
+    sync: z
+      .strictObject({
+        orgChartSource: kebabId
+          .optional()
+          .describe(
+            "The source whose department tree targets mirror and whose departments users are placed in. " +
+              "Default: identity.primarySource; without either, departments are not managed.",
+          ),
+        autoApprove: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Approve low-risk plans automatically (no guardrail threshold hit, no sensitive grant, no revived " +
+              "account). Plans that need approval always wait for a person, whatever this says.",
+          ),
+        maxFailedChanges: z
+          .number()
+          .int()
+          .min(0)
+          .default(50)
+          .describe(
+            "Circuit breaker: an apply stops after more than this many failed changes (an auth failure stops it at once).",
+          ),
+        fullEveryMinutes: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_TIMER_SECONDS / 60)
+          .default(1440)
+          .describe("`idbridge serve`: a full reconcile (every source read fully) this often; 0 = never."),
+        incrementalEveryMinutes: z
+          .number()
+          .int()
+          .min(0)
+          .max(MAX_TIMER_SECONDS / 60)
+          .default(60)
+          .describe(
+            "`idbridge serve`: between full reconciles, this often read the sources that support incremental " +
+              "reads (LDAP) for what changed and plan; 0 = never.",
+          ),
+        callbackDelaySeconds: z
+          .number()
+          .min(0)
+          .max(3600)
+          .default(10)
+          .describe(
+            "`idbridge serve`: after a DingTalk/WeCom contact-change callback, wait this long for more events, then " +
+              "re-read that source and plan.",
+          ),
+      })
+      .prefault({})
+      .describe("Permission sync: plans, approvals and the schedule (see docs/sync.md)."),
   })
   // Link rules may only name configured sources.
   .superRefine((config, ctx) => {
+    const orgChart = config.sync.orgChartSource;
+    if (orgChart !== undefined && !config.sources.some((s) => s.id === orgChart))
+      ctx.addIssue({
+        code: "custom",
+        path: ["sync", "orgChartSource"],
+        message: `unknown source "${orgChart}" (configured: ${config.sources.map((s) => s.id).join(", ") || "none"})`,
+      });
     for (const problem of checkIdentitySources(
       config.identity,
       config.sources.map((s) => s.id),
