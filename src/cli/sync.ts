@@ -4,7 +4,7 @@
 import { hostname } from "node:os";
 import { AuditLog } from "../audit/log.js";
 import type { Config } from "../config/load.js";
-import { loadKeys } from "../keys/keys.js";
+import { ensureKeys } from "../keys/keys.js";
 import { openStore } from "../store/index.js";
 import type { PlanListing, SyncRunRecord } from "../store/store.js";
 import type { ApplyReport } from "../sync/apply.js";
@@ -14,7 +14,8 @@ import { SyncService, type ReadRequest } from "../sync/service.js";
 
 /** Opens the store, the audit log and the sync for one command; closes them after `work`. */
 export async function withSync<T>(config: Config, work: (sync: SyncService) => Promise<T>): Promise<T> {
-  const keys = await loadKeys(config.keys.dir);
+  // Like serve: the sync records audit entries, which need the signing key.
+  const keys = await ensureKeys(config.keys.dir, config.keys.generateIfMissing);
   const store = await openStore({ url: config.store.url, poolSize: 2 });
   const audit = new AuditLog(store, keys.audit, {
     checkpointEvery: config.audit.checkpointEvery,
