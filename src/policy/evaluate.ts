@@ -665,7 +665,9 @@ function memberOutcome(found: { group: SourceGroup; sourceId: string }): Outcome
   if (bySource === undefined) memberMemo.set(found.group, (bySource = new Map()));
   let outcome = bySource.get(found.sourceId);
   if (outcome === undefined) {
-    const label = found.group.path ?? found.group.name;
+    // A DN names the group itself; a DingTalk role's path is its role group (职务/出纳).
+    const { path, name } = found.group;
+    const label = path === undefined ? name : path.includes("=") ? path : `${path}/${name}`;
     outcome = Object.freeze({ ok: true, facts: Object.freeze([`member of ${label} in ${found.sourceId}`]) });
     bySource.set(found.sourceId, outcome);
   }
