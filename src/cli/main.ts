@@ -160,10 +160,25 @@ function buildProgram(result: { code: number }): Command {
     .action(async (options: ConfigOption & { dir?: string }) => {
       const config = readConfig(options);
       const { checkPolicies } = await import("../policy/load.js");
+      const { keptDirectories } = await import("./sync.js");
       const dir = options.dir ?? config.policiesDir;
-      const check = checkPolicies(dir, { sourceIds: config.sources.map((s) => s.id) });
+      const directories = await keptDirectories(config);
+      const check = checkPolicies(dir, {
+        sourceIds: config.sources.map((s) => s.id),
+        ...(directories ? { directories } : {}),
+      });
       for (const line of check.problems) process.stderr.write(`${line}\n`);
       for (const line of check.warnings) process.stderr.write(`warning: ${line}\n`);
+      const targetIds = config.targets.map((t) => t.id);
+      for (const p of check.policies)
+        if (!targetIds.includes(p.target))
+          process.stderr.write(
+            `warning: ${p.file}: target ${p.target} is not configured (targets: ${targetIds.join(", ") || "none"}); no sync uses this policy\n`,
+          );
+      if (!directories)
+        process.stderr.write(
+          "note: no kept source reads to check group and department names against (they appear after the first idbridge sync plan)\n",
+        );
       if (check.problems.length > 0) {
         result.code = EXIT.usage;
         return;

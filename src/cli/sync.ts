@@ -1,10 +1,13 @@
 /**
  * `idbridge sync …` and `idbridge policy explain`: thin wrappers over the SyncService with text output.
  */
+import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { AuditLog } from "../audit/log.js";
 import type { Config } from "../config/load.js";
 import { ensureKeys } from "../keys/keys.js";
+import { buildDirectoryFacts, type DirectoryFacts } from "../policy/facts.js";
+import type { DirectorySnapshot } from "../sources/snapshot.js";
 import { openStore } from "../store/index.js";
 import type { PlanListing, SyncRunRecord } from "../store/store.js";
 import type { ApplyReport } from "../sync/apply.js";
@@ -33,6 +36,26 @@ export async function withSync<T>(config: Config, work: (sync: SyncService) => P
   } finally {
     // Signs a checkpoint over what this command recorded, as the server does when it stops.
     await audit.close();
+    await store.close();
+  }
+}
+
+/**
+ * The last full reads the sync kept, indexed (for `policy check`); undefined when there is no store yet or
+ * it keeps none. Never creates a store.
+ */
+export async function keptDirectories(config: Config): Promise<DirectoryFacts | undefined> {
+  if (config.store.url.startsWith("sqlite:") && !existsSync(config.store.url.slice("sqlite:".length)))
+    return undefined;
+  const store = await openStore({ url: config.store.url, poolSize: 1 });
+  try {
+    const snapshots: DirectorySnapshot[] = [];
+    for (const source of config.sources) {
+      const kept = await store.getLatestSnapshot(source.id);
+      if (kept !== null) snapshots.push(JSON.parse(kept.json) as DirectorySnapshot);
+    }
+    return snapshots.length > 0 ? buildDirectoryFacts(snapshots) : undefined;
+  } finally {
     await store.close();
   }
 }

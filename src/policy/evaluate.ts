@@ -382,7 +382,7 @@ function evaluateGroup(ref: string | GroupRef, ctx: Context): Outcome {
   const resolved = resolveGroup(ref, (id) => directoryOf(ctx, id));
   if ("problem" in resolved) return { ok: false, facts: [resolved.problem] };
   const { group, sourceId } = resolved;
-  const label = group.path ?? group.name;
+  const label = groupLabel(group);
   const holders = ctx.facts.accounts.filter(
     (a) => a.sourceId === sourceId && a.directory.groupsOf.get(a.person.subject)?.has(group) === true,
   );
@@ -657,6 +657,11 @@ function roleEntries(policy: Policy): readonly [string, Policy["roles"][string]]
   return entries;
 }
 
+/** A group as facts name it: a DN names the group itself; a DingTalk role's path is its role group (职务/出纳). */
+function groupLabel({ path, name }: SourceGroup): string {
+  return path === undefined ? name : path.includes("=") ? path : `${path}/${name}`;
+}
+
 const memberMemo = new WeakMap<SourceGroup, Map<string, Outcome>>();
 
 /** `member of GROUP in SOURCE`, one shared frozen outcome per group and source. */
@@ -665,9 +670,7 @@ function memberOutcome(found: { group: SourceGroup; sourceId: string }): Outcome
   if (bySource === undefined) memberMemo.set(found.group, (bySource = new Map()));
   let outcome = bySource.get(found.sourceId);
   if (outcome === undefined) {
-    // A DN names the group itself; a DingTalk role's path is its role group (职务/出纳).
-    const { path, name } = found.group;
-    const label = path === undefined ? name : path.includes("=") ? path : `${path}/${name}`;
+    const label = groupLabel(found.group);
     outcome = Object.freeze({ ok: true, facts: Object.freeze([`member of ${label} in ${found.sourceId}`]) });
     bySource.set(found.sourceId, outcome);
   }
