@@ -10,6 +10,8 @@ import type { Policy } from "../../src/policy/schema.js";
 import { proveComplete, type DirectorySnapshot, type SourcePerson } from "../../src/sources/snapshot.js";
 import { applyPlan, type ApplyReport } from "../../src/sync/apply.js";
 import { planSync, type PlanInput } from "../../src/sync/diff.js";
+import { formatPlan } from "../../src/sync/format.js";
+import { mergeIncremental } from "../../src/sync/merge.js";
 import type { Plan } from "../../src/sync/plan.js";
 import { AD, DINGTALK, linked } from "../fixtures/policy/directory.js";
 import { MemorySyncStore, MemoryTarget } from "../helpers/memory-target.js";
@@ -387,5 +389,46 @@ describe("apply: failures", () => {
     expect(report.failed).toHaveLength(1);
     expect(report.stoppedBecause).toMatch(/refused our credentials/);
     expect(report.notAttempted).toBe(p.changes.length - 2); // the root link and the failed create
+  });
+});
+
+describe("sync show", () => {
+  it("prints what needs approval and each person's changes with their lineage and reasons", async () => {
+    const { target, store } = await synced();
+    const ad = structuredClone(AD);
+    (ad.groups.find((g) => g.id === "g-fin")!.members as string[]).push("guid-chenjie");
+    const dingtalk = withPeople(DINGTALK, (people) =>
+      people.map((p) => (p.subject === "zhaolei" ? { ...p, status: "left" as const } : p)),
+    );
+    const p = await plan(target, store, { snapshots: [complete(dingtalk), complete(ad)] });
+    const text = formatPlan({ status: "pending", hash: "abc", decision: null, needsApproval: true }, p);
+    expect(text).toContain("Plan plan_");
+    expect(text).toMatch(/! SENSITIVE_GRANT: 1 grant\(s\) of sensitive roles \(出纳\): 陈杰 \(出纳\)/);
+    expect(text).toContain(
+      `  陈杰 (p-chenjie)\n    + 出纳 — rule ad-cashiers: member of CN=Cashiers,OU=Finance,DC=corp,DC=example,DC=test in ad-hq (sensitive)`,
+    );
+    expect(text).toMatch(
+      / {2}赵磊 \(p-zhaolei\)\n {4}- 报销提交人 — no rule grants 报销提交人 any more \(rule everyone-submits: /,
+    );
+    expect(text).toMatch(/- disable account t\d+: no rule grants any role any more \(left in dingtalk-hq\)/);
+  });
+});
+
+describe("incremental snapshots", () => {
+  it("lay changes over the last full read but stay incremental, so nothing is removed on their account", async () => {
+    const { target, store } = await synced();
+    const delta: DirectorySnapshot = {
+      ...structuredClone(DINGTALK),
+      mode: "incremental",
+      people: [{ ...structuredClone(DINGTALK.people.find((p) => p.subject === "zhaolei")!), status: "left" }],
+      departments: [],
+    };
+    const merged = mergeIncremental(complete(DINGTALK), delta);
+    expect(merged.mode).toBe("incremental");
+    expect(merged.people).toHaveLength(DINGTALK.people.length);
+    expect(proveComplete(merged)).toBeNull();
+    const p = await plan(target, store, { snapshots: [merged, complete(AD)] });
+    expect(p.changes).toEqual([]);
+    expect(p.blocked.map((b) => b.change.kind)).toEqual(["revoke", "revoke", "revoke", "disable-user"]);
   });
 });
