@@ -6,10 +6,13 @@ import type { Config } from "../config/load.js";
 import { AuditLog } from "../audit/log.js";
 import { AppError, describeError } from "../domain/errors.js";
 import { createApp } from "../http/app.js";
+import { callbackRouter } from "../http/callbacks.js";
 import { createLogger } from "../http/logging.js";
 import { createMetrics } from "../http/metrics.js";
 import { ensureKeys } from "../keys/keys.js";
 import { openStore } from "../store/index.js";
+import { SyncScheduler } from "../sync/scheduler.js";
+import { SyncService } from "../sync/service.js";
 
 const HEARTBEAT_MS = 5_000;
 const STALE_AFTER_MS = 30_000;
@@ -24,7 +27,8 @@ export interface RunningService {
 
 /**
  * Starts idbridge: store (migrated), keys (generated on first start), the audit log with its checkpoint
- * timer, the HTTP server. Start-up failures release what was already opened.
+ * timer, the HTTP server with the contact-change callbacks, and the sync scheduler when targets are
+ * configured. Start-up failures release what was already opened.
  */
 export async function startService(
   config: Config,
@@ -80,6 +84,35 @@ export async function startService(
       await audit.record({ actor: "system", action: "service.stopped", details: { instance: instance.id } });
     });
 
+    // The lease holder is this instance, so a second server on the same PostgreSQL waits its turn.
+    const sync = new SyncService({
+      config,
+      store,
+      audit,
+      holder: instance.id,
+      note: (line) => logger.info({ instance: instance.id }, line),
+    });
+    const scheduler =
+      config.targets.length > 0
+        ? new SyncScheduler({
+            runner: sync,
+            store,
+            config: config.sync,
+            logger: logger.child({ component: "sync-scheduler" }),
+            stopTimeoutMs: config.server.shutdownTimeoutSeconds * 1000,
+          })
+        : null;
+    const callbacks = callbackRouter({
+      sources: config.sources,
+      audit: async (event) => {
+        await audit.record(event);
+      },
+      onContactChange: (change) => {
+        if (scheduler !== null) scheduler.notifyContactChange(change);
+        else logger.info({ sourceId: change.sourceId }, "contact change ignored: no targets are configured");
+      },
+    });
+
     let shuttingDown = false;
     const app = createApp({
       store,
@@ -88,12 +121,19 @@ export async function startService(
       https: config.server.publicUrl?.startsWith("https:") ?? false,
       trustProxy: config.server.trustProxy,
       isShuttingDown: () => shuttingDown,
+      routers: [{ path: "/callbacks", router: callbacks }],
     });
     const server = await listen(app, config.server.host, config.server.port);
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.server.port;
     const url = `http://${config.server.host}:${port}`;
     logger.info({ url, store: store.location, instance: instance.id }, `idbridge listening on ${url}`);
+
+    if (scheduler !== null) {
+      // Stopped before the audit log and the store close (cleanups run in reverse).
+      cleanups.push(() => scheduler.stop());
+      await scheduler.start();
+    } else logger.info("no targets configured: the sync scheduler is off");
 
     let stopping: Promise<void> | null = null;
     return {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import express, { type Express } from "express";
+import express, { type Express, type Router } from "express";
 import helmet from "helmet";
 import { pinoHttp } from "pino-http";
 import type { Logger } from "pino";
@@ -17,6 +17,8 @@ export interface AppDeps {
   trustProxy: boolean;
   /** True once shutdown began: /readyz answers 503 so load balancers drain this instance. */
   isShuttingDown?: () => boolean;
+  /** Routers mounted after logging and security headers, before any body parser (they read their own). */
+  routers?: ReadonlyArray<{ readonly path: string; readonly router: Router }>;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -59,6 +61,8 @@ export function createApp(deps: AppDeps): Express {
     });
     next();
   });
+
+  for (const { path, router } of deps.routers ?? []) app.use(path, router);
 
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok" });
