@@ -432,3 +432,34 @@ describe("incremental snapshots", () => {
     expect(p.blocked.map((b) => b.change.kind)).toEqual(["revoke", "revoke", "revoke", "disable-user"]);
   });
 });
+
+describe("a roles-only target (合思's DingTalk edition)", () => {
+  it("finds staff by their DingTalk userid, manages only role members, and waits for staff it cannot find", async () => {
+    const target = new MemoryTarget("hesi-main", {
+      users: false,
+      departments: false,
+      scopedRoles: true,
+      reenable: false,
+    });
+    target.addUser({ id: "s1", name: "张伟", externalId: "zhangwei" });
+    target.addUser({ id: "s2", name: "李娜", externalId: "lina" });
+    const store = new MemorySyncStore();
+    const p = await plan(target, store);
+    expect(
+      p.changes.filter((c) => c.kind.endsWith("-user") || c.kind.endsWith("-department")).map((c) => c.kind),
+    ).toEqual(["link-user", "link-user"]);
+    expect(p.changes.find((c) => c.kind === "link-user")).toMatchObject({ matchedBy: "dingtalk-hq userid" });
+    expect(p.problems.filter((x) => x.code === "NOT_IN_TARGET").map((x) => x.person)).toEqual([
+      "p-chenjie",
+      "p-zhaolei",
+    ]);
+    // The approver role is per department, and departments are not mirrored: reported, not granted.
+    expect(p.problems.some((x) => x.code === "SCOPE_OUTSIDE_ORG_CHART" && x.person === "p-zhangwei")).toBe(
+      true,
+    );
+    const report = await apply(p, target, store);
+    expect(report.failed).toEqual([]);
+    expect(target.holders("报销提交人")).toEqual(["张伟", "李娜"]);
+    expect(target.writes.some((w) => w.kind === "create-user" || w.kind === "create-department")).toBe(false);
+  });
+});
