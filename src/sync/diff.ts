@@ -166,6 +166,31 @@ export function planSync(input: PlanInput): Plan {
     { person: Person; evaluation: PolicyEvaluation; accounts: readonly AccountFacts[] }
   >();
 
+  /** Nothing grants the person anything any more: revoke their managed roles, disable their account. */
+  const retire = (personId: string, name: string, user: TargetUser, reason: string): void => {
+    managedUsers.add(user.id);
+    planRevokes(
+      personId,
+      name,
+      { id: user.id },
+      user.id,
+      new Map(),
+      memberScopes,
+      roleTargets,
+      departmentLabels,
+      changes,
+    );
+    if (caps.users && user.active)
+      changes.push({
+        key: `user:disable:${personId}`,
+        kind: "disable-user",
+        person: personId,
+        name,
+        targetId: user.id,
+        reason,
+      });
+  };
+
   for (const person of people) {
     known.add(person.id);
     if (held.has(person.id)) continue;
@@ -213,29 +238,7 @@ export function planSync(input: PlanInput): Plan {
       }
     }
     if (!wants) {
-      if (user !== undefined) {
-        managedUsers.add(user.id);
-        planRevokes(
-          person.id,
-          name,
-          { id: user.id },
-          user.id,
-          new Map(),
-          memberScopes,
-          roleTargets,
-          departmentLabels,
-          changes,
-        );
-        if (caps.users && user.active)
-          changes.push({
-            key: `user:disable:${person.id}`,
-            kind: "disable-user",
-            person: person.id,
-            name,
-            targetId: user.id,
-            reason: leaveReason(facts.accounts, facts.missing),
-          });
-      }
+      if (user !== undefined) retire(person.id, name, user, leaveReason(facts.accounts, facts.missing));
       continue;
     }
 
@@ -391,28 +394,7 @@ export function planSync(input: PlanInput): Plan {
     if (known.has(personId) || held.has(personId)) continue;
     const user = state.users[targetId];
     if (user === undefined) continue;
-    managedUsers.add(user.id);
-    const name = user.name || personId;
-    planRevokes(
-      personId,
-      name,
-      { id: user.id },
-      user.id,
-      new Map(),
-      memberScopes,
-      roleTargets,
-      departmentLabels,
-      changes,
-    );
-    if (caps.users && user.active)
-      changes.push({
-        key: `user:disable:${personId}`,
-        kind: "disable-user",
-        person: personId,
-        name,
-        targetId: user.id,
-        reason: "the person is no longer known to idbridge",
-      });
+    retire(personId, user.name || personId, user, "the person is no longer known to idbridge");
   }
 
   // Members of managed roles idbridge does not manage: left alone, reported.

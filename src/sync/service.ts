@@ -454,13 +454,7 @@ export class SyncService {
       details: {
         hash: record.hash,
         status: clean ? "applied" : "partial",
-        applied: report.applied,
-        observed: report.observed,
-        skipped: report.skipped,
-        failed: report.failed.length,
-        notAttempted: report.notAttempted,
-        mismatches: report.mismatches.length,
-        ...(report.stoppedBecause ? { stoppedBecause: report.stoppedBecause } : {}),
+        ...reportSummary(report),
         approvedBy: record.decision?.by ?? "system",
       },
     });
