@@ -425,8 +425,18 @@ function dependencyFailed(message: string): Outcome {
   return { status: "failed", failure: { class: "bad-data", code: "DEPENDENCY_FAILED", message } };
 }
 
+const externalIndex = new WeakMap<TargetState, Map<string, TargetUser>>();
+
+/** The user whose external id is `externalId` (indexed once per state read: plans create 100,000 users). */
 function findByExternalId(state: TargetState, externalId: string): TargetUser | undefined {
-  return Object.values(state.users).find((u) => u.externalId === externalId);
+  let index = externalIndex.get(state);
+  if (index === undefined) {
+    index = new Map();
+    for (const user of Object.values(state.users))
+      if (user.externalId !== "") index.set(user.externalId, user);
+    externalIndex.set(state, index);
+  }
+  return index.get(externalId);
 }
 
 function userFields(fields: PlannedUser, links: Links): UserFields | undefined {
