@@ -1,0 +1,482 @@
+/**
+ * Sync benchmark (issue 4 "Benchmark"), in one run, side by side:
+ *
+ * 1. Full plan for N people (three generated sources, 50 rules; the inputs of bench/plan-inputs.ts):
+ *    identity linking, indexing, then planSync against an empty target (first sync: everything created)
+ *    and against a converged one (the first plan applied to an in-memory TargetState). Time per phase
+ *    and peak RSS.
+ * 2. Incremental: 1% of the people changed (title, main department or a role) in an incremental read of
+ *    the primary source, merged and planned again against the converged target — what SyncService does
+ *    today (merge, link, index, full planSync) — as a fraction of the full plan.
+ * 3. Apply throughput: the Hesi simulator in-process with a rate limit, a plan of M changes applied through
+ *    applyPlan with the Hesi target at the same requestsPerSecond; HTTP calls counted at the simulator.
+ *
+ *   node --import tsx bench/sync.ts [--people 100000] [--seed 1] [--apply-changes 600] [--qps 20]
+ */
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { linkPeople, type LinkResult } from "../src/identity/link.js";
+import type { Person } from "../src/identity/person.js";
+import { buildDirectoryFacts } from "../src/policy/facts.js";
+import type { Policy } from "../src/policy/schema.js";
+import { generateOrg } from "../src/simulators/common/org.js";
+import { startHesiSimulator } from "../src/simulators/hesi/index.js";
+import { proveComplete, type DirectorySnapshot, type SourcePerson } from "../src/sources/snapshot.js";
+import type { TargetLink } from "../src/store/store.js";
+import { applyPlan } from "../src/sync/apply.js";
+import { planSync } from "../src/sync/diff.js";
+import { mergeIncremental } from "../src/sync/merge.js";
+import { countChanges, type Plan, type RecordRef } from "../src/sync/plan.js";
+import { hesiConfigSchema, openHesiTarget } from "../src/targets/hesi/index.js";
+import type {
+  TargetCapabilities,
+  TargetDepartment,
+  TargetRole,
+  TargetState,
+  TargetUser,
+} from "../src/targets/target.js";
+import { MemorySyncStore } from "../test/helpers/memory-target.js";
+import { PLAN_IDENTITY, planInputs, planPolicy, planSnapshots } from "./plan-inputs.js";
+
+const LATER = "2026-11-28T00:00:00.000Z";
+const TARGET = "hesi-main";
+const PRIMARY = "dingtalk-hq";
+const CAPABILITIES: TargetCapabilities = {
+  users: true,
+  departments: true,
+  scopedRoles: true,
+  reenable: true,
+};
+
+/** A target holding only its root department, as Hesi starts. */
+function emptyTarget(): TargetState {
+  const root: TargetDepartment = {
+    id: "root",
+    parentId: null,
+    name: "示例科技有限公司",
+    code: "",
+    order: 0,
+    active: true,
+  };
+  return { users: {}, departments: { root }, roles: {} };
+}
+
+/**
+ * The target after `plan` was applied to `state`, with the link table the apply engine would have written
+ * (the write semantics of test/helpers/memory-target.ts, with maps instead of scans so 100,000 users fit).
+ */
+export function convergeTarget(
+  state: TargetState,
+  links: readonly TargetLink[],
+  plan: Plan,
+): { state: TargetState; links: TargetLink[] } {
+  const users = new Map(Object.entries(state.users));
+  const departments = new Map(Object.entries(state.departments));
+  const roles = new Map(
+    Object.entries(state.roles).map(([id, r]) => [
+      id,
+      {
+        ...r,
+        rows: new Map(
+          r.rows.map((row) => [
+            row.scope.kind === "global" ? "" : row.scope.departmentId,
+            new Set(row.memberIds),
+          ]),
+        ),
+      },
+    ]),
+  );
+  const linked = new Map(links.map((l) => [`${l.kind}:${l.key}`, l]));
+  const link = (kind: TargetLink["kind"], key: string, id: string) =>
+    linked.set(`${kind}:${key}`, { kind, key, targetRecordId: id, linkedAt: LATER });
+  const resolve = (kind: TargetLink["kind"], ref: RecordRef): string =>
+    "id" in ref ? ref.id : linked.get(`${kind}:${ref.pending}`)!.targetRecordId;
+  let next = 1;
+  for (const change of plan.changes) {
+    switch (change.kind) {
+      case "link-department":
+        link("department", change.department, change.targetId);
+        break;
+      case "create-department":
+      case "update-department": {
+        const id = change.kind === "create-department" ? `d${next++}` : change.targetId;
+        departments.set(id, {
+          id,
+          parentId: resolve("department", change.fields.parent),
+          name: change.fields.name,
+          code: "",
+          order: change.fields.order,
+          active: true,
+        });
+        link("department", change.department, id);
+        break;
+      }
+      case "disable-department":
+        departments.set(change.targetId, { ...departments.get(change.targetId)!, active: false });
+        break;
+      case "link-user":
+        link("user", change.person, change.targetId);
+        break;
+      case "create-user":
+      case "update-user": {
+        const id = change.kind === "create-user" ? `u${next++}` : change.targetId;
+        const old = users.get(id);
+        const departmentIds = change.fields.departments.map((d) => resolve("department", d));
+        const user: TargetUser = {
+          id,
+          externalId: old?.externalId ?? change.person,
+          name: change.fields.name,
+          email: change.fields.email || (old?.email ?? ""),
+          mobile: change.fields.mobile || (old?.mobile ?? ""),
+          employeeNo: change.fields.employeeNo || (old?.employeeNo ?? ""),
+          departmentIds,
+          primaryDepartmentId: departmentIds[0] ?? "",
+          active: old?.active ?? true,
+        };
+        users.set(id, user);
+        link("user", change.person, id);
+        break;
+      }
+      case "enable-user":
+      case "disable-user":
+        users.set(change.targetId, { ...users.get(change.targetId)!, active: change.kind === "enable-user" });
+        if (change.kind === "enable-user") link("user", change.person, change.targetId);
+        break;
+      case "create-role": {
+        const id = `r${next++}`;
+        roles.set(id, { id, name: change.targetRole, scoped: change.scoped, rows: new Map() });
+        link("role", change.role, id);
+        break;
+      }
+      case "grant":
+      case "revoke": {
+        const role = roles.get(resolve("role", { pending: change.role }))!;
+        const scope = change.scope === null ? "" : resolve("department", change.scope);
+        const user = resolve("user", change.user);
+        let members = role.rows.get(scope);
+        if (members === undefined) role.rows.set(scope, (members = new Set()));
+        if (change.kind === "grant") members.add(user);
+        else members.delete(user);
+        break;
+      }
+    }
+  }
+  const roleRecords: Record<string, TargetRole> = {};
+  for (const [id, role] of roles)
+    roleRecords[id] = {
+      id,
+      name: role.name,
+      scoped: role.scoped,
+      rows: [...role.rows].map(([scope, members]) => ({
+        scope:
+          scope === "" ? { kind: "global" as const } : { kind: "department" as const, departmentId: scope },
+        memberIds: [...members],
+      })),
+    };
+  return {
+    state: {
+      users: Object.fromEntries(users),
+      departments: Object.fromEntries(departments),
+      roles: roleRecords,
+    },
+    links: [...linked.values()],
+  };
+}
+
+/**
+ * An incremental read of the primary source in which every hundredth current person changed: in turn a
+ * new title, a move to another main department, or joining another role.
+ */
+export function changeOnePercent(base: DirectorySnapshot): { delta: DirectorySnapshot; changed: number } {
+  const titles = [...new Set(base.people.map((p) => p.title ?? ""))].filter((t) => t !== "").sort();
+  const departmentIds = base.departments.map((d) => d.id);
+  const joins = new Map<string, string[]>(); // group id → new members
+  const people: SourcePerson[] = [];
+  base.people.forEach((person, i) => {
+    if (i % 100 !== 0) return;
+    const turn = (i / 100) % 3;
+    if (turn === 0) {
+      const at = titles.indexOf(person.title ?? "");
+      people.push({ ...person, title: titles[(at + 1) % titles.length]! });
+    } else if (turn === 1) {
+      const main = departmentIds[(i * 7919) % departmentIds.length]!;
+      people.push({
+        ...person,
+        departments: [
+          { departmentId: main, main: true, leader: false },
+          ...person.departments.filter((d) => !d.main && d.departmentId !== main),
+        ],
+      });
+    } else {
+      const group = base.groups[(i / 100) % base.groups.length]!;
+      if (group.members.includes(person.subject)) return;
+      joins.set(group.id, [...(joins.get(group.id) ?? []), person.subject]);
+      people.push(person);
+    }
+  });
+  const groups = base.groups
+    .filter((g) => joins.has(g.id))
+    .map((g) => ({
+      ...g,
+      members: [...g.members, ...joins.get(g.id)!],
+      directMembers: [...g.directMembers, ...joins.get(g.id)!],
+    }));
+  return {
+    delta: {
+      ...base,
+      mode: "incremental",
+      startedAt: LATER,
+      finishedAt: LATER,
+      people,
+      departments: [],
+      groups,
+    },
+    changed: people.length,
+  };
+}
+
+interface Row {
+  readonly phase: string;
+  readonly seconds: number;
+  readonly rssMb: number;
+  readonly notes: string;
+}
+
+function timed<T>(rows: Row[], phase: string, run: () => T, notes: (t: T) => string): T {
+  const started = performance.now();
+  const result = run();
+  const seconds = (performance.now() - started) / 1000;
+  rows.push({ phase, seconds, rssMb: process.resourceUsage().maxRSS / 1024, notes: notes(result) });
+  return result;
+}
+
+const changeSummary = (plan: Plan): string => {
+  const counts = Object.entries(countChanges(plan))
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(", ");
+  return `${plan.changes.length} changes${counts === "" ? "" : ` (${counts})`}`;
+};
+
+function plan(
+  policy: Policy,
+  snapshots: readonly DirectorySnapshot[],
+  linked: LinkResult,
+  directories: ReturnType<typeof buildDirectoryFacts>,
+  target: { state: TargetState; links: readonly TargetLink[] },
+): Plan {
+  return planSync({
+    id: "plan_bench",
+    now: new Date(LATER),
+    policy,
+    target: { id: TARGET, capabilities: CAPABILITIES, state: target.state },
+    snapshots,
+    directories,
+    people: linked.people,
+    heldPeople: linked.held.personIds,
+    links: target.links,
+    orgChartSource: PRIMARY,
+    profileSources: [PRIMARY, ...snapshots.map((s) => s.sourceId)],
+  });
+}
+
+function link(snapshots: readonly DirectorySnapshot[], existing: readonly Person[]): LinkResult {
+  let next = existing.length;
+  return linkPeople({
+    snapshots,
+    config: PLAN_IDENTITY,
+    existing,
+    now: new Date(LATER),
+    newId: () => `p_${(next++).toString(36).padStart(6, "0")}`,
+  });
+}
+
+/** Part 1 and 2: the full plan (first sync and converged) and the incremental one. */
+function planBenchmark(people: number, seed: number): { rows: Row[]; summary: string[] } {
+  const rows: Row[] = [];
+  const inputs = timed(
+    rows,
+    "generate 3 sources (not part of a plan)",
+    () => {
+      const generated = planInputs(people, seed);
+      return { ...generated, snapshots: generated.snapshots.map((s) => proveComplete(s) ?? s) };
+    },
+    (i) =>
+      `${i.snapshots.map((s) => `${s.sourceId} ${s.people.length}`).join(", ")}; ${i.policy.rules.length} rules`,
+  );
+  const { policy, snapshots } = inputs;
+
+  // First sync: nobody linked yet, an empty target.
+  const linked = timed(
+    rows,
+    "first sync: identity linking",
+    () => link(snapshots, []),
+    (r) => `${r.people.length} people, ${r.reviewQueue.length} in review`,
+  );
+  const directories = timed(
+    rows,
+    "first sync: index directories",
+    () => buildDirectoryFacts(snapshots),
+    (d) => `${d.size} sources`,
+  );
+  const empty = { state: emptyTarget(), links: [] as TargetLink[] };
+  const first = timed(
+    rows,
+    "first sync: planSync, empty target",
+    () => plan(policy, snapshots, linked, directories, empty),
+    changeSummary,
+  );
+  const firstRss = process.resourceUsage().maxRSS / 1024;
+
+  // The steady state: people as stored, the target as the first plan left it.
+  const converged = convergeTarget(empty.state, empty.links, first);
+  const relinked = timed(
+    rows,
+    "converged: identity linking (people stored)",
+    () => link(snapshots, linked.people),
+    (r) => `${r.changes.length} link changes`,
+  );
+  const again = timed(
+    rows,
+    "converged: planSync, converged target",
+    () => plan(policy, snapshots, relinked, directories, converged),
+    changeSummary,
+  );
+
+  // Incremental: 1% of the primary source's people changed.
+  const primary = snapshots.find((s) => s.sourceId === PRIMARY)!;
+  const { delta, changed } = changeOnePercent(primary);
+  const merged = timed(
+    rows,
+    "incremental: merge the read into the last full one",
+    () => snapshots.map((s) => (s.sourceId === PRIMARY ? mergeIncremental(s, delta) : s)),
+    () => `${changed} of ${primary.people.length} people changed in ${PRIMARY}`,
+  );
+  const incLinked = timed(
+    rows,
+    "incremental: identity linking",
+    () => link(merged, linked.people),
+    (r) => `${r.changes.length} link changes`,
+  );
+  const incDirectories = timed(
+    rows,
+    "incremental: index directories",
+    () => buildDirectoryFacts(merged),
+    (d) => `${d.size} sources`,
+  );
+  const incremental = timed(
+    rows,
+    "incremental: planSync, converged target",
+    () => plan(policy, merged, incLinked, incDirectories, converged),
+    changeSummary,
+  );
+  void again;
+  void incremental;
+
+  const sum = (prefix: string) =>
+    rows.filter((r) => r.phase.startsWith(prefix)).reduce((total, r) => total + r.seconds, 0);
+  const full = sum("first sync:");
+  const steady = sum("converged:");
+  const inc = sum("incremental:");
+  return {
+    rows,
+    summary: [
+      `full plan, first sync (link + index + plan): ${full.toFixed(2)} s, peak RSS ${firstRss.toFixed(0)} MB (aim ≤ 10 s, ≤ 1024 MB)`,
+      `full plan, converged target (link + index + plan): ${(steady + sum("first sync: index")).toFixed(2)} s`,
+      `incremental (merge + link + index + plan): ${inc.toFixed(2)} s = ${((inc / full) * 100).toFixed(0)}% of the first-sync plan, ${((inc / (steady + sum("first sync: index"))) * 100).toFixed(0)}% of the converged full plan (aim ≤ 10%)`,
+      `peak RSS of the whole run: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+    ],
+  };
+}
+
+/** Part 3: a plan of `size` changes applied to the Hesi simulator limited to `qps` calls per second. */
+async function applyBenchmark(size: number, qps: number, seed: number): Promise<string[]> {
+  const sim = await startHesiSimulator({ corpId: "corp-bench", requestsPerSecond: qps });
+  try {
+    const config = hesiConfigSchema.parse({ ...sim.targetConfig(), requestsPerSecond: qps });
+    const connector = openHesiTarget(TARGET, config);
+    // Enough people that the first plan has at least `size` changes; its first `size` (in apply order,
+    // so every pending reference points to an earlier change) are applied.
+    const org = generateOrg({ people: Math.max(20, Math.ceil(size / 4)), seed });
+    const snapshots = planSnapshots(org).map((s) => proveComplete(s) ?? s);
+    const linked = link(snapshots, []);
+    const store = new MemorySyncStore();
+    const state = await connector.readState();
+    const full = plan(planPolicy(org), snapshots, linked, buildDirectoryFacts(snapshots), {
+      state,
+      links: [],
+    });
+    if (full.changes.length < size)
+      throw new Error(`the plan has only ${full.changes.length} changes; ask for fewer`);
+    const part: Plan = { ...full, changes: full.changes.slice(0, size) };
+    const before = [...sim.controls.calls.values()].reduce((a, b) => a + b, 0);
+    const throttledBefore = sim.statuses.get(429) ?? 0;
+    const started = performance.now();
+    const report = await applyPlan({
+      plan: part,
+      approvedBy: "bench",
+      connector,
+      store,
+      maxFailures: size,
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const calls = [...sim.controls.calls.values()].reduce((a, b) => a + b, 0) - before;
+    const throttled = (sim.statuses.get(429) ?? 0) - throttledBefore;
+    const rate = calls / seconds;
+    return [
+      `apply: ${size} changes (${changeSummary(part).replace(/^\d+ changes /, "")}) to the Hesi simulator limited to ${qps} calls/s, target requestsPerSecond ${qps}`,
+      `apply: ${report.applied} applied, ${report.observed} observed, ${report.failed.length} failed, ${report.mismatches.length} mismatches after read-back`,
+      `apply: ${calls} HTTP calls in ${seconds.toFixed(2)} s = ${rate.toFixed(2)} calls/s = ${((rate / qps) * 100).toFixed(1)}% of the limit (aim ≥ 90%); ${throttled} answered 429; ${(report.applied / seconds).toFixed(2)} changes/s`,
+    ];
+  } finally {
+    await sim.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      people: { type: "string", default: "100000" },
+      seed: { type: "string", default: "1" },
+      "apply-changes": { type: "string", default: "600" },
+      qps: { type: "string", default: "20" },
+      "skip-apply": { type: "boolean", default: false },
+    },
+  });
+  const people = Number(values.people);
+  const size = Number(values["apply-changes"]);
+  const qps = Number(values.qps);
+  const seed = Number(values.seed);
+  if (![people, size, qps].every((n) => Number.isFinite(n) && n > 0)) {
+    process.stderr.write(
+      "usage: bench/sync.ts [--people N] [--seed S] [--apply-changes M] [--qps Q] [--skip-apply]\n",
+    );
+    process.exit(2);
+  }
+  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  const load = () =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ");
+  process.stdout.write(
+    `machine: ${os.cpus().length} × ${cpu}, Node ${process.version}, load ${load()}; ${people} people\n\n`,
+  );
+  const { rows, summary } = planBenchmark(people, seed);
+  process.stdout.write(
+    "| phase | seconds | peak RSS so far (MB) | notes |\n| --- | --- | --- | --- |\n" +
+      rows
+        .map((r) => `| ${r.phase} | ${r.seconds.toFixed(2)} | ${r.rssMb.toFixed(0)} | ${r.notes} |`)
+        .join("\n") +
+      "\n\n" +
+      summary.map((s) => `- ${s}`).join("\n") +
+      "\n",
+  );
+  if (!values["skip-apply"]) {
+    const lines = await applyBenchmark(size, qps, seed);
+    process.stdout.write(lines.map((s) => `- ${s}`).join("\n") + "\n");
+  }
+  process.stdout.write(`\nload at the end: ${load()}\n`);
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) await main();
