@@ -140,15 +140,12 @@ export async function applyPlan(input: ApplyInput): Promise<ApplyReport> {
         at,
       ),
     );
-    for (const { change, outcome } of batch) {
-      recorded.set(
-        change.key,
-        items.find((i) => i.key === change.key)!,
-      );
+    batch.forEach(({ change, outcome }, i) => {
+      recorded.set(change.key, items[i]!);
       if (outcome.status === "failed") report.failed.push({ key: change.key, failure: outcome.failure });
       else if (outcome.status === "noop") report.observed++;
       else report.applied++;
-    }
+    });
     finished += batch.length;
     input.onProgress?.(finished, plan.changes.length);
   };
