@@ -538,3 +538,73 @@ describe.each([flavours.postgres, flavours.sqlite])("two instances on one $name 
     },
   );
 });
+
+// ------------------------------------------------------------------------------------------ serve
+
+describe("idbridge serve", () => {
+  it("answers a DingTalk contact-change callback and records a callback-triggered sync run; a forged one is refused and audited", async () => {
+    const { dingtalk, hesi } = await startSimulators();
+    const dir = writeSetup(dingtalk, hesi, {
+      server: { port: 0 },
+      log: { level: "info" },
+      sync: {
+        autoApprove: true,
+        fullEveryMinutes: 0,
+        incrementalEveryMinutes: 0,
+        callbackDelaySeconds: 0.2,
+      },
+    });
+    const config = join(dir, "idbridge.yaml");
+    const server = await startServe(["-c", config]);
+    try {
+      await vi.waitFor(() =>
+        expect(server.output()).toContain(
+          "sync schedule: no full reconcile, no incremental reads, callbacks after 0.2 s of quiet",
+        ),
+      );
+      const url = `${server.url}/callbacks/dingtalk-hq`;
+      const forged = await dingtalk.pushEvent(
+        url,
+        { eventType: "user_leave_org", userIds: ["u-forged"] },
+        { signWithToken: "not-the-registered-token" },
+      );
+      expect(forged).toMatchObject({ status: 403, accepted: false });
+
+      const leaver = dingtalk.org.people[3]!.userid;
+      const pushed = await dingtalk.pushEvent(url, { eventType: "user_leave_org", userIds: [leaver] });
+      expect(pushed).toMatchObject({ status: 200, accepted: true });
+
+      await vi.waitFor(() => expect(server.output()).toContain("sync callback run finished"), {
+        timeout: 20_000,
+        interval: 100,
+      });
+      const finished = server
+        .output()
+        .split("\n")
+        .find((line) => line.includes("sync callback run finished"));
+      expect(JSON.parse(finished!)).toMatchObject({
+        job: "callback",
+        changes: { "dingtalk-hq": { userIds: [leaver], events: ["user_leave_org"] } },
+        targets: [{ target: "hesi-main", status: "applied" }],
+      });
+      // Only one run: the forged push never reached the scheduler.
+      expect(server.output().match(/sync callback run starting/g)).toHaveLength(1);
+
+      const status = await runCli(["sync", "status", "-c", config]);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toMatch(/hesi-main\s+applied\s+callback\s/);
+      const active = dingtalk.org.people.filter((p) => p.status === "active");
+      expect(hesi.staff().filter((s) => s.active)).toHaveLength(active.length);
+
+      const exported = await runCli(["audit", "export", "-c", config]);
+      expect(exported.code).toBe(0);
+      const refused = exported.stdout
+        .split("\n")
+        .filter((line) => line.includes('"callback.refused"'))
+        .map((line) => JSON.parse(line) as { actor: string; details: { reason: string } });
+      expect(refused).toMatchObject([{ actor: "source:dingtalk-hq", details: { reason: "bad_signature" } }]);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+});
