@@ -68,6 +68,8 @@ type Job =
 const MINUTE = 60_000;
 /** Runs read back to find the last full one (each run records one row per target). */
 const HISTORY = 200;
+/** A full run recorded within this share of the interval before a due one makes it unnecessary. */
+const RECENT_SHARE = 0.9;
 
 const systemTimers: SchedulerTimers = {
   now: () => Date.now(),
@@ -230,9 +232,10 @@ export class SyncScheduler {
   private async runDue(): Promise<void> {
     const now = this.timers.now();
     if (this.nextFullAt !== null && this.nextFullAt <= now) {
-      // Another instance may have reconciled meanwhile (or since this one started).
+      // Another instance may have reconciled meanwhile. Our own last run is recorded only once its sources
+      // were read, a little after it started: the slack keeps that from pushing every run later.
       const lastFull = (await this.history()).lastFull;
-      if (lastFull !== null && lastFull + this.fullEveryMs > now) {
+      if (lastFull !== null && lastFull + this.fullEveryMs * RECENT_SHARE > now) {
         this.nextFullAt = lastFull + this.fullEveryMs;
         this.log.info(
           { lastFullAt: iso(lastFull), nextFullAt: iso(this.nextFullAt) },

@@ -382,6 +382,17 @@ describe("sync scheduler: decisions", () => {
     expect(runner.calls.map((c) => c.at - T0)).toEqual([5_000, 4_000 + 1440 * MINUTE]);
   });
 
+  it("keeps its own full reconciles on the interval although each is recorded after its sources were read", async () => {
+    const history: SyncRunRecord[] = [];
+    const { timers, runner, scheduler } = harness({}, history);
+    await scheduler.start();
+    await timers.advance(5_000);
+    // The service records the run once the sources are read, two minutes after the scheduler started it.
+    history.unshift({ ...pastRun(0), startedAt: new Date(T0 + 5_000 + 2 * MINUTE).toISOString() });
+    await timers.advance(1440 * MINUTE);
+    expect(runner.calls.map((c) => c.at - T0)).toEqual([5_000, 5_000 + 1440 * MINUTE]);
+  });
+
   it("logs other failures as errors and keeps to the schedule", async () => {
     const { timers, runner, scheduler, logs } = harness({ fullEveryMinutes: 60, incrementalEveryMinutes: 0 });
     runner.script.push("fail");
