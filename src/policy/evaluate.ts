@@ -119,11 +119,15 @@ export function evaluatePolicy(
   const active: AccountFacts[] = [];
   for (const a of facts.accounts) if (a.person.status === "active") active.push(a);
   const rules: RuleOutcome[] = [];
-  type Entry = { scope: Map<string, ScopeDepartment | string>; lineage: LineageStep[] };
+  // Scope items are keyed by themselves: a department's item is one shared object per directory and id
+  // (scopeDepartment), a fixed value by its text.
+  type Entry = { scope: Map<ScopeDepartment | string, ScopeDepartment | string>; lineage: LineageStep[] };
   const granted = new Map<string, Entry>();
 
-  for (const rule of policy.rules) {
-    const outcome = evaluateRule(policy, rule, facts, active, explain);
+  const asksStatus = statusRules(policy);
+  for (let i = 0; i < policy.rules.length; i++) {
+    const rule = policy.rules[i]!;
+    const outcome = evaluateRule(policy, rule, asksStatus[i]!, facts, active, explain);
     rules.push(
       outcome === FAILED
         ? unmatchedOutcome(rule)
@@ -132,7 +136,7 @@ export function evaluatePolicy(
     if (!outcome.ok || !outcome.scope) continue;
     const entry: Entry = granted.get(rule.grant) ?? { scope: new Map(), lineage: [] };
     for (const item of outcome.scope) {
-      entry.scope.set(typeof item === "string" ? `=${item}` : `${item.sourceId}\u0000${item.id}`, item);
+      entry.scope.set(item, item);
     }
     entry.lineage.push({ rule: rule.id, facts: outcome.facts });
     granted.set(rule.grant, entry);
@@ -190,7 +194,17 @@ export function evaluatePolicy(
       held.delete(role);
       const grant = all.find((g) => g.role === role);
       if (grant === undefined) continue;
-      withheld.push({ ...grant, constraint: constraint.id, conflictsWith: [kept!] });
+      // Written out rather than spread: the same keys in the same order, without a copy loop per grant.
+      withheld.push({
+        role: grant.role,
+        targetRole: grant.targetRole,
+        sensitive: grant.sensitive,
+        scope: grant.scope,
+        scopeDepartments: grant.scopeDepartments,
+        lineage: grant.lineage,
+        constraint: constraint.id,
+        conflictsWith: [kept!],
+      });
     }
   }
 
@@ -216,11 +230,12 @@ export function evaluatePolicy(
 function evaluateRule(
   policy: Policy,
   rule: Rule,
+  /** {@link mentionsStatus} of the rule's condition. */
+  asksStatus: boolean,
   facts: PersonFacts,
   active: readonly AccountFacts[],
   explain: boolean,
 ): Outcome & { scope?: readonly (ScopeDepartment | string)[] } {
-  const asksStatus = mentionsStatus(rule.when);
   // A person active nowhere gets nothing, unless the rule itself says which statuses it wants.
   if (!asksStatus && active.length === 0) {
     return explain ? { ok: false, facts: [`not active in any source (${describeStatuses(facts)})`] } : FAILED;
@@ -243,16 +258,29 @@ function evaluateRule(
 function scopeDepartments(kind: string, accounts: readonly AccountFacts[]): ScopeDepartment[] {
   const out: ScopeDepartment[] = [];
   for (const account of accounts) {
-    const ids =
-      kind === "ledDepartments"
-        ? ledDepartments(account)
-        : account.person.departments
-            .filter((d) => kind === "memberDepartments" || d.main)
-            .map((d) => d.departmentId);
-    for (const id of ids)
-      out.push({ sourceId: account.sourceId, id, label: departmentLabel(account.directory, id) });
+    if (kind === "ledDepartments") {
+      for (const id of account.led) out.push(scopeDepartment(account.directory, id));
+      continue;
+    }
+    for (const d of account.person.departments)
+      if (kind === "memberDepartments" || d.main)
+        out.push(scopeDepartment(account.directory, d.departmentId));
   }
   return out;
+}
+
+const scopeMemo = new WeakMap<DirectoryIndex, Map<string, ScopeDepartment>>();
+
+/** One frozen scope item per directory and department, shared by everyone scoped to it. */
+function scopeDepartment(directory: DirectoryIndex, id: string): ScopeDepartment {
+  let byId = scopeMemo.get(directory);
+  if (byId === undefined) scopeMemo.set(directory, (byId = new Map()));
+  let item = byId.get(id);
+  if (item === undefined) {
+    item = Object.freeze({ sourceId: directory.sourceId, id, label: departmentLabel(directory, id) });
+    byId.set(id, item);
+  }
+  return item;
 }
 
 interface Context {
@@ -371,11 +399,7 @@ function evaluateGroup(ref: string | GroupRef, ctx: Context): Outcome {
     const found = groupMemo.get(directory)?.get(ref) ?? resolveGroup(ref, () => directory);
     if ("problem" in found) return FAILED;
     for (const a of ctx.usable) {
-      if (
-        a.sourceId === found.sourceId &&
-        a.directory.groupsOf.get(a.person.subject)?.has(found.group) === true
-      )
-        return memberOutcome(found);
+      if (a.sourceId === found.sourceId && a.groups.has(found.group)) return memberOutcome(found);
     }
     return FAILED;
   }
@@ -383,9 +407,7 @@ function evaluateGroup(ref: string | GroupRef, ctx: Context): Outcome {
   if ("problem" in resolved) return { ok: false, facts: [resolved.problem] };
   const { group, sourceId } = resolved;
   const label = groupLabel(group);
-  const holders = ctx.facts.accounts.filter(
-    (a) => a.sourceId === sourceId && a.directory.groupsOf.get(a.person.subject)?.has(group) === true,
-  );
+  const holders = ctx.facts.accounts.filter((a) => a.sourceId === sourceId && a.groups.has(group));
   const usable = holders.filter((a) => ctx.usable.includes(a));
   if (usable.length > 0) return memberOutcome(resolved);
   if (holders.length > 0) {
@@ -519,15 +541,15 @@ function findDepartment(
 }
 
 function ledDepartments(account: AccountFacts): readonly string[] {
-  return account.directory.ledBy.get(account.person.subject) ?? [];
+  return account.led;
 }
 
 function evaluateLeaderOf(ref: "any" | DepartmentRef, ctx: Context): Outcome {
   if (ref === "any") {
-    const facts = ctx.usable.flatMap((a) =>
-      ledDepartments(a).map((id) => `leader of ${departmentLabel(a.directory, id)} in ${a.sourceId}`),
-    );
-    if (facts.length > 0) return { ok: true, facts };
+    let facts: string[] | undefined;
+    for (const a of ctx.usable)
+      for (const id of a.led) (facts ??= []).push(departmentFact(leaderFacts, a.directory, id));
+    if (facts !== undefined) return { ok: true, facts };
     if (!ctx.explain) return FAILED;
     const inactive = ctx.facts.accounts.filter(
       (a) => !ctx.usable.includes(a) && ledDepartments(a).length > 0,
@@ -562,7 +584,7 @@ function evaluateLeaderOf(ref: "any" | DepartmentRef, ctx: Context): Outcome {
       facts: [`leader of ${what} in ${ref.source}, but status is ${account.person.status} there`],
     };
   }
-  return { ok: true, facts: led.map((id) => `leader of ${departmentLabel(directory, id)} in ${ref.source}`) };
+  return { ok: true, facts: led.map((id) => departmentFact(leaderFacts, directory, id)) };
 }
 
 function evaluateValue(
@@ -630,7 +652,7 @@ function evaluateDepartmentFast(ref: DepartmentRef, ctx: Context): Outcome {
     let facts: string[] | undefined;
     for (const d of account.person.departments) {
       if (within === undefined ? d.departmentId !== target : !within.has(d.departmentId)) continue;
-      (facts ??= []).push(`member of ${departmentLabel(directory, d.departmentId)} in ${ref.source}`);
+      (facts ??= []).push(departmentFact(memberFacts, directory, d.departmentId));
     }
     if (facts !== undefined) return { ok: true, facts };
   }
@@ -695,6 +717,15 @@ function testValue(test: ValueTest, value: string): boolean {
 }
 
 const statusMemo = new WeakMap<Condition, boolean>();
+const statusRulesMemo = new WeakMap<Policy, readonly boolean[]>();
+
+/** {@link mentionsStatus} of each rule's condition, in rule order, worked out once per policy. */
+function statusRules(policy: Policy): readonly boolean[] {
+  let found = statusRulesMemo.get(policy);
+  if (found === undefined)
+    statusRulesMemo.set(policy, (found = policy.rules.map((r) => mentionsStatus(r.when))));
+  return found;
+}
 
 /** True when the condition names statuses anywhere (then every linked account's facts count). */
 export function mentionsStatus(condition: Condition): boolean {
@@ -735,6 +766,26 @@ function regexpOf(source: string): RegExp {
 function describeStatuses(facts: PersonFacts): string {
   const parts = facts.accounts.map((a) => `${a.person.status} in ${a.sourceId}`);
   return parts.length > 0 ? parts.join(", ") : "no linked account in any snapshot";
+}
+
+type FactMemo = WeakMap<DirectoryIndex, Map<string, string>>;
+const leaderFacts: FactMemo = new WeakMap();
+const memberFacts: FactMemo = new WeakMap();
+
+/**
+ * `leader of LABEL in SOURCE` or `member of LABEL in SOURCE`, one string per department and directory: the
+ * same facts repeat for everyone in a department, so they are made once rather than per person.
+ */
+function departmentFact(memo: FactMemo, directory: DirectoryIndex, id: string): string {
+  let byId = memo.get(directory);
+  if (byId === undefined) memo.set(directory, (byId = new Map()));
+  let fact = byId.get(id);
+  if (fact === undefined) {
+    const what = memo === leaderFacts ? "leader" : "member";
+    fact = `${what} of ${departmentLabel(directory, id)} in ${directory.sourceId}`;
+    byId.set(id, fact);
+  }
+  return fact;
 }
 
 /** A department's names below the root (`财务部/华东区`), or the root's own name. */

@@ -42,6 +42,10 @@ export interface AccountFacts {
   readonly person: SourcePerson;
   /** That source's directory. */
   readonly directory: DirectoryIndex;
+  /** The groups the account belongs to (transitively), looked up once for every rule. */
+  readonly groups: ReadonlySet<SourceGroup>;
+  /** Department ids the account leads, sorted (see {@link DirectoryIndex.ledBy}). */
+  readonly led: readonly string[];
 }
 
 /** Everything evaluation knows about one Person. */
@@ -121,6 +125,9 @@ export function normaliseDn(dn: string): string {
     .join(",");
 }
 
+const NO_GROUPS: ReadonlySet<SourceGroup> = new Set();
+const NOTHING_LED: readonly string[] = Object.freeze([]);
+
 /** Gathers the facts of one Person from the indexed directories. */
 export function buildPersonFacts(person: Person, directories: DirectoryFacts): PersonFacts {
   const accounts: AccountFacts[] = [];
@@ -128,7 +135,14 @@ export function buildPersonFacts(person: Person, directories: DirectoryFacts): P
   for (const account of person.accounts) {
     const directory = directories.get(account.sourceId);
     const found = directory?.people.get(account.subject);
-    if (directory && found) accounts.push({ sourceId: account.sourceId, person: found, directory });
+    if (directory && found)
+      accounts.push({
+        sourceId: account.sourceId,
+        person: found,
+        directory,
+        groups: directory.groupsOf.get(found.subject) ?? NO_GROUPS,
+        led: directory.ledBy.get(found.subject) ?? NOTHING_LED,
+      });
     else missing.push({ sourceId: account.sourceId, subject: account.subject });
   }
   if (!sortedBySource(accounts)) accounts.sort((a, b) => compareStrings(a.sourceId, b.sourceId));
