@@ -19,6 +19,8 @@ import {
 } from "../../src/simulators/dingtalk/index.js";
 import {
   startHesiSimulator,
+  type HesiDepartment,
+  type HesiStaff,
   type HesiSimulatorOptions,
   type RunningHesiSimulator,
 } from "../../src/simulators/hesi/index.js";
@@ -204,4 +206,76 @@ export function departmentPaths(org: SimOrg): Map<number, string> {
   };
   for (const d of org.departments) pathOf(d.id);
   return paths;
+}
+
+/** One expected grant: who (DingTalk userid), which target role, which department path ("" = none/root). */
+export type Grant = `${string}|${string}|${string}`;
+
+/**
+ * What the policies mean for the generated company, worked out from the org itself: DingTalk lists the
+ * active and not-yet-activated people; everyone active submits; leaders approve the departments they lead;
+ * holders of the DingTalk role 会计 inside 财务部 account; holders of 出纳 are cashiers.
+ */
+export function expectedGrants(
+  org: SimOrg,
+  names: { submitter: string; approver?: string; accountant: string; cashier: string },
+  submits: (person: SimPerson) => boolean = () => true,
+): Map<string, Set<Grant>> {
+  const listed = listedPeople(org);
+  const paths = departmentPaths(org);
+  const members = (role: string) => new Set(org.roles.find((r) => r.name === role)?.members ?? []);
+  const accountants = members("会计");
+  const cashiers = members("出纳");
+  const inFinance = (p: SimPerson) => p.departments.some((d) => paths.get(d)!.split("/")[0] === "财务部");
+  const out = new Map<string, Set<Grant>>();
+  for (const p of listed.values()) {
+    const grants = new Set<Grant>();
+    if (p.status === "active" && submits(p)) grants.add(`${p.userid}|${names.submitter}|`);
+    if (names.approver)
+      for (const d of p.leaderOf) grants.add(`${p.userid}|${names.approver}|${paths.get(d)!}`);
+    if (accountants.has(p.userid) && inFinance(p)) grants.add(`${p.userid}|${names.accountant}|`);
+    if (cashiers.has(p.userid)) grants.add(`${p.userid}|${names.cashier}|`);
+    if (grants.size > 0) out.set(p.userid, grants);
+  }
+  return out;
+}
+
+/** Paths of 合思's departments below its root, by id. */
+export function hesiPaths(departments: readonly HesiDepartment[]): Map<string, string> {
+  const byId = new Map(departments.map((d) => [d.id, d]));
+  const pathOf = (id: string): string => {
+    const d = byId.get(id)!;
+    return d.parentId === "" ? "" : [pathOf(d.parentId), d.name].filter(Boolean).join("/");
+  };
+  return new Map(departments.map((d) => [d.id, pathOf(d.id)]));
+}
+
+/** How often each item occurs. */
+export function counts<T>(items: readonly T[]): Map<T, number> {
+  const out = new Map<T, number>();
+  for (const item of items) out.set(item, (out.get(item) ?? 0) + 1);
+  return out;
+}
+
+/**
+ * What the 合思 simulator holds, in the terms of {@link expectedGrants}: its staff by DingTalk userid
+ * (matched by 工号, the employee number), and every role row member as `userid|role|department path`.
+ */
+export function hesiHoldings(
+  hesi: RunningHesiSimulator,
+  org: SimOrg,
+): { staff: Map<string, HesiStaff>; grants: string[] } {
+  const useridByNumber = new Map(org.people.map((p) => [p.jobNumber, p.userid]));
+  const staff = new Map<string, HesiStaff>();
+  for (const s of hesi.staff()) staff.set(useridByNumber.get(s.code) ?? `?${s.id}`, s);
+  const paths = hesiPaths(hesi.departments());
+  const useridOf = new Map([...staff].map(([u, s]) => [s.id, u]));
+  const grants: string[] = [];
+  for (const role of hesi.roles())
+    for (const row of role.rows)
+      for (const member of row.staffs)
+        grants.push(
+          `${useridOf.get(member) ?? member}|${role.name}|${row.departmentId === null ? "" : paths.get(row.departmentId)}`,
+        );
+  return { staff, grants: grants.sort() };
 }

@@ -6,116 +6,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "../../src/domain/errors.js";
-import type { HesiDepartment, HesiStaff } from "../../src/simulators/hesi/index.js";
-import type { SimOrg, SimPerson } from "../../src/simulators/common/org.js";
+import type { HesiStaff } from "../../src/simulators/hesi/index.js";
 import type { AuditRecord } from "../../src/store/store.js";
+import { HESI_ROLES, SCIM_POLICY, SCIM_ROLES, hesiPolicy } from "../fixtures/sync/policies.js";
 import {
   DINGTALK_ID,
   WECOM_ID,
+  counts,
   departmentPaths,
+  expectedGrants,
+  hesiHoldings,
+  hesiPaths,
   listedPeople,
   startSyncEnv,
   type SyncEnv,
 } from "../helpers/sync-env.js";
-
-const HESI_POLICY = `
-version: 1
-target: hesi-main
-roles:
-  submitter: { targetRole: 报销提交人 }
-  approver: { targetRole: 部门审批人, scope: department }
-  accountant: { targetRole: 会计 }
-  cashier: { targetRole: 出纳, sensitive: true }
-rules:
-  - id: everyone-submits
-    when:
-      all:
-        - status: active
-        - not: { attribute: { name: activated, source: ${DINGTALK_ID}, equals: "false" } }
-    grant: submitter
-  - id: leaders-approve-their-departments
-    when: { leaderOf: { source: ${DINGTALK_ID}, id: "1" } }
-    grant: approver
-    scope: ledDepartments
-  - id: finance-accountants
-    when:
-      all:
-        - group: { source: ${DINGTALK_ID}, name: 会计 }
-        - department: { source: ${DINGTALK_ID}, path: 财务部 }
-    grant: accountant
-  - id: cashiers
-    when: { group: { source: ${DINGTALK_ID}, name: 出纳 } }
-    grant: cashier
-`;
-
-const SCIM_POLICY = `
-version: 1
-target: scim-main
-roles:
-  submitter: { targetRole: Expense Submitters }
-  accountant: { targetRole: Accountants }
-  cashier: { targetRole: Cashiers, sensitive: true }
-rules:
-  - id: everyone-submits
-    when:
-      all:
-        - status: active
-        - not: { attribute: { name: activated, source: ${DINGTALK_ID}, equals: "false" } }
-    grant: submitter
-  - id: finance-accountants
-    when:
-      all:
-        - group: { source: ${DINGTALK_ID}, name: 会计 }
-        - department: { source: ${DINGTALK_ID}, path: 财务部 }
-    grant: accountant
-  - id: cashiers
-    when: { group: { source: ${DINGTALK_ID}, name: 出纳 } }
-    grant: cashier
-`;
-
-/** One expected grant: who (DingTalk userid), which target role, which department path ("" = none/root). */
-type Grant = `${string}|${string}|${string}`;
-
-/**
- * What the policies mean for the generated company, worked out from the org itself: DingTalk lists the
- * active and not-yet-activated people; everyone active submits; leaders approve the departments they lead;
- * holders of the DingTalk role 会计 inside 财务部 account; holders of 出纳 are cashiers.
- */
-function expectedGrants(org: SimOrg, names: Record<string, string>): Map<string, Set<Grant>> {
-  const listed = listedPeople(org);
-  const paths = departmentPaths(org);
-  const members = (role: string) => new Set(org.roles.find((r) => r.name === role)?.members ?? []);
-  const accountants = members("会计");
-  const cashiers = members("出纳");
-  const inFinance = (p: SimPerson) => p.departments.some((d) => paths.get(d)!.split("/")[0] === "财务部");
-  const out = new Map<string, Set<Grant>>();
-  for (const p of listed.values()) {
-    const grants = new Set<Grant>();
-    if (p.status === "active") grants.add(`${p.userid}|${names.submitter}|`);
-    if (names.approver)
-      for (const d of p.leaderOf) grants.add(`${p.userid}|${names.approver}|${paths.get(d)!}`);
-    if (accountants.has(p.userid) && inFinance(p)) grants.add(`${p.userid}|${names.accountant}|`);
-    if (cashiers.has(p.userid)) grants.add(`${p.userid}|${names.cashier}|`);
-    if (grants.size > 0) out.set(p.userid, grants);
-  }
-  return out;
-}
-
-/** Paths of 合思's departments below its root, by id. */
-function hesiPaths(departments: readonly HesiDepartment[]): Map<string, string> {
-  const byId = new Map(departments.map((d) => [d.id, d]));
-  const pathOf = (id: string): string => {
-    const d = byId.get(id)!;
-    return d.parentId === "" ? "" : [pathOf(d.parentId), d.name].filter(Boolean).join("/");
-  };
-  return new Map(departments.map((d) => [d.id, pathOf(d.id)]));
-}
-
-function counts<T>(items: readonly T[]): Map<T, number> {
-  const out = new Map<T, number>();
-  for (const item of items) out.set(item, (out.get(item) ?? 0) + 1);
-  return out;
-}
 
 async function expectPlanState(work: Promise<unknown>, pattern: RegExp): Promise<void> {
   const error = await work.then(
@@ -135,19 +40,14 @@ describe("sync from DingTalk (and WeCom linked by userid) into the 合思 simula
       people: 160,
       wecom: true,
       target: { kind: "hesi" },
-      policies: { "hesi-main.yaml": HESI_POLICY },
+      policies: { "hesi-main.yaml": hesiPolicy() },
     });
   });
   afterAll(() => env?.close());
 
   it("creates exactly the expected departments, staff and role rows, and a second run plans nothing", async () => {
     const hesi = env.hesi!;
-    const expected = expectedGrants(env.org, {
-      submitter: "报销提交人",
-      approver: "部门审批人",
-      accountant: "会计",
-      cashier: "出纳",
-    });
+    const expected = expectedGrants(env.org, HESI_ROLES);
     // The company must exercise every rule, or this test proves less than it says.
     const all = [...expected.values()].flatMap((s) => [...s]);
     for (const role of ["报销提交人", "部门审批人", "会计", "出纳"])
@@ -213,15 +113,7 @@ describe("sync from DingTalk (and WeCom linked by userid) into the 合思 simula
     }
 
     // Role rows: exactly the expected (person, role, department) grants.
-    const useridOf = new Map([...userOf].map(([u, s]) => [s.id, u]));
-    const held: string[] = [];
-    for (const role of hesi.roles())
-      for (const row of role.rows)
-        for (const member of row.staffs)
-          held.push(
-            `${useridOf.get(member) ?? member}|${role.name}|${row.departmentId === null ? "" : paths.get(row.departmentId)}`,
-          );
-    expect(held.sort()).toEqual(all.sort());
+    expect(hesiHoldings(hesi, env.org).grants).toEqual(all.sort());
 
     const again = await env.sync.plan(env.targetId);
     expect(again.status).toBe("empty");
@@ -274,12 +166,7 @@ describe("sync from DingTalk into the SCIM peer (scimmy)", () => {
 
   it("provisions exactly the expected active users and groups with exactly the expected members", async () => {
     const scim = env.scim!;
-    const expected = expectedGrants(env.org, {
-      submitter: "Expense Submitters",
-      approver: "",
-      accountant: "Accountants",
-      cashier: "Cashiers",
-    });
+    const expected = expectedGrants(env.org, SCIM_ROLES);
     const planned = await env.sync.plan(env.targetId);
     expect(planned.status).toBe("pending");
     await env.sync.approve(planned.id, "alice");
@@ -328,7 +215,7 @@ describe("approving, rejecting and superseding plans", () => {
       people: 100,
       seed: 2,
       target: { kind: "hesi" },
-      policies: { "hesi-main.yaml": HESI_POLICY },
+      policies: { "hesi-main.yaml": hesiPolicy() },
     });
   });
   afterAll(() => env?.close());

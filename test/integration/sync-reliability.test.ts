@@ -1,0 +1,280 @@
+/**
+ * The permission sync when things go wrong: a target failing one call in five, a process killed in the
+ * middle of an apply, a source whose read breaks off halfway, and a policy change that would strip a role
+ * from 40% of people. The end state is checked against what the generated company and the policy mean,
+ * read from the 合思 simulator itself; the audit log is checked for exactly one entry per effective change.
+ */
+import { spawn } from "node:child_process";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseFaults } from "../../src/simulators/common/faults.js";
+import type { AuditRecord } from "../../src/store/store.js";
+import type { Plan } from "../../src/sync/plan.js";
+import type { SimPerson } from "../../src/simulators/common/org.js";
+import { HESI_ROLES, hesiPolicy } from "../fixtures/sync/policies.js";
+import { cliCommand, runCli } from "../helpers/cli.js";
+import {
+  counts,
+  departmentPaths,
+  expectedGrants,
+  hesiHoldings,
+  jwksFile,
+  listedPeople,
+  startSyncEnv,
+  type SyncEnv,
+} from "../helpers/sync-env.js";
+
+const envs: SyncEnv[] = [];
+afterAll(() => Promise.all(envs.map((env) => env.close())));
+
+async function env(options: Parameters<typeof startSyncEnv>[0]): Promise<SyncEnv> {
+  const started = await startSyncEnv(options);
+  envs.push(started);
+  return started;
+}
+
+/** No sensitive role: a plan without removals is low risk, and `run` applies it (sync.autoApprove). */
+const AUTO = {
+  policies: { "hesi-main.yaml": hesiPolicy({ sensitiveCashier: false }) },
+  sync: { autoApprove: true },
+};
+
+/**
+ * The audit entries of the changes that took effect, checked against what 合思 holds: every staff member
+ * was created exactly once (subject: the person id 合思 holds as userId), every role row member granted
+ * exactly once, and nothing else was created or granted.
+ */
+function expectOneEntryPerChange(entries: readonly AuditRecord[], env: SyncEnv, grants: readonly string[]) {
+  const { staff } = hesiHoldings(env.hesi!, env.org);
+  const personOf = new Map([...staff].map(([userid, s]) => [userid, s.userId]));
+  const created = counts(entries.filter((e) => e.action === "target.user.created").map((e) => e.subject));
+  expect(created).toEqual(new Map([...staff.values()].map((s) => [s.userId, 1])));
+  // Grants name their scope by its path; the company itself (the root) by its name.
+  const label = (role: string, path: string) =>
+    path !== "" ? path : role === HESI_ROLES.approver ? env.org.corpName : "";
+  const granted = counts(
+    entries
+      .filter((e) => e.action === "role.granted")
+      .map((e) => `${e.subject}|${String(e.details.targetRole)}|${String(e.details.scope)}`),
+  );
+  expect(granted).toEqual(
+    new Map(
+      grants.map((g) => {
+        const [userid, role, path] = g.split("|") as [string, string, string];
+        return [`${personOf.get(userid)}|${role}|${label(role, path)}`, 1];
+      }),
+    ),
+  );
+}
+
+describe("sync reliability against the 合思 simulator", () => {
+  it("converges to exactly the desired state with 20% of target calls failing, each change audited once", async () => {
+    const e = await env({
+      ...AUTO,
+      people: 150,
+      target: { kind: "hesi", simulator: { failures: { rate: 0.2, seed: 7 } } },
+      sync: { autoApprove: true, maxFailedChanges: 1000 },
+    });
+    const hesi = e.hesi!;
+    const statuses: string[] = [];
+    let rounds = 0;
+    for (; rounds < 8; rounds++) {
+      const outcome = await e.sync.run("cli", { fresh: "all", incremental: false }).then(
+        ([o]) => o!,
+        (error: Error) => error,
+      );
+      if (outcome instanceof Error) {
+        statuses.push(`error: ${outcome.message}`);
+        continue;
+      }
+      statuses.push(outcome.run.status);
+      if (outcome.plan.status === "empty") break;
+    }
+    expect(rounds, statuses.join("\n")).toBeLessThan(8);
+    // The failures did happen: throttling, gateway errors and dropped connections.
+    expect(hesi.statuses.get(429) ?? 0).toBeGreaterThan(0);
+    expect(hesi.statuses.get(502) ?? 0).toBeGreaterThan(0);
+    expect(hesi.statuses.get(0) ?? 0).toBeGreaterThan(0);
+
+    hesi.setRandomFailures(null);
+    const expected = expectedGrants(e.org, HESI_ROLES);
+    const all = [...expected.values()].flatMap((s) => [...s]).sort();
+    const held = hesiHoldings(hesi, e.org);
+    expect(hesi.staff().length).toBe(expected.size); // no duplicates
+    expect([...held.staff.keys()].sort()).toEqual([...expected.keys()].sort());
+    expect([...held.staff.values()].every((s) => s.active)).toBe(true);
+    expect(held.grants).toEqual(all);
+    expectOneEntryPerChange(await e.auditEntries(), e, all);
+  });
+
+  it("finishes an apply killed by SIGKILL: nothing duplicated, nothing lost in the audit log", async () => {
+    const e = await env({ people: 150, seed: 5, target: { kind: "hesi" }, policies: AUTO.policies });
+    const hesi = e.hesi!;
+    const planned = await e.sync.plan(e.targetId);
+    await e.sync.approve(planned.id, "alice");
+    const total = JSON.parse(planned.content).changes.length as number;
+
+    // Slow 合思 down so the kill lands while users are being created, in a child process of our own.
+    hesi.controls.faults.set(parseFaults("latency=15"));
+    const child = spawn(
+      "/bin/sh",
+      ["-c", `exec ${cliCommand()} sync apply ${planned.id} -c ${JSON.stringify(e.configFile)}`],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on("close", (_c, s) => resolve(s)));
+    const deadline = Date.now() + 60_000;
+    while (hesi.staff().length < 30 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGKILL");
+    expect(await exited).toBe("SIGKILL");
+    const recorded = await e.store.listPlanItems(planned.id);
+    expect(hesi.staff().length).toBeGreaterThanOrEqual(30);
+    expect(recorded.length).toBeGreaterThan(0);
+    expect(recorded.length).toBeLessThan(total);
+    expect((await e.sync.getPlan(planned.id)).status).toBe("applying");
+
+    // The dead process's lease would expire after its TTL; release it to stand for that wait.
+    await e.store.releaseLease("sync", `cli:${hostname()}:${child.pid}`);
+    hesi.controls.faults.set([]);
+    const resumed = await e.cli("sync", "apply", planned.id);
+    expect(resumed.stderr).toBe("");
+    expect(resumed.stdout).toMatch(
+      new RegExp(
+        `^plan ${planned.id}: applied — \\d+ applied, \\d+ found done, ${recorded.length} done earlier, 0 failed, 0 not attempted$`,
+        "m",
+      ),
+    );
+    expect(resumed.code).toBe(0);
+    const again = await e.cli("sync", "run");
+    expect(again.stdout).toContain("hesi-main: nothing-to-do");
+    expect(again.code).toBe(0);
+
+    const expected = expectedGrants(e.org, HESI_ROLES);
+    const all = [...expected.values()].flatMap((s) => [...s]).sort();
+    const held = hesiHoldings(hesi, e.org);
+    expect(hesi.staff().length).toBe(expected.size);
+    expect([...held.staff.keys()].sort()).toEqual([...expected.keys()].sort());
+    expect(held.grants).toEqual(all);
+    const entries = await e.auditEntries();
+    expectOneEntryPerChange(entries, e, all);
+    // Every change of the plan has exactly one outcome entry, whichever process recorded it.
+    const keys = counts(
+      entries.filter((x) => x.details.plan === planned.id).map((x) => String(x.details.key)),
+    );
+    expect(keys.size).toBe(total);
+    expect([...keys.values()].every((n) => n === 1)).toBe(true);
+
+    const exportFile = join(e.dir, "audit.jsonl");
+    const exported = await e.cli("audit", "export", "-o", exportFile);
+    expect(exported.code).toBe(0);
+    const verified = await runCli(["audit", "verify", exportFile, "--jwks", jwksFile(e)]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(
+      new RegExp(`^verified ${entries.length} entries and \\d+ checkpoints up to seq ${entries.length},`),
+    );
+  });
+
+  it("plans no removal from a read that broke off, while grants still proceed", async () => {
+    const e = await env({ ...AUTO, people: 150, seed: 11, target: { kind: "hesi" } });
+    const hesi = e.hesi!;
+    const [first] = await e.sync.run("cli", { fresh: "all", incremental: false });
+    expect(first!.run.status).toBe("applied");
+    const before = hesi.staff().length;
+
+    // A new role for 研发中心, then DingTalk bans us partway through reading the people.
+    e.writePolicy(
+      "hesi-main.yaml",
+      hesiPolicy({
+        sensitiveCashier: false,
+        roles: "  traveller: { targetRole: 差旅申请人 }\n",
+        rules: `  - id: rnd-travels\n    when: { department: { source: dingtalk-hq, path: 研发中心 } }\n    grant: traveller\n`,
+      }),
+    );
+    e.dingtalk.controls.faults.set(parseFaults("ban-after=70"));
+    const record = await e.sync.plan(e.targetId);
+    const plan: Plan = await e.planOf(record.id);
+    const source = plan.sources.find((s) => s.id === "dingtalk-hq")!;
+    expect(source.complete).toBe(false);
+    expect(source.people).toBeLessThan(listedPeople(e.org).size);
+
+    const removals = new Set(["revoke", "disable-user", "disable-department"]);
+    expect(plan.changes.filter((c) => removals.has(c.kind))).toEqual([]);
+    expect(plan.blocked.length).toBeGreaterThan(0);
+    expect(plan.blocked.every((b) => removals.has(b.change.kind) && b.sources.join() === "dingtalk-hq")).toBe(
+      true,
+    );
+    expect(plan.blocked.some((b) => b.change.kind === "disable-user")).toBe(true);
+    const travel = plan.changes.filter((c) => c.kind === "grant" && c.targetRole === "差旅申请人");
+    expect(travel.length).toBeGreaterThan(0);
+
+    const { report } = await e.sync.apply(record.id);
+    expect(report.failed).toEqual([]);
+    expect(hesi.staff().filter((s) => s.active).length).toBe(before);
+    expect(hesi.roles().find((r) => r.name === "差旅申请人")!.rows[0]!.staffs.length).toBe(travel.length);
+
+    // Once DingTalk answers again, a complete read plans the rest of 研发中心's grants and still removes nothing.
+    e.dingtalk.controls.faults.set([]);
+    e.dingtalk.controls.clock.advance(6 * 60_000);
+    const complete = await e.planOf((await e.sync.plan(e.targetId)).id);
+    expect(complete.sources.every((s) => s.complete)).toBe(true);
+    expect(complete.changes.filter((c) => removals.has(c.kind))).toEqual([]);
+    expect(complete.blocked).toEqual([]);
+  });
+
+  it("holds a policy change that revokes a role from 40% of people for approval; sync run applies nothing", async () => {
+    const e = await env({ ...AUTO, people: 150, seed: 13, target: { kind: "hesi" } });
+    const hesi = e.hesi!;
+    const [first] = await e.sync.run("cli", { fresh: "all", incremental: false });
+    expect(first!.run.status).toBe("applied");
+
+    // Submitters outside the first top-level departments that hold about 40% of them lose the role.
+    const paths = departmentPaths(e.org);
+    const top = (p: SimPerson) => paths.get(p.departments[0]!)!.split("/")[0]!;
+    const submitters = [...listedPeople(e.org).values()].filter((p) => p.status === "active");
+    const tops = [...new Set(submitters.map(top))].filter((t) => t !== "");
+    const dropped: string[] = [];
+    for (const t of tops) {
+      if (submitters.filter((p) => dropped.includes(top(p))).length >= submitters.length * 0.4) break;
+      dropped.push(t);
+    }
+    const keeps = (p: SimPerson) =>
+      !p.departments.some((d) => dropped.includes(paths.get(d)!.split("/")[0]!));
+    const losing = submitters.filter((p) => !keeps(p)).length;
+    expect(losing / submitters.length).toBeGreaterThan(0.35);
+    expect(losing / submitters.length).toBeLessThan(0.6);
+
+    e.writePolicy(
+      "hesi-main.yaml",
+      hesiPolicy({
+        sensitiveCashier: false,
+        submitterWhen: dropped
+          .map((t) => `        - not: { department: { source: dingtalk-hq, path: ${t} } }\n`)
+          .join(""),
+      }),
+    );
+    const rolesBefore = structuredClone(hesi.roles());
+    const staffBefore = structuredClone(hesi.staff());
+    const run = await e.cli("sync", "run");
+    expect(run.code, run.stderr).toBe(3);
+    expect(run.stdout).toMatch(/^hesi-main: needs-approval$/m);
+    expect(run.stdout).toMatch(/needs approval: .*THRESHOLD_REVOCATIONS/);
+    expect(hesi.roles()).toEqual(rolesBefore);
+    expect(hesi.staff()).toEqual(staffBefore);
+
+    const { runs, waiting } = await e.sync.status();
+    expect(runs[0]!.status).toBe("needs-approval");
+    const plan = await e.planOf(waiting[0]!.id);
+    // Those left with no role at all are disabled too, which is over its own threshold.
+    const remaining = expectedGrants(e.org, HESI_ROLES, keeps);
+    const disabled = [...expectedGrants(e.org, HESI_ROLES).keys()].filter((u) => !remaining.has(u));
+    expect(disabled.length).toBeGreaterThan(0);
+    expect(plan.risk.map((r) => r.code).sort()).toEqual(["THRESHOLD_DISABLES", "THRESHOLD_REVOCATIONS"]);
+    expect(plan.changes.filter((c) => c.kind === "disable-user")).toHaveLength(disabled.length);
+    const revokes = plan.changes.filter((c) => c.kind === "revoke");
+    expect(revokes.length).toBe(losing);
+    expect(revokes.every((c) => c.kind === "revoke" && c.targetRole === "报销提交人")).toBe(true);
+    expect(
+      (await e.auditEntries()).filter((x) => x.action === "plan.refused" && x.subject === plan.id),
+    ).toHaveLength(1);
+  });
+});
