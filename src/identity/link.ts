@@ -204,9 +204,12 @@ const refOf = (key: string): AccountRef => {
   const i = key.indexOf("\u0000");
   return { sourceId: key.slice(0, i), subject: key.slice(i + 1) };
 };
-/** refOf with a cache, for one run (the same account is looked at many times). */
-const cachedRefs = (): ((key: string) => AccountRef) => {
-  const cache = new Map<string, AccountRef>();
+/**
+ * refOf with a cache, for one run (the same account is looked at many times). `cache` is seeded with the
+ * snapshots' accounts, so their refs hold the snapshots' own subject strings: later look-ups by subject
+ * (policy facts) then compare the same string instead of a copy.
+ */
+const cachedRefs = (cache: Map<string, AccountRef>): ((key: string) => AccountRef) => {
   return (key) => {
     let ref = cache.get(key);
     if (ref === undefined) cache.set(key, (ref = refOf(key)));
@@ -220,6 +223,9 @@ const isSorted = (accounts: readonly AccountRef[]): boolean =>
 const NOTHING_FORBIDDEN: ReadonlyMap<string, string> = new Map();
 const show = (a: AccountRef): string => `${a.sourceId}:${a.subject}`;
 const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Up to this many accounts, membership is checked by a linear search rather than a Set. */
+const SMALL = 8;
 
 /** At most this many matches per account and rule are kept as evidence (a junk value can match hundreds). */
 const EVIDENCE_PER_RULE = 5;
@@ -255,7 +261,8 @@ export function linkPeople(input: LinkInput): LinkResult {
   const now = input.now.toISOString();
   const primary = config.primarySource;
   const rank = new Map(config.rules.map((rule, index) => [rule.id, index]));
-  const refOf = cachedRefs();
+  const refs = new Map<string, AccountRef>();
+  const refOf = cachedRefs(refs);
 
   // Snapshots and the accounts they list.
   const snapshots = new Map<string, DirectorySnapshot>();
@@ -266,9 +273,12 @@ export function linkPeople(input: LinkInput): LinkResult {
     if (snapshots.has(snapshot.sourceId))
       throw new TypeError(`two snapshots of source "${snapshot.sourceId}"`);
     snapshots.set(snapshot.sourceId, snapshot);
-    const keys = snapshot.people.map((person) =>
-      accountKey({ sourceId: snapshot.sourceId, subject: person.subject }),
-    );
+    const keys = snapshot.people.map((person) => {
+      const ref: AccountRef = { sourceId: snapshot.sourceId, subject: person.subject };
+      const key = accountKey(ref);
+      refs.set(key, ref);
+      return key;
+    });
     keysOf.set(snapshot.sourceId, keys);
     for (const key of keys) listed.add(key);
   }
@@ -443,8 +453,10 @@ export function linkPeople(input: LinkInput): LinkResult {
   }
 
   // Unlinked accounts: listed, linked to nobody, not decided by an admin.
-  const free = [...listed].filter((key) => !owner.has(key) && !settled.has(key));
-  const freeSet = new Set(free);
+  // (A first sync links nothing yet: every listed account is free, and `listed` already is their set.)
+  const nothingTaken = owner.size === 0 && settled.size === 0;
+  const free = nothingTaken ? [...listed] : [...listed].filter((key) => !owner.has(key) && !settled.has(key));
+  const freeSet = nothingTaken ? listed : new Set(free);
   const isFree = (key: string) => freeSet.has(key);
 
   // Rule keys: for each rule and normalised value, the accounts (of at least two sources) that have it.
@@ -496,9 +508,13 @@ export function linkPeople(input: LinkInput): LinkResult {
   // (The default sort compares UTF-16 code units, as compareStrings does, without a call per comparison.)
   const firsts: string[] = [];
   const rest: string[] = [];
-  for (const key of free) (refOf(key).sourceId === primary ? firsts : rest).push(key);
+  // A key starts with its source id and a NUL, which no source id contains.
+  const primaryPrefix = primary === undefined ? undefined : `${primary}\u0000`;
+  for (const key of free)
+    (primaryPrefix !== undefined && key.startsWith(primaryPrefix) ? firsts : rest).push(key);
   const ordered = firsts.sort().concat(rest.sort());
-  const position = new Map(ordered.map((key, i) => [key, i]));
+  const position = new Map<string, number>();
+  ordered.forEach((key, i) => position.set(key, i));
   const parent = new Int32Array(ordered.length);
   for (let i = 0; i < parent.length; i++) parent[i] = i;
   const find = (i: number): number => {
@@ -582,8 +598,27 @@ export function linkPeople(input: LinkInput): LinkResult {
     personId?: string;
     evidence: MatchEvidence[];
   }
+  /**
+   * A component no rule ties to a linked account, one account per source, no admin decision: it founds a
+   * new person with nothing to review. (Its evidence would only feed reviews and links to existing people,
+   * so it is not gathered.) Most of a first sync is like this.
+   */
+  const foundsPlainly = (members: readonly string[]): boolean => {
+    for (let i = 0; i < members.length; i++) {
+      const member = members[i]!;
+      if (decided.has(member)) return false;
+      for (const index of groupsOf.get(member) ?? []) if (linkedIn(index).length > 0) return false;
+      const { sourceId } = refOf(member);
+      for (let j = 0; j < i; j++) if (refOf(members[j]!).sourceId === sourceId) return false;
+    }
+    return true;
+  };
   const plans: Plan[] = [];
   for (const members of sortedComponents) {
+    if (members.length <= SMALL && foundsPlainly(members)) {
+      plans.push({ members, evidence: [] });
+      continue;
+    }
     const reasons: ReviewReason[] = [];
     const evidence: MatchEvidence[] = [];
     const candidates = new Set<string>();
@@ -783,7 +818,8 @@ function spanningOrder(
   refOf: (key: string) => AccountRef,
 ): [string, MatchEvidence | undefined][] {
   if (founder !== undefined && plan.members.length === 1) return [[founder, undefined]];
-  const inPlan = new Set(plan.members);
+  // A person has a handful of accounts: a linear search beats building a set for each.
+  const inPlan = plan.members.length > SMALL ? new Set(plan.members) : undefined;
   const reached = new Map<string, MatchEvidence | undefined>();
   let frontier: string[] = [];
   if (founder !== undefined) {
@@ -804,6 +840,7 @@ function spanningOrder(
   while (frontier.length > 0) {
     const next: string[] = [];
     for (const from of frontier) {
+      const fromRef = refOf(from);
       const own = groupsOf.get(from) ?? [];
       const indexes =
         own.length < 2
@@ -816,8 +853,11 @@ function spanningOrder(
       for (const index of indexes) {
         const group = groups[index]!;
         for (const to of group.members) {
-          if (!inPlan.has(to) || reached.has(to) || refOf(to).sourceId === refOf(from).sourceId) continue;
-          reached.set(to, { rule: group.rule, account: refOf(to), matched: refOf(from), value: group.value });
+          if (to === from || reached.has(to)) continue;
+          if (!(inPlan === undefined ? plan.members.includes(to) : inPlan.has(to))) continue;
+          const toRef = refOf(to);
+          if (toRef.sourceId === fromRef.sourceId) continue;
+          reached.set(to, { rule: group.rule, account: toRef, matched: fromRef, value: group.value });
           next.push(to);
         }
       }
