@@ -70,6 +70,8 @@ const MINUTE = 60_000;
 const HISTORY = 200;
 /** A full run recorded within this share of the interval before a due one makes it unnecessary. */
 const RECENT_SHARE = 0.9;
+/** Ids per source named in a log line at most. */
+const LOGGED_IDS = 100;
 
 const systemTimers: SchedulerTimers = {
   now: () => Date.now(),
@@ -385,12 +387,15 @@ function isFullRead(run: SyncRunRecord): boolean {
   return Array.isArray(sources) && sources.length > 0 && sources.every((s) => s.mode === "full");
 }
 
+/** The ids a callback run covers, for its log lines; a mass change is cut short (the counts stay whole). */
 function describePending(sources: Map<string, PendingSource>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [id, s] of sources)
     out[id] = {
-      userIds: [...s.userIds],
-      departmentIds: [...s.departmentIds],
+      users: s.userIds.size,
+      userIds: [...s.userIds].slice(0, LOGGED_IDS),
+      departments: s.departmentIds.size,
+      departmentIds: [...s.departmentIds].slice(0, LOGGED_IDS),
       events: [...s.eventTypes],
     };
   return out;

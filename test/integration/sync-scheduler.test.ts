@@ -265,12 +265,30 @@ describe("sync scheduler: decisions", () => {
     ]);
     expect(logs.find((l) => l.msg === "sync callback run starting")).toMatchObject({
       changes: {
-        "dingtalk-hq": { userIds: ["u1", "u2"], events: ["user_modify_org", "user_leave_org"] },
-        "wecom-hq": { userIds: ["w9"], events: ["update_user"] },
+        "dingtalk-hq": {
+          users: 2,
+          userIds: ["u1", "u2"],
+          departments: 0,
+          events: ["user_modify_org", "user_leave_org"],
+        },
+        "wecom-hq": { users: 1, userIds: ["w9"], events: ["update_user"] },
       },
     });
     await timers.advance(10 * MINUTE);
     expect(runner.calls).toHaveLength(1);
+  });
+
+  it("names at most 100 ids per source in the log line of a mass change, counting them all", async () => {
+    const { timers, scheduler, logs } = harness({ fullEveryMinutes: 0 });
+    await scheduler.start();
+    const ids = Array.from({ length: 150 }, (_, i) => `u${i}`);
+    scheduler.notifyContactChange(change("dingtalk-hq", ids));
+    await timers.advance(10_000);
+    const line = logs.find((l) => l.msg === "sync callback run starting") as unknown as {
+      changes: Record<string, { users: number; userIds: string[] }>;
+    };
+    expect(line.changes["dingtalk-hq"]?.users).toBe(150);
+    expect(line.changes["dingtalk-hq"]?.userIds).toEqual(ids.slice(0, 100));
   });
 
   it("does not run for a URL check alone", async () => {
@@ -282,7 +300,7 @@ describe("sync scheduler: decisions", () => {
   });
 
   it("runs a steady stream of callbacks at most 60 s after the first one", async () => {
-    const { timers, runner, scheduler } = harness({ fullEveryMinutes: 0 });
+    const { timers, runner, scheduler, logs } = harness({ fullEveryMinutes: 0 });
     await scheduler.start();
     for (let i = 0; i < 20; i++) {
       scheduler.notifyContactChange(change("dingtalk-hq", [`u${i}`]));
@@ -293,6 +311,14 @@ describe("sync scheduler: decisions", () => {
     await timers.advance(5_000);
     expect(runner.calls.map((c) => c.at - T0)).toEqual([60_000, 105_000]);
     expect(runner.calls.every((c) => c.trigger === "callback")).toBe(true);
+    // The second run's log line names the ids of its burst only.
+    const second = logs.filter((l) => l.msg === "sync callback run starting")[1] as unknown as {
+      changes: Record<string, { users: number; userIds: string[] }>;
+    };
+    expect(second.changes["dingtalk-hq"]).toMatchObject({
+      users: 8,
+      userIds: ["u12", "u13", "u14", "u15", "u16", "u17", "u18", "u19"],
+    });
   });
 
   it("never overlaps runs: what comes due meanwhile runs once afterwards", async () => {
