@@ -377,13 +377,19 @@ export class SyncScheduler {
 }
 
 /**
- * A run that read every source fully and did not fail: a full reconcile. Runs do not record their request,
- * so this is told from the per-source summary; a callback run reads some sources and takes the rest from
- * earlier reads, so it never counts.
+ * A run that read every source fully and did not fail: a full reconcile. Runs record what they were asked
+ * (`summary.request`); older records are told from the per-source summary instead. A callback run reads
+ * some sources and takes the rest from earlier reads, so it never counts.
  */
 function isFullRead(run: SyncRunRecord): boolean {
-  if (run.trigger === "callback" || run.status === "failed") return false;
-  const sources = (run.summary as { sources?: Array<{ mode?: unknown }> }).sources;
+  if (run.trigger === "callback" || run.status === "failed" || run.status === "running") return false;
+  const summary = run.summary as {
+    request?: { fresh?: unknown; incremental?: unknown };
+    sources?: Array<{ mode?: unknown }>;
+  };
+  if (summary.request !== undefined)
+    return summary.request.fresh === "all" && summary.request.incremental === false;
+  const sources = summary.sources;
   return Array.isArray(sources) && sources.length > 0 && sources.every((s) => s.mode === "full");
 }
 

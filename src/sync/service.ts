@@ -474,31 +474,63 @@ export class SyncService {
         expose: true,
       });
     return this.withLease(async () => {
-      const prepared = await this.prepare(request);
+      // Recorded before the read, so the history shows when a run began and what it was asked to do.
+      const started = this.now();
+      const runs = new Map<string, SyncRunRecord>();
+      for (const target of targets) {
+        const run: SyncRunRecord = {
+          id: `run_${randomBytes(8).toString("hex")}`,
+          target,
+          trigger,
+          startedAt: started.toISOString(),
+          finishedAt: null,
+          status: "running",
+          planId: null,
+          summary: {
+            request: {
+              fresh: request.fresh === "all" ? "all" : [...request.fresh],
+              incremental: request.incremental,
+            },
+          },
+        };
+        await this.store.insertSyncRun(run);
+        runs.set(target, run);
+      }
+      let prepared: Awaited<ReturnType<SyncService["prepare"]>>;
+      try {
+        prepared = await this.prepare(request);
+      } catch (error) {
+        for (const run of runs.values())
+          await this.store.updateSyncRun({
+            ...run,
+            status: "failed",
+            finishedAt: this.now().toISOString(),
+            summary: {
+              ...run.summary,
+              error: (error as Error).message,
+              durationMs: this.now().getTime() - started.getTime(),
+            },
+          });
+        throw error;
+      }
       const outcomes: RunOutcome[] = [];
-      for (const target of targets) outcomes.push(await this.runOne(target, trigger, request, prepared));
+      for (const target of targets)
+        outcomes.push(await this.runOne(runs.get(target)!, started, request, prepared));
       return outcomes;
     });
   }
 
   private async runOne(
-    target: string,
-    trigger: Trigger,
+    recorded: SyncRunRecord,
+    started: Date,
     request: ReadRequest,
     prepared: Awaited<ReturnType<SyncService["prepare"]>>,
   ): Promise<RunOutcome> {
-    const started = this.now();
+    const target = recorded.target;
     let run: SyncRunRecord = {
-      id: `run_${randomBytes(8).toString("hex")}`,
-      target,
-      trigger,
-      startedAt: started.toISOString(),
-      finishedAt: null,
-      status: "running",
-      planId: null,
-      summary: { sources: prepared.snapshots.map(sourceSummary) },
+      ...recorded,
+      summary: { ...recorded.summary, sources: prepared.snapshots.map(sourceSummary) },
     };
-    await this.store.insertSyncRun(run);
     const finish = async (status: SyncRunRecord["status"], extra: JsonObject, planId: string | null) => {
       run = {
         ...run,
