@@ -11,14 +11,22 @@
  * 3. Apply throughput: the Hesi simulator in-process with a rate limit, a plan of M changes applied through
  *    applyPlan with the Hesi target at the same requestsPerSecond; HTTP calls counted at the simulator.
  *
+ * Each scenario of 1 and 2 runs in a child process of its own (the same command with `--scenario`), so
+ * its time and peak RSS are not those of the scenarios before it; the first writes the converged target
+ * to a temporary file the others read.
+ *
  *   node --import tsx bench/sync.ts [--people 100000] [--seed 1] [--apply-changes 600] [--qps 20]
  */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { linkPeople, type LinkResult } from "../src/identity/link.js";
 import type { Person } from "../src/identity/person.js";
-import { buildDirectoryFacts } from "../src/policy/facts.js";
+import { evaluatePolicy } from "../src/policy/evaluate.js";
+import { buildDirectoryFacts, buildPersonFacts } from "../src/policy/facts.js";
 import type { Policy } from "../src/policy/schema.js";
 import { generateOrg } from "../src/simulators/common/org.js";
 import { startHesiSimulator } from "../src/simulators/hesi/index.js";
@@ -291,100 +299,158 @@ function link(snapshots: readonly DirectorySnapshot[], existing: readonly Person
   });
 }
 
-/** Part 1 and 2: the full plan (first sync and converged) and the incremental one. */
-function planBenchmark(people: number, seed: number): { rows: Row[]; summary: string[] } {
+const GENERATE = "generate 3 sources (not part of the plan)";
+const SCENARIOS = ["first", "evaluate", "converged", "incremental"] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+/** What a first sync leaves behind: the people as stored and the target as the plan made it. */
+interface Converged {
+  readonly people: readonly Person[];
+  readonly state: TargetState;
+  readonly links: TargetLink[];
+}
+
+/**
+ * One scenario in this process (each runs in its own child, so one scenario's plan does not weigh on the
+ * next one's garbage collection and peak RSS is the scenario's own). `first` writes the converged target
+ * to `stateFile`; `converged` and `incremental` read it, as the service reads people from its store and the
+ * state from the target.
+ */
+function runScenario(scenario: Scenario, people: number, seed: number, stateFile: string): Row[] {
   const rows: Row[] = [];
-  const inputs = timed(
+  const { snapshots, policy } = timed(
     rows,
-    "generate 3 sources (not part of a plan)",
+    GENERATE,
     () => {
       const generated = planInputs(people, seed);
       return { ...generated, snapshots: generated.snapshots.map((s) => proveComplete(s) ?? s) };
     },
-    (i) =>
-      `${i.snapshots.map((s) => `${s.sourceId} ${s.people.length}`).join(", ")}; ${i.policy.rules.length} rules`,
+    (g) =>
+      `${g.snapshots.map((s) => `${s.sourceId} ${s.people.length}`).join(", ")}; ${g.policy.rules.length} rules`,
   );
-  const { policy, snapshots } = inputs;
+  const linkNotes = (r: LinkResult) =>
+    `${r.people.length} people, ${r.changes.length} link changes, ${r.reviewQueue.length} in review`;
+  const indexNotes = (d: ReturnType<typeof buildDirectoryFacts>) => `${d.size} sources`;
 
-  // First sync: nobody linked yet, an empty target.
-  const linked = timed(
-    rows,
-    "first sync: identity linking",
-    () => link(snapshots, []),
-    (r) => `${r.people.length} people, ${r.reviewQueue.length} in review`,
-  );
-  const directories = timed(
-    rows,
-    "first sync: index directories",
-    () => buildDirectoryFacts(snapshots),
-    (d) => `${d.size} sources`,
-  );
-  const empty = { state: emptyTarget(), links: [] as TargetLink[] };
-  const first = timed(
-    rows,
-    "first sync: planSync, empty target",
-    () => plan(policy, snapshots, linked, directories, empty),
-    changeSummary,
-  );
-  const firstRss = process.resourceUsage().maxRSS / 1024;
+  if (scenario === "first" || scenario === "evaluate") {
+    const linked = timed(rows, "identity linking", () => link(snapshots, []), linkNotes);
+    const directories = timed(rows, "index directories", () => buildDirectoryFacts(snapshots), indexNotes);
+    if (scenario === "evaluate") {
+      // planSync evaluates everyone itself; the same evaluation alone shows what the rest of planSync costs.
+      timed(
+        rows,
+        "policy evaluation alone, as planSync does it",
+        () => {
+          const held = new Set(linked.held.personIds);
+          let grants = 0;
+          for (const person of linked.people)
+            if (!held.has(person.id))
+              grants += evaluatePolicy(policy, buildPersonFacts(person, directories), { explain: false })
+                .grants.length;
+          return grants;
+        },
+        (grants) => `${grants} grants`,
+      );
+      return rows;
+    }
+    const empty = { state: emptyTarget(), links: [] as TargetLink[] };
+    const first = timed(
+      rows,
+      "planSync, empty target",
+      () => plan(policy, snapshots, linked, directories, empty),
+      changeSummary,
+    );
+    const converged = convergeTarget(empty.state, empty.links, first);
+    const saved: Converged = { people: linked.people, ...converged };
+    writeFileSync(stateFile, JSON.stringify(saved));
+    return rows;
+  }
 
-  // The steady state: people as stored, the target as the first plan left it.
-  const converged = convergeTarget(empty.state, empty.links, first);
-  const relinked = timed(
-    rows,
-    "converged: identity linking (people stored)",
-    () => link(snapshots, linked.people),
-    (r) => `${r.changes.length} link changes`,
-  );
-  const again = timed(
-    rows,
-    "converged: planSync, converged target",
-    () => plan(policy, snapshots, relinked, directories, converged),
-    changeSummary,
-  );
+  const saved = JSON.parse(readFileSync(stateFile, "utf8")) as Converged;
+  const target = { state: saved.state, links: saved.links };
+  if (scenario === "converged") {
+    const linked = timed(
+      rows,
+      "identity linking (people stored)",
+      () => link(snapshots, saved.people),
+      linkNotes,
+    );
+    const directories = timed(rows, "index directories", () => buildDirectoryFacts(snapshots), indexNotes);
+    timed(
+      rows,
+      "planSync, converged target",
+      () => plan(policy, snapshots, linked, directories, target),
+      changeSummary,
+    );
+    return rows;
+  }
 
-  // Incremental: 1% of the primary source's people changed.
+  // Incremental: 1% of the primary source's people changed, read incrementally and merged.
   const primary = snapshots.find((s) => s.sourceId === PRIMARY)!;
   const { delta, changed } = changeOnePercent(primary);
   const merged = timed(
     rows,
-    "incremental: merge the read into the last full one",
+    "merge the incremental read into the last full one",
     () => snapshots.map((s) => (s.sourceId === PRIMARY ? mergeIncremental(s, delta) : s)),
     () => `${changed} of ${primary.people.length} people changed in ${PRIMARY}`,
   );
-  const incLinked = timed(
+  const linked = timed(rows, "identity linking (people stored)", () => link(merged, saved.people), linkNotes);
+  const directories = timed(rows, "index directories", () => buildDirectoryFacts(merged), indexNotes);
+  timed(
     rows,
-    "incremental: identity linking",
-    () => link(merged, linked.people),
-    (r) => `${r.changes.length} link changes`,
-  );
-  const incDirectories = timed(
-    rows,
-    "incremental: index directories",
-    () => buildDirectoryFacts(merged),
-    (d) => `${d.size} sources`,
-  );
-  const incremental = timed(
-    rows,
-    "incremental: planSync, converged target",
-    () => plan(policy, merged, incLinked, incDirectories, converged),
+    "planSync, converged target",
+    () => plan(policy, merged, linked, directories, target),
     changeSummary,
   );
-  void again;
-  void incremental;
+  return rows;
+}
 
-  const sum = (prefix: string) =>
-    rows.filter((r) => r.phase.startsWith(prefix)).reduce((total, r) => total + r.seconds, 0);
-  const full = sum("first sync:");
-  const steady = sum("converged:");
-  const inc = sum("incremental:");
+/** Part 1 and 2: every scenario in a child process of its own, one after the other. */
+function planBenchmark(people: number, seed: number): { rows: Row[]; summary: string[] } {
+  const stateFile = join(mkdtempSync(join(os.tmpdir(), "bench-sync-")), "converged.json");
+  const results = new Map<Scenario, { rows: Row[]; peakRssMb: number }>();
+  try {
+    for (const scenario of SCENARIOS) {
+      const child = spawnSync(
+        process.execPath,
+        [
+          ...process.execArgv,
+          fileURLToPath(import.meta.url),
+          "--scenario",
+          scenario,
+          "--people",
+          String(people),
+          "--seed",
+          String(seed),
+          "--state",
+          stateFile,
+        ],
+        { encoding: "utf8", maxBuffer: 1 << 24, stdio: ["ignore", "pipe", "inherit"] },
+      );
+      if (child.status !== 0) throw new Error(`scenario ${scenario} failed (exit ${child.status})`);
+      results.set(scenario, JSON.parse(child.stdout) as { rows: Row[]; peakRssMb: number });
+    }
+  } finally {
+    rmSync(dirname(stateFile), { recursive: true, force: true });
+  }
+  const rows: Row[] = [];
+  for (const [scenario, result] of results)
+    for (const row of result.rows) rows.push({ ...row, phase: `${scenario}: ${row.phase}` });
+  const timedSum = (scenario: Scenario) =>
+    results
+      .get(scenario)!
+      .rows.filter((r) => r.phase !== GENERATE)
+      .reduce((total, r) => total + r.seconds, 0);
+  const peak = (scenario: Scenario) => results.get(scenario)!.peakRssMb.toFixed(0);
+  const first = timedSum("first");
+  const steady = timedSum("converged");
+  const inc = timedSum("incremental");
   return {
     rows,
     summary: [
-      `full plan, first sync (link + index + plan): ${full.toFixed(2)} s, peak RSS ${firstRss.toFixed(0)} MB (aim ≤ 10 s, ≤ 1024 MB)`,
-      `full plan, converged target (link + index + plan): ${(steady + sum("first sync: index")).toFixed(2)} s`,
-      `incremental (merge + link + index + plan): ${inc.toFixed(2)} s = ${((inc / full) * 100).toFixed(0)}% of the first-sync plan, ${((inc / (steady + sum("first sync: index"))) * 100).toFixed(0)}% of the converged full plan (aim ≤ 10%)`,
-      `peak RSS of the whole run: ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB`,
+      `full plan, first sync (link + index + planSync): ${first.toFixed(2)} s, peak RSS ${peak("first")} MB (aim ≤ 10 s, ≤ 1024 MB)`,
+      `full plan, converged target (link + index + planSync): ${steady.toFixed(2)} s, peak RSS ${peak("converged")} MB`,
+      `incremental, 1% changed (merge + link + index + planSync): ${inc.toFixed(2)} s, peak RSS ${peak("incremental")} MB = ${((inc / steady) * 100).toFixed(0)}% of the converged full plan, ${((inc / first) * 100).toFixed(0)}% of the first sync (aim ≤ 10%)`,
     ],
   };
 }
@@ -424,7 +490,7 @@ async function applyBenchmark(size: number, qps: number, seed: number): Promise<
     const throttled = (sim.statuses.get(429) ?? 0) - throttledBefore;
     const rate = calls / seconds;
     return [
-      `apply: ${size} changes (${changeSummary(part).replace(/^\d+ changes /, "")}) to the Hesi simulator limited to ${qps} calls/s, target requestsPerSecond ${qps}`,
+      `apply: ${size} changes ${changeSummary(part).replace(/^\d+ changes /, "")} to the Hesi simulator limited to ${qps} calls/s, target requestsPerSecond ${qps}`,
       `apply: ${report.applied} applied, ${report.observed} observed, ${report.failed.length} failed, ${report.mismatches.length} mismatches after read-back`,
       `apply: ${calls} HTTP calls in ${seconds.toFixed(2)} s = ${rate.toFixed(2)} calls/s = ${((rate / qps) * 100).toFixed(1)}% of the limit (aim ≥ 90%); ${throttled} answered 429; ${(report.applied / seconds).toFixed(2)} changes/s`,
     ];
@@ -441,6 +507,8 @@ async function main(): Promise<void> {
       "apply-changes": { type: "string", default: "600" },
       qps: { type: "string", default: "20" },
       "skip-apply": { type: "boolean", default: false },
+      scenario: { type: "string" },
+      state: { type: "string" },
     },
   });
   const people = Number(values.people);
@@ -452,6 +520,13 @@ async function main(): Promise<void> {
       "usage: bench/sync.ts [--people N] [--seed S] [--apply-changes M] [--qps Q] [--skip-apply]\n",
     );
     process.exit(2);
+  }
+  if (values.scenario !== undefined) {
+    const scenario = SCENARIOS.find((s) => s === values.scenario);
+    if (scenario === undefined || values.state === undefined) throw new TypeError("--scenario needs --state");
+    const rows = runScenario(scenario, people, seed, values.state);
+    process.stdout.write(JSON.stringify({ rows, peakRssMb: process.resourceUsage().maxRSS / 1024 }));
+    return;
   }
   const cpu = os.cpus()[0]?.model ?? "unknown CPU";
   const load = () =>
