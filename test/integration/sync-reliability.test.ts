@@ -41,15 +41,21 @@ const AUTO = {
 };
 
 /**
- * The audit entries of the changes that took effect, checked against what 合思 holds: every staff member
- * was created exactly once (subject: the person id 合思 holds as userId), every role row member granted
- * exactly once, and nothing else was created or granted.
+ * The audit entries of the changes that took effect, checked against what 合思 holds: every department
+ * and staff member was created exactly once (subject: the DingTalk department's link key, the person id
+ * 合思 holds as userId), every role row member granted exactly once, and nothing else was created or granted.
  */
 function expectOneEntryPerChange(entries: readonly AuditRecord[], env: SyncEnv, grants: readonly string[]) {
   const { staff } = hesiHoldings(env.hesi!, env.org);
   const personOf = new Map([...staff].map(([userid, s]) => [userid, s.userId]));
   const created = counts(entries.filter((e) => e.action === "target.user.created").map((e) => e.subject));
   expect(created).toEqual(new Map([...staff.values()].map((s) => [s.userId, 1])));
+  const departments = counts(
+    entries.filter((e) => e.action === "target.department.created").map((e) => e.subject),
+  );
+  expect(departments).toEqual(
+    new Map(env.org.departments.filter((d) => d.parentId !== 0).map((d) => [`dingtalk-hq:${d.id}`, 1])),
+  );
   // Grants name their scope by its path; the company itself (the root) by its name.
   const label = (role: string, path: string) =>
     path !== "" ? path : role === HESI_ROLES.approver ? env.org.corpName : "";
@@ -69,44 +75,49 @@ function expectOneEntryPerChange(entries: readonly AuditRecord[], env: SyncEnv, 
 }
 
 describe("sync reliability against the 合思 simulator", () => {
-  it("converges to exactly the desired state with 20% of target calls failing, each change audited once", async () => {
-    const e = await env({
-      ...AUTO,
-      people: 150,
-      target: { kind: "hesi", simulator: { failures: { rate: 0.2, seed: 7 } } },
-      sync: { autoApprove: true, maxFailedChanges: 1000 },
-    });
-    const hesi = e.hesi!;
-    const statuses: string[] = [];
-    let rounds = 0;
-    for (; rounds < 8; rounds++) {
-      const outcome = await e.sync.run("cli", { fresh: "all", incremental: false }).then(
-        ([o]) => o!,
-        (error: Error) => error,
-      );
-      if (outcome instanceof Error) {
-        statuses.push(`error: ${outcome.message}`);
-        continue;
+  // Every 429 waits its Retry-After (1 s) and every 5xx or drop backs off: this one takes ~25 s.
+  it(
+    "converges to exactly the desired state with 20% of target calls failing, each change audited once",
+    { timeout: 90_000 },
+    async () => {
+      const e = await env({
+        ...AUTO,
+        people: 120,
+        target: { kind: "hesi", simulator: { failures: { rate: 0.2, seed: 7 } } },
+        sync: { autoApprove: true, maxFailedChanges: 1000 },
+      });
+      const hesi = e.hesi!;
+      const statuses: string[] = [];
+      let rounds = 0;
+      for (; rounds < 8; rounds++) {
+        const outcome = await e.sync.run("cli", { fresh: "all", incremental: false }).then(
+          ([o]) => o!,
+          (error: Error) => error,
+        );
+        if (outcome instanceof Error) {
+          statuses.push(`error: ${outcome.message}`);
+          continue;
+        }
+        statuses.push(outcome.run.status);
+        if (outcome.plan.status === "empty") break;
       }
-      statuses.push(outcome.run.status);
-      if (outcome.plan.status === "empty") break;
-    }
-    expect(rounds, statuses.join("\n")).toBeLessThan(8);
-    // The failures did happen: throttling, gateway errors and dropped connections.
-    expect(hesi.statuses.get(429) ?? 0).toBeGreaterThan(0);
-    expect(hesi.statuses.get(502) ?? 0).toBeGreaterThan(0);
-    expect(hesi.statuses.get(0) ?? 0).toBeGreaterThan(0);
+      expect(rounds, statuses.join("\n")).toBeLessThan(8);
+      // The failures did happen: throttling, gateway errors and dropped connections.
+      expect(hesi.statuses.get(429) ?? 0).toBeGreaterThan(0);
+      expect(hesi.statuses.get(502) ?? 0).toBeGreaterThan(0);
+      expect(hesi.statuses.get(0) ?? 0).toBeGreaterThan(0);
 
-    hesi.setRandomFailures(null);
-    const expected = expectedGrants(e.org, HESI_ROLES);
-    const all = [...expected.values()].flatMap((s) => [...s]).sort();
-    const held = hesiHoldings(hesi, e.org);
-    expect(hesi.staff().length).toBe(expected.size); // no duplicates
-    expect([...held.staff.keys()].sort()).toEqual([...expected.keys()].sort());
-    expect([...held.staff.values()].every((s) => s.active)).toBe(true);
-    expect(held.grants).toEqual(all);
-    expectOneEntryPerChange(await e.auditEntries(), e, all);
-  });
+      hesi.setRandomFailures(null);
+      const expected = expectedGrants(e.org, HESI_ROLES);
+      const all = [...expected.values()].flatMap((s) => [...s]).sort();
+      const held = hesiHoldings(hesi, e.org);
+      expect(hesi.staff().length).toBe(expected.size); // no duplicates
+      expect([...held.staff.keys()].sort()).toEqual([...expected.keys()].sort());
+      expect([...held.staff.values()].every((s) => s.active)).toBe(true);
+      expect(held.grants).toEqual(all);
+      expectOneEntryPerChange(await e.auditEntries(), e, all);
+    },
+  );
 
   it("finishes an apply killed by SIGKILL: nothing duplicated, nothing lost in the audit log", async () => {
     const e = await env({ people: 150, seed: 5, target: { kind: "hesi" }, policies: AUTO.policies });
