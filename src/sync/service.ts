@@ -301,6 +301,18 @@ export class SyncService {
       updatedAt: at,
     };
     const superseded = await this.store.insertPlan(record);
+    // Older partial or interrupted plans too: applied later, they would undo what this one finds (role rows
+    // carry no precondition). This runs under the sync lease, so none of them is being applied right now.
+    for (const older of await this.store.listPlans({
+      target: plan.target,
+      statuses: ["partial", "applying"],
+      limit: 1000,
+    }))
+      if (
+        older.id !== plan.id &&
+        (await this.store.transitionPlan(older.id, ["partial", "applying"], "superseded", at)) !== null
+      )
+        superseded.push(older.id);
     await this.options.audit.record({
       actor: "system",
       action: "plan.created",
