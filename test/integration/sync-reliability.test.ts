@@ -295,4 +295,39 @@ describe("sync reliability against the 合思 simulator", () => {
       (await e.auditEntries()).filter((x) => x.action === "plan.refused" && x.subject === plan.id),
     ).toHaveLength(1);
   });
+  // Regression: a newer plan superseded only pending and approved plans, so an older partial plan could
+  // still be applied after it and undo what the newer plans decided (role rows carry no precondition).
+  it("a newer plan supersedes an older partial plan, which can then no longer be applied", async () => {
+    const e = await env({ ...AUTO, people: 100, seed: 17, target: { kind: "hesi" } });
+    const hesi = e.hesi!;
+    const [first] = await e.sync.run("cli", { fresh: "all", incremental: false });
+    expect(first!.run.status).toBe("applied");
+    const cashier = hesi.roles().find((r) => r.name === HESI_ROLES.cashier)!;
+    const cashiers = structuredClone(cashier.rows);
+    expect(cashiers[0]!.staffs.length).toBeGreaterThan(0);
+
+    // Someone drops the cashier rule; 合思 refuses every write of the 出纳 rows: the plan ends partial.
+    const original = hesiPolicy({ sensitiveCashier: false });
+    e.writePolicy("hesi-main.yaml", original.replace(/ {2}- id: cashiers\n.*\n.*grant: cashier\n/, ""));
+    hesi.controls.faults.set(parseFaults(`5xx@/api/openapi/v1.1/roledefs/$${cashier.id}/staffs*always`));
+    const [dropped] = await e.sync.run("cli", { fresh: "all", incremental: false });
+    expect(dropped!.run.status).toBe("partial");
+    expect(dropped!.report!.failed.map((f) => f.key.split(":")[0])).toEqual(
+      cashiers[0]!.staffs.map(() => "revoke"),
+    );
+
+    // The rule is back and 合思 works again: nothing to change, and the partial plan is history.
+    hesi.controls.faults.set([]);
+    e.writePolicy("hesi-main.yaml", original);
+    const [restored] = await e.sync.run("cli", { fresh: "all", incremental: false });
+    expect(restored!.run.status).toBe("nothing-to-do");
+    expect((await e.sync.getPlan(dropped!.plan.id)).status).toBe("superseded");
+    const error = await e.sync.apply(dropped!.plan.id).then(
+      () => null,
+      (x: unknown) => x as { code?: string },
+    );
+    expect(error?.code).toBe("PLAN_STATE");
+    expect(hesi.roles().find((r) => r.name === HESI_ROLES.cashier)!.rows).toEqual(cashiers);
+    expect((await e.sync.status()).waiting).toEqual([]);
+  });
 });
