@@ -206,8 +206,8 @@ const refOf = (key: string): AccountRef => {
 };
 /**
  * refOf with a cache, for one run (the same account is looked at many times). `cache` is seeded with the
- * snapshots' accounts, so their refs hold the snapshots' own subject strings: later look-ups by subject
- * (policy facts) then compare the same string instead of a copy.
+ * free accounts of the snapshots, so their refs, and the links made of them, hold the snapshots' own
+ * subject strings: later look-ups by subject (policy facts) then compare the same string, not a copy.
  */
 const cachedRefs = (cache: Map<string, AccountRef>): ((key: string) => AccountRef) => {
   return (key) => {
@@ -273,12 +273,9 @@ export function linkPeople(input: LinkInput): LinkResult {
     if (snapshots.has(snapshot.sourceId))
       throw new TypeError(`two snapshots of source "${snapshot.sourceId}"`);
     snapshots.set(snapshot.sourceId, snapshot);
-    const keys = snapshot.people.map((person) => {
-      const ref: AccountRef = { sourceId: snapshot.sourceId, subject: person.subject };
-      const key = accountKey(ref);
-      refs.set(key, ref);
-      return key;
-    });
+    const keys = snapshot.people.map((person) =>
+      accountKey({ sourceId: snapshot.sourceId, subject: person.subject }),
+    );
     keysOf.set(snapshot.sourceId, keys);
     for (const key of keys) listed.add(key);
   }
@@ -458,6 +455,13 @@ export function linkPeople(input: LinkInput): LinkResult {
   const free = nothingTaken ? [...listed] : [...listed].filter((key) => !owner.has(key) && !settled.has(key));
   const freeSet = nothingTaken ? listed : new Set(free);
   const isFree = (key: string) => freeSet.has(key);
+  // Free accounts are the ones that get linked: their refs keep the snapshots' own subject strings.
+  if (free.length > 0)
+    for (const snapshot of snapshots.values())
+      keysOf.get(snapshot.sourceId)!.forEach((key, i) => {
+        if (isFree(key) && !refs.has(key))
+          refs.set(key, { sourceId: snapshot.sourceId, subject: snapshot.people[i]!.subject });
+      });
 
   // Rule keys: for each rule and normalised value, the accounts (of at least two sources) that have it.
   // Only values an unlinked account has matter (linked accounts keep their person), so those are
