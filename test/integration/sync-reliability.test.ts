@@ -237,6 +237,12 @@ describe("sync reliability against the 合思 simulator", () => {
     expect(complete.sources.every((s) => s.complete)).toBe(true);
     expect(complete.changes.filter((c) => removals.has(c.kind))).toEqual([]);
     expect(complete.blocked).toEqual([]);
+    const paths = departmentPaths(e.org);
+    const travellers = [...listedPeople(e.org).values()].filter((p) =>
+      p.departments.some((d) => paths.get(d)!.split("/")[0] === "研发中心"),
+    );
+    const rest = complete.changes.filter((c) => c.kind === "grant" && c.targetRole === "差旅申请人");
+    expect(travel.length + rest.length).toBe(travellers.length);
   });
 
   it("holds a policy change that revokes a role from 40% of people for approval; sync run applies nothing", async () => {
