@@ -303,29 +303,80 @@ function directoryOf(ctx: Context, sourceId: string): DirectoryIndex | undefined
 }
 
 function evaluateCondition(condition: Condition, ctx: Context): Outcome {
-  const outcome = evaluateConditionExplained(condition, ctx);
+  const outcome = ctx.explain ? evaluateConditionExplained(condition, ctx) : compiled(condition)(ctx);
   return outcome.ok || ctx.explain ? outcome : FAILED;
 }
 
+type Compiled = (ctx: Context) => Outcome;
+const compiledMemo = new WeakMap<Condition, Compiled>();
+
+/**
+ * The condition as a function for evaluation without explain, made once per condition: each kind of
+ * condition is then one small monomorphic function instead of a chain of property tests on objects of
+ * many shapes, 5 million times for 100,000 people and 50 rules. Returns what
+ * {@link evaluateConditionExplained} returns with `explain: false`.
+ */
+function compiled(condition: Condition): Compiled {
+  let fn = compiledMemo.get(condition);
+  if (fn === undefined) compiledMemo.set(condition, (fn = compile(condition)));
+  return fn;
+}
+
+function compile(condition: Condition): Compiled {
+  if (condition.all !== undefined) {
+    const parts = condition.all.map(compiled);
+    // The first failing part decides: its reasons are not needed.
+    return (ctx) => {
+      const facts: string[] = [];
+      for (const part of parts) {
+        const outcome = part(ctx);
+        if (!outcome.ok) return FAILED;
+        facts.push(...outcome.facts);
+      }
+      return { ok: true, facts };
+    };
+  }
+  if (condition.any !== undefined) {
+    const parts = condition.any.map(compiled);
+    return (ctx) => {
+      let facts: string[] | undefined;
+      for (const part of parts) {
+        const outcome = part(ctx);
+        if (outcome.ok) (facts ??= []).push(...outcome.facts);
+      }
+      return facts === undefined ? FAILED : { ok: true, facts };
+    };
+  }
+  // `not` needs its inner condition's reasons: evaluated with them, as explained below.
+  if (condition.not !== undefined) return (ctx) => evaluateConditionExplained(condition, ctx);
+  if (condition.status !== undefined) return (ctx) => evaluateStatus(condition, ctx);
+  if (condition.group !== undefined) {
+    const ref = condition.group;
+    return (ctx) => evaluateGroup(ref, ctx);
+  }
+  if (condition.department !== undefined) {
+    const ref = condition.department;
+    return (ctx) => evaluateDepartment(ref, ctx);
+  }
+  if (condition.leaderOf !== undefined) {
+    const ref = condition.leaderOf;
+    return (ctx) => evaluateLeaderOf(ref, ctx);
+  }
+  if (condition.title !== undefined) {
+    const test: ValueTest =
+      typeof condition.title === "string" ? { equals: condition.title } : condition.title;
+    return (ctx) => evaluateValue("title", test, undefined, ctx, undefined);
+  }
+  if (condition.attribute !== undefined) {
+    const { name, source, ...test } = condition.attribute;
+    const what = `attribute ${name}`;
+    return (ctx) => evaluateValue(what, test, source, ctx, name);
+  }
+  return () => FAILED;
+}
+
+/** A condition with every reason; without explain, all and any go through {@link compile} instead. */
 function evaluateConditionExplained(condition: Condition, ctx: Context): Outcome {
-  if (condition.all !== undefined && !ctx.explain) {
-    // Without explain, the first failing part decides: its reasons are not needed.
-    const facts: string[] = [];
-    for (const c of condition.all) {
-      const part = evaluateCondition(c, ctx);
-      if (!part.ok) return FAILED;
-      facts.push(...part.facts);
-    }
-    return { ok: true, facts };
-  }
-  if (condition.any !== undefined && !ctx.explain) {
-    let facts: string[] | undefined;
-    for (const c of condition.any) {
-      const part = evaluateCondition(c, ctx);
-      if (part.ok) (facts ??= []).push(...part.facts);
-    }
-    return facts === undefined ? FAILED : { ok: true, facts };
-  }
   if (condition.all !== undefined) {
     const parts = condition.all.map((c) => evaluateCondition(c, ctx));
     const failed = parts.filter((p) => !p.ok);
