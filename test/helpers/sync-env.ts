@@ -52,6 +52,10 @@ export interface SyncEnvOptions {
   readonly policies: Readonly<Record<string, string>>;
   /** The config's `sync:` section. */
   readonly sync?: Readonly<Record<string, unknown>>;
+  /** More `sources:` entries (an LDAP server of the test's own). */
+  readonly sources?: readonly Readonly<Record<string, unknown>>[];
+  /** More `identity.rules:` entries. */
+  readonly identityRules?: readonly Readonly<Record<string, unknown>>[];
 }
 
 /** A running setup; close it in afterAll. */
@@ -124,13 +128,14 @@ export async function startSyncEnv(options: SyncEnvOptions): Promise<SyncEnv> {
       sources: [
         { id: DINGTALK_ID, type: "dingtalk", config: { ...dingtalk.sourceConfig(), requestsPerSecond: 500 } },
         ...(wecom ? [{ id: WECOM_ID, type: "wecom", config: wecom.sourceConfig() }] : []),
+        ...(options.sources ?? []),
       ],
       targets: [{ id: targetId, type: options.target.kind, config: targetConfig }],
       identity: {
         primarySource: DINGTALK_ID,
-        ...(wecom
-          ? {
-              rules: [
+        rules: [
+          ...(wecom
+            ? [
                 {
                   id: "same-userid",
                   description: "The company gives everyone the same userid in DingTalk and WeCom.",
@@ -139,9 +144,10 @@ export async function startSyncEnv(options: SyncEnvOptions): Promise<SyncEnv> {
                     { source: WECOM_ID, attribute: "subject" },
                   ],
                 },
-              ],
-            }
-          : {}),
+              ]
+            : []),
+          ...(options.identityRules ?? []),
+        ],
       },
       sync: { orgChartSource: DINGTALK_ID, ...options.sync },
     }),

@@ -1,7 +1,7 @@
 /**
  * The permission sync when things go wrong: a target failing one call in five, a process killed in the
- * middle of an apply, a source whose read breaks off halfway, and a policy change that would strip a role
- * from 40% of people. The end state is checked against what the generated company and the policy mean,
+ * middle of an apply, a source whose read breaks off halfway (DingTalk bans us; an LDAP server of the
+ * test's own stops), a policy change that would strip a role from 40% of people, and an old partial plan. The end state is checked against what the generated company and the policy mean,
  * read from the 合思 simulator itself; the audit log is checked for exactly one entry per effective change.
  */
 import { spawn } from "node:child_process";
@@ -11,8 +11,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parseFaults } from "../../src/simulators/common/faults.js";
 import type { AuditRecord } from "../../src/store/store.js";
 import type { Plan } from "../../src/sync/plan.js";
-import type { SimPerson } from "../../src/simulators/common/org.js";
+import { generateOrg, type SimPerson } from "../../src/simulators/common/org.js";
 import { HESI_ROLES, hesiPolicy } from "../fixtures/sync/policies.js";
+import { addEntries, startSlapd } from "../peers/openldap.js";
 import { cliCommand, runCli } from "../helpers/cli.js";
 import {
   counts,
@@ -336,4 +337,138 @@ describe("sync reliability against the 合思 simulator", () => {
     expect(hesi.roles().find((r) => r.name === HESI_ROLES.cashier)!.rows).toEqual(cashiers);
     expect((await e.sync.status()).waiting).toEqual([]);
   });
+  it(
+    "plans no removal that depends on an LDAP server that stopped, while grants still proceed",
+    { timeout: 60_000 },
+    async () => {
+      // An LDAP directory of our own beside DingTalk: everyone by employee number, three cashiers by group.
+      const slapd = await startSlapd();
+      let stopped = false;
+      try {
+        const org = generateOrg({ people: 120, seed: 19 });
+        const listed = [...listedPeople(org).values()];
+        const dingtalkCashiers = new Set(org.roles.find((r) => r.name === HESI_ROLES.cashier)!.members);
+        const ldapCashiers = listed
+          .filter((p) => p.status === "active" && !dingtalkCashiers.has(p.userid))
+          .slice(0, 3);
+        const people = `ou=people,${slapd.baseDn}`;
+        const groups = `ou=groups,${slapd.baseDn}`;
+        await addEntries(
+          slapd,
+          [
+            {
+              dn: slapd.baseDn,
+              attributes: { objectClass: ["dcObject", "organization"], o: "Demo", dc: "example" },
+            },
+            { dn: people, attributes: { objectClass: "organizationalUnit", ou: "people" } },
+            { dn: groups, attributes: { objectClass: "organizationalUnit", ou: "groups" } },
+          ],
+          1,
+        );
+        await addEntries(
+          slapd,
+          listed.map((p) => ({
+            dn: `uid=${p.userid},${people}`,
+            attributes: {
+              objectClass: "inetOrgPerson",
+              uid: p.userid,
+              cn: p.pinyin,
+              sn: p.pinyin.split(" ")[0]!,
+              employeeNumber: p.jobNumber,
+            },
+          })),
+        );
+        await addEntries(slapd, [
+          {
+            dn: `cn=cashiers,${groups}`,
+            attributes: {
+              objectClass: "groupOfNames",
+              cn: "cashiers",
+              member: ldapCashiers.map((p) => `uid=${p.userid},${people}`),
+            },
+          },
+        ]);
+        const ldapRule = `  - id: ldap-cashiers\n    when: { group: { source: ldap-hq, name: cashiers } }\n    grant: cashier\n`;
+        const e = await env({
+          ...AUTO,
+          people: 120,
+          seed: 19,
+          target: { kind: "hesi" },
+          policies: { "hesi-main.yaml": hesiPolicy({ sensitiveCashier: false, rules: ldapRule }) },
+          sources: [
+            {
+              id: "ldap-hq",
+              type: "ldap",
+              config: {
+                url: slapd.url,
+                flavor: "openldap",
+                insecure: true,
+                bindDn: slapd.adminDn,
+                bindPassword: slapd.adminPassword,
+                users: { baseDns: [people] },
+                groups: { baseDns: [groups] },
+              },
+            },
+          ],
+          identityRules: [
+            {
+              id: "employee-no",
+              match: [
+                { source: "dingtalk-hq", attribute: "employeeNo" },
+                { source: "ldap-hq", attribute: "employeeNo" },
+              ],
+            },
+          ],
+        });
+        const hesi = e.hesi!;
+        const [first] = await e.sync.run("cli", { fresh: "all", incremental: false });
+        expect(first!.run.status).toBe("applied");
+        const cashierGrants = (ids: readonly SimPerson[]) =>
+          ids.map((p) => `${p.userid}|${HESI_ROLES.cashier}|`);
+        expect(hesiHoldings(hesi, e.org).grants).toEqual(expect.arrayContaining(cashierGrants(ldapCashiers)));
+        const cashierRows = structuredClone(hesi.roles().find((r) => r.name === HESI_ROLES.cashier)!.rows);
+
+        // The LDAP server stops; meanwhile 研发中心 is to get a new role from DingTalk.
+        await slapd.stop();
+        stopped = true;
+        e.writePolicy(
+          "hesi-main.yaml",
+          hesiPolicy({
+            sensitiveCashier: false,
+            roles: "  traveller: { targetRole: 差旅申请人 }\n",
+            rules: `${ldapRule}  - id: rnd-travels\n    when: { department: { source: dingtalk-hq, path: 研发中心 } }\n    grant: traveller\n`,
+          }),
+        );
+        const record = await e.sync.plan(e.targetId);
+        const plan = await e.planOf(record.id);
+        expect(plan.sources.map((s) => [s.id, s.complete])).toEqual([
+          ["dingtalk-hq", true],
+          ["ldap-hq", false],
+        ]);
+        const removals = new Set(["revoke", "disable-user", "disable-department"]);
+        expect(plan.changes.filter((c) => removals.has(c.kind))).toEqual([]);
+        expect(
+          plan.blocked
+            .map((b) => `${b.change.kind}|${"name" in b.change ? b.change.name : ""}|${b.sources.join()}`)
+            .sort(),
+        ).toEqual(ldapCashiers.map((p) => `revoke|${p.name}|ldap-hq`).sort());
+        const paths = departmentPaths(e.org);
+        const travellers = listed.filter((p) =>
+          p.departments.some((d) => paths.get(d)!.split("/")[0] === "研发中心"),
+        );
+        expect(plan.changes.filter((c) => c.kind === "grant" && c.targetRole === "差旅申请人")).toHaveLength(
+          travellers.length,
+        );
+
+        const { report } = await e.sync.apply(record.id);
+        expect(report.failed).toEqual([]);
+        expect(hesi.roles().find((r) => r.name === HESI_ROLES.cashier)!.rows).toEqual(cashierRows);
+        expect(hesi.roles().find((r) => r.name === "差旅申请人")!.rows[0]!.staffs).toHaveLength(
+          travellers.length,
+        );
+      } finally {
+        if (!stopped) await slapd.stop();
+      }
+    },
+  );
 });
