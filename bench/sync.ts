@@ -444,6 +444,9 @@ function planBenchmark(people: number, seed: number): { rows: Row[]; summary: st
   // Peak RSS at the end of the last timed phase (the first scenario writes the converged target after it).
   const peak = (scenario: Scenario) =>
     Math.max(...results.get(scenario)!.rows.map((r) => r.rssMb)).toFixed(0);
+  const phase = (scenario: Scenario, name: string) =>
+    results.get(scenario)!.rows.find((r) => r.phase.startsWith(name))?.seconds ?? Number.NaN;
+  const evaluation = phase("evaluate", "policy evaluation");
   const first = timedSum("first");
   const steady = timedSum("converged");
   const inc = timedSum("incremental");
@@ -452,6 +455,7 @@ function planBenchmark(people: number, seed: number): { rows: Row[]; summary: st
     summary: [
       `full plan, first sync (link + index + planSync): ${first.toFixed(2)} s, peak RSS ${peak("first")} MB (aim ≤ 10 s, ≤ 1024 MB)`,
       `full plan, converged target (link + index + planSync): ${steady.toFixed(2)} s, peak RSS ${peak("converged")} MB`,
+      `planSync besides evaluating everyone (planSync − evaluation alone, ${evaluation.toFixed(2)} s): first sync ${(phase("first", "planSync") - evaluation).toFixed(2)} s, converged ${(phase("converged", "planSync") - evaluation).toFixed(2)} s`,
       `incremental, 1% changed (merge + link + index + planSync): ${inc.toFixed(2)} s, peak RSS ${peak("incremental")} MB = ${((inc / steady) * 100).toFixed(0)}% of the converged full plan, ${((inc / first) * 100).toFixed(0)}% of the first sync (aim ≤ 10%)`,
     ],
   };
