@@ -2,7 +2,6 @@
  * `idbridge sync …` and `idbridge policy explain`: thin wrappers over the SyncService with text output.
  */
 import { existsSync } from "node:fs";
-import { hostname } from "node:os";
 import { AuditLog } from "../audit/log.js";
 import type { Config } from "../config/load.js";
 import { ensureKeys } from "../keys/keys.js";
@@ -29,7 +28,7 @@ export async function withSync<T>(config: Config, work: (sync: SyncService) => P
       config,
       store,
       audit,
-      holder: `cli:${hostname()}:${process.pid}`,
+      holder: "cli",
       note: (line) => process.stderr.write(`${line}\n`),
     });
     return await work(sync);

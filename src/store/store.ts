@@ -302,6 +302,8 @@ export interface Store {
   acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
   /** Gives the lease up if `holder` holds it. */
   releaseLease(name: string, holder: string): Promise<void>;
+  /** Who holds the lease now, or null when it is free or expired. */
+  leaseHolder(name: string): Promise<string | null>;
 
   /** Checks that the store answers and reports its schema version. */
   health(): Promise<StoreHealth>;

@@ -7,11 +7,13 @@
  * `sync` lease (renewed while they run), so two servers on one PostgreSQL never apply concurrently.
  */
 import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import type { AuditEvent } from "../audit/chain.js";
 import { chainEvents } from "../audit/chain.js";
 import type { AuditLog } from "../audit/log.js";
 import type { Config } from "../config/load.js";
 import { AppError } from "../domain/errors.js";
+import { processAlive } from "../domain/process.js";
 import type { JsonObject } from "../domain/json.js";
 import { linkPeople, type LinkChange, type LinkResult } from "../identity/link.js";
 import type { Person } from "../identity/person.js";
@@ -638,13 +640,26 @@ export class SyncService {
 
   /** Runs `work` holding the `sync` lease, renewing it meanwhile; SYNC_BUSY when another holds it. */
   private async withLease<T>(work: () => Promise<T>): Promise<T> {
-    const { holder } = this.options;
-    if (!(await this.store.acquireLease(LEASE, holder, LEASE_TTL_MS)))
-      throw new AppError(
-        "SYNC_BUSY",
-        "another idbridge process is syncing right now; try again when it is done (idbridge sync status)",
-        { expose: true },
-      );
+    // host/pid/name: a holder on this host whose process is gone (killed) is taken over at once rather
+    // than after its TTL.
+    const holder = `${hostname()}/${process.pid}/${this.options.holder}`;
+    if (!(await this.store.acquireLease(LEASE, holder, LEASE_TTL_MS))) {
+      const other = await this.store.leaseHolder(LEASE);
+      const [host, pid] = other?.split("/") ?? [];
+      const gone = other !== null && host === hostname() && !processAlive(Number(pid));
+      if (gone) {
+        await this.store.releaseLease(LEASE, other);
+        this.note(
+          `took over the sync lease of process ${pid}, which is gone (killed?); its work resumes from what it recorded`,
+        );
+      }
+      if (!gone || !(await this.store.acquireLease(LEASE, holder, LEASE_TTL_MS)))
+        throw new AppError(
+          "SYNC_BUSY",
+          `another idbridge process is syncing right now${other ? ` (${other})` : ""}; try again when it is done (idbridge sync status)`,
+          { expose: true },
+        );
+    }
     const renew = setInterval(() => {
       this.store.acquireLease(LEASE, holder, LEASE_TTL_MS).catch(() => undefined);
     }, LEASE_TTL_MS / 4);

@@ -456,8 +456,10 @@ function describeSyncConformance(flavour: Flavour): void {
       it("only one of two store instances holds a lease; the holder renews; the other gets it after release", async () => {
         const { url, store } = await openFresh();
         const other = await open(url);
+        expect(await other.leaseHolder("sync:hesi-main")).toBeNull();
         expect(await store.acquireLease("sync:hesi-main", "instance-a", 60_000)).toBe(true);
         expect(await other.acquireLease("sync:hesi-main", "instance-b", 60_000)).toBe(false);
+        expect(await other.leaseHolder("sync:hesi-main")).toBe("instance-a");
         expect(await store.acquireLease("sync:hesi-main", "instance-a", 60_000)).toBe(true);
         expect(await other.acquireLease("sync:hesi-other", "instance-b", 60_000)).toBe(true);
         // Only the holder can release.
@@ -474,6 +476,7 @@ function describeSyncConformance(flavour: Flavour): void {
         expect(await store.acquireLease("sync:hesi-main", "instance-a", 300)).toBe(true);
         expect(await other.acquireLease("sync:hesi-main", "instance-b", 300)).toBe(false);
         await setTimeout(400);
+        expect(await other.leaseHolder("sync:hesi-main")).toBeNull();
         expect(await other.acquireLease("sync:hesi-main", "instance-b", 60_000)).toBe(true);
         expect(await store.acquireLease("sync:hesi-main", "instance-a", 60_000)).toBe(false);
       });

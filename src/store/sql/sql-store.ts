@@ -1,4 +1,5 @@
 import { AppError } from "../../domain/errors.js";
+import { processAlive } from "../../domain/process.js";
 import type { JsonObject } from "../../domain/json.js";
 import type { ReadCursor } from "../../sources/snapshot.js";
 import type { LinkDecision, ReviewItem } from "../../identity/link.js";
@@ -157,7 +158,9 @@ export class SqlStore implements Store {
       for (const other of others) {
         const stale =
           now - Number(other.heartbeat_at) > options.staleAfterMs ||
-          (other.host === instance.host && !processAlive(Number(other.pid), instance.pid));
+          (other.host === instance.host &&
+            // Our own pid counts as dead: a restarted container reuses it.
+            (Number(other.pid) === instance.pid || !processAlive(Number(other.pid))));
         if (stale) {
           await tx.run("DELETE FROM instances WHERE id = $1", [other.id]);
         } else if (options.exclusive) {
@@ -307,22 +310,15 @@ export class SqlStore implements Store {
     return sync.releaseLease(this.db, name, holder);
   }
 
+  leaseHolder(name: string): Promise<string | null> {
+    return sync.leaseHolder(this.db, name, Date.now());
+  }
+
   async health(): Promise<StoreHealth> {
     return { schemaVersion: await schemaVersion(this.db), codeVersion: CODE_SCHEMA_VERSION };
   }
 
   async close(): Promise<void> {
     await this.db.close();
-  }
-}
-
-/** Whether a process on this host is alive; our own pid counts as dead (a restarted container reuses it). */
-function processAlive(pid: number, ownPid: number): boolean {
-  if (pid === ownPid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as { code?: string }).code === "EPERM";
   }
 }

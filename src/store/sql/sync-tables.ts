@@ -314,3 +314,12 @@ export async function acquireLease(
 export async function releaseLease(db: SqlDriver, name: string, holder: string): Promise<void> {
   await db.run("DELETE FROM leases WHERE name = $1 AND holder = $2", [name, holder]);
 }
+
+/** Who holds a lease now (unexpired), or null. */
+export async function leaseHolder(db: SqlDriver, name: string, now: number): Promise<string | null> {
+  const rows = await db.query<{ holder: string }>(
+    "SELECT holder FROM leases WHERE name = $1 AND expires_at > $2",
+    [name, now],
+  );
+  return rows[0]?.holder ?? null;
+}
