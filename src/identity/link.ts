@@ -611,7 +611,9 @@ export function linkPeople(input: LinkInput): LinkResult {
     for (let i = 0; i < members.length; i++) {
       const member = members[i]!;
       if (decided.has(member)) return false;
-      for (const index of groupsOf.get(member) ?? []) if (linkedIn(index).length > 0) return false;
+      // (With nobody linked yet, no rule group holds a linked account.)
+      if (owner.size > 0)
+        for (const index of groupsOf.get(member) ?? []) if (linkedIn(index).length > 0) return false;
       const { sourceId } = refOf(member);
       for (let j = 0; j < i; j++) if (refOf(members[j]!).sourceId === sourceId) return false;
     }
