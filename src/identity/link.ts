@@ -459,7 +459,7 @@ export function linkPeople(input: LinkInput): LinkResult {
   if (free.length > 0)
     for (const snapshot of snapshots.values())
       keysOf.get(snapshot.sourceId)!.forEach((key, i) => {
-        if (isFree(key) && !refs.has(key))
+        if ((nothingTaken || isFree(key)) && !refs.has(key))
           refs.set(key, { sourceId: snapshot.sourceId, subject: snapshot.people[i]!.subject });
       });
 
@@ -827,6 +827,8 @@ function spanningOrder(
   // A person has a handful of accounts: a linear search beats building a set for each.
   const inPlan = plan.members.length > SMALL ? new Set(plan.members) : undefined;
   const reached = new Map<string, MatchEvidence | undefined>();
+  const byRuleAndValue = (a: number, b: number) =>
+    groups[a]!.ruleIndex - groups[b]!.ruleIndex || compareStrings(groups[a]!.value, groups[b]!.value);
   let frontier: string[] = [];
   if (founder !== undefined) {
     reached.set(founder, undefined);
@@ -848,14 +850,10 @@ function spanningOrder(
     for (const from of frontier) {
       const fromRef = refOf(from);
       const own = groupsOf.get(from) ?? [];
-      const indexes =
-        own.length < 2
-          ? own
-          : [...own].sort(
-              (a, b) =>
-                groups[a]!.ruleIndex - groups[b]!.ruleIndex ||
-                compareStrings(groups[a]!.value, groups[b]!.value),
-            );
+      // Groups are numbered rule by rule, so an account's list is usually in order already.
+      const indexes = own.every((index, i) => i === 0 || byRuleAndValue(own[i - 1]!, index) <= 0)
+        ? own
+        : [...own].sort(byRuleAndValue);
       for (const index of indexes) {
         const group = groups[index]!;
         for (const to of group.members) {
