@@ -160,11 +160,12 @@ export function planSync(input: PlanInput): Plan {
   const profileOrder = [...new Set([...(orgChart ? [orgChart] : []), ...(input.profileSources ?? [])])];
   const people = [...input.people].sort((a, b) => compareStrings(a.id, b.id));
   const known = new Set<string>();
-  /** Per person: their facts and evaluation, for the guardrails and revoke reasons. */
-  const evaluated = new Map<
-    string,
-    { person: Person; evaluation: PolicyEvaluation; accounts: readonly AccountFacts[] }
-  >();
+  const personById = new Map(people.map((p) => [p.id, p]));
+  /**
+   * Evaluations of the people with revokes, for the revokes' reasons. Only theirs: keeping 100,000 of them
+   * until the end costs hundreds of MB and seconds of garbage collection.
+   */
+  const withRevokes = new Map<string, PolicyEvaluation>();
 
   /** Nothing grants the person anything any more: revoke their managed roles, disable their account. */
   const retire = (personId: string, name: string, user: TargetUser, reason: string): void => {
@@ -196,7 +197,7 @@ export function planSync(input: PlanInput): Plan {
     if (held.has(person.id)) continue;
     const facts = buildPersonFacts(person, directories);
     const evaluation = evaluatePolicy(policy, facts, { explain: false });
-    evaluated.set(person.id, { person, evaluation, accounts: facts.accounts });
+    const changesBefore = changes.length;
     const profile = profileAccount(facts.accounts, profileOrder);
     const name = displayName(profile, person.id);
     const wants = evaluation.grants.length > 0 || evaluation.withheld.length > 0;
@@ -387,6 +388,11 @@ export function planSync(input: PlanInput): Plan {
         departmentLabels,
         changes,
       );
+    for (let i = changesBefore; i < changes.length; i++)
+      if (changes[i]!.kind === "revoke") {
+        withRevokes.set(person.id, evaluation);
+        break;
+      }
   }
 
   // Linked users whose person no longer exists: nothing grants them anything.
@@ -416,13 +422,22 @@ export function planSync(input: PlanInput): Plan {
     policy,
     orgChartSource: orgChart,
     completeSources: new Set(input.snapshots.filter(isProvenComplete).map((s) => s.sourceId)),
-    accountSources: (personId) => evaluated.get(personId)?.person.accounts.map((a) => a.sourceId) ?? [],
+    accountSources: (personId) => personById.get(personId)?.accounts.map((a) => a.sourceId) ?? [],
     totals: currentTotals(state, managedUsers, linkMaps.department, memberScopes),
   });
   // Reasons for the revokes that stay (re-evaluating with explanations costs; only for these people).
   const withReasons = guarded.changes.map((change) =>
     change.kind === "revoke"
-      ? { ...change, reason: revokeReason(policy, evaluated.get(change.person), change.role, directories) }
+      ? {
+          ...change,
+          reason: revokeReason(
+            policy,
+            personById.get(change.person),
+            withRevokes.get(change.person),
+            change.role,
+            directories,
+          ),
+        }
       : change,
   );
 
@@ -784,20 +799,22 @@ function leaveReason(
 /** Why the person no longer holds `role`: each rule for it and why it did not match. */
 function revokeReason(
   policy: Policy,
-  entry: { person: Person; evaluation: PolicyEvaluation } | undefined,
+  person: Person | undefined,
+  evaluation: PolicyEvaluation | undefined,
   role: string,
   directories: DirectoryFacts,
 ): string {
   const definition = policy.roles[role];
   const head = `no rule grants ${definition?.targetRole ?? role} any more`;
-  if (entry === undefined) return `${head} (the person is no longer known)`;
-  const granted = entry.evaluation.grants.find((g) => g.role === role);
+  if (person === undefined) return `${head} (the person is no longer known)`;
+  // Without an evaluation the person has no grants at all (retired).
+  const granted = evaluation?.grants.find((g) => g.role === role);
   if (granted !== undefined)
     return `${head} for this scope (still granted for ${granted.scope.join(", ") || "other scopes"})`;
-  const withheld = entry.evaluation.withheld.find((g) => g.role === role);
+  const withheld = evaluation?.withheld.find((g) => g.role === role);
   if (withheld !== undefined)
     return `${head}: withheld by ${withheld.constraint} (conflicts with ${withheld.conflictsWith.join(", ")})`;
-  const explained = evaluatePolicy(policy, buildPersonFacts(entry.person, directories), { explain: true });
+  const explained = evaluatePolicy(policy, buildPersonFacts(person, directories), { explain: true });
   const reasons = explained.rules
     .filter((r) => r.role === role && !r.matched)
     .map((r) => `rule ${r.rule}: ${r.reasons.join("; ")}`);
