@@ -59,6 +59,11 @@ export interface PlanInput {
   readonly people: readonly Person[];
   /** People whose identity is in review: left unchanged in the target. */
   readonly heldPeople: readonly string[];
+  /**
+   * An incremental run's scope: only these people are diffed; everyone else is taken to be as the last
+   * plan left them (src/sync/merge.ts affectedPeople). Without it, everyone is.
+   */
+  readonly affected?: ReadonlySet<string>;
   /** The target's link table. */
   readonly links: readonly TargetLink[];
   /** The source whose department tree the target mirrors; without it, departments are not managed. */
@@ -155,7 +160,10 @@ export function planSync(input: PlanInput): Plan {
       if (ref && "id" in ref) departmentLabels.set(ref.id, label);
     }
   }
-  const managedUsers = new Set<string>(); // target user ids idbridge manages after this plan
+  // Target user ids idbridge manages: every linked one (held and out-of-scope people's too), and those this
+  // plan links.
+  const managedUsers = new Set<string>();
+  for (const id of linkMaps.user.values()) if (state.users[id] !== undefined) managedUsers.add(id);
   const sod: SodFinding[] = [];
   const profileOrder = [...new Set([...(orgChart ? [orgChart] : []), ...(input.profileSources ?? [])])];
   const people = [...input.people].sort((a, b) => compareStrings(a.id, b.id));
@@ -194,7 +202,7 @@ export function planSync(input: PlanInput): Plan {
 
   for (const person of people) {
     known.add(person.id);
-    if (held.has(person.id)) continue;
+    if (held.has(person.id) || (input.affected !== undefined && !input.affected.has(person.id))) continue;
     const facts = buildPersonFacts(person, directories);
     const evaluation = evaluatePolicy(policy, facts, { explain: false });
     const changesBefore = changes.length;

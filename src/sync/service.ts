@@ -22,7 +22,12 @@ import { buildDirectoryFacts, type DirectoryFacts } from "../policy/facts.js";
 import { loadPolicies } from "../policy/load.js";
 import type { Policy } from "../policy/schema.js";
 import { openDirectory, type SourceConfigEntry } from "../sources/registry.js";
-import { incompleteReasons, proveComplete, type DirectorySnapshot } from "../sources/snapshot.js";
+import {
+  incompleteReasons,
+  proveComplete,
+  type DirectorySnapshot,
+  type ReadCursor,
+} from "../sources/snapshot.js";
 import type { DirectoryReader } from "../sources/source.js";
 import type {
   PlanDecision,
@@ -36,7 +41,7 @@ import { openTarget, type TargetConfigEntry } from "../targets/registry.js";
 import type { TargetConnector } from "../targets/target.js";
 import { applyPlan, type ApplyReport } from "./apply.js";
 import { planSync } from "./diff.js";
-import { mergeIncremental } from "./merge.js";
+import { affectedPeople, mergeIncremental, type SourceChanges } from "./merge.js";
 import { countChanges, type Plan } from "./plan.js";
 
 /** Source types that have a directory to read (the others are sign-in only). */
@@ -114,11 +119,25 @@ export class SyncService {
 
   /** Reads (or takes from the store) one snapshot per directory source. */
   async gatherSnapshots(request: ReadRequest): Promise<DirectorySnapshot[]> {
+    return (await this.gather(request)).snapshots;
+  }
+
+  /**
+   * The snapshots, and for an incremental run the change lists read: when every source was either read
+   * incrementally or taken from its kept full read, the run is scoped to the people those changes touch.
+   */
+  private async gather(
+    request: ReadRequest,
+  ): Promise<{ snapshots: DirectorySnapshot[]; changes: SourceChanges[]; scoped: boolean }> {
     const snapshots: DirectorySnapshot[] = [];
+    const changes: SourceChanges[] = [];
+    let scoped = request.incremental;
     for (const entry of this.config.sources) {
       if (!DIRECTORY_TYPES.has(entry.type)) continue;
       const fresh = request.fresh === "all" || request.fresh.includes(entry.id);
-      if (!fresh) {
+      const cursor = request.incremental ? await this.store.getSourceCursor(entry.id, CURSOR_CONSUMER) : null;
+      // Between full reads, a source that cannot read incrementally is taken as last read in full.
+      if (!fresh || (request.incremental && cursor === null)) {
         const kept = await this.keptSnapshot(entry.id);
         if (kept !== null) {
           snapshots.push(kept);
@@ -126,9 +145,12 @@ export class SyncService {
         }
         this.note(`${entry.id}: no earlier full read kept; reading it now`);
       }
-      snapshots.push(await this.readSource(entry, request.incremental));
+      const read = await this.readSource(entry, cursor);
+      snapshots.push(read.snapshot);
+      if (read.changes !== undefined) changes.push(read.changes);
+      else scoped = false;
     }
-    return snapshots;
+    return { snapshots, changes, scoped };
   }
 
   private async keptSnapshot(sourceId: string): Promise<DirectorySnapshot | null> {
@@ -139,8 +161,15 @@ export class SyncService {
     return proveComplete(snapshot) ?? snapshot;
   }
 
-  private async readSource(entry: SourceConfigEntry, incremental: boolean): Promise<DirectorySnapshot> {
-    const cursor = incremental ? await this.store.getSourceCursor(entry.id, CURSOR_CONSUMER) : null;
+  /**
+   * Reads one source: incrementally from `cursor` when given and a full read is kept to lay the changes
+   * over, else fully. Cursors advance only with full reads, so each incremental read lists every change
+   * since the kept full read and the merge of the two is never missing one.
+   */
+  private async readSource(
+    entry: SourceConfigEntry,
+    cursor: ReadCursor | null,
+  ): Promise<{ snapshot: DirectorySnapshot; changes?: SourceChanges }> {
     const base = cursor !== null ? await this.keptSnapshot(entry.id) : null;
     const reader = await (this.options.openDirectory ?? openDirectory)(entry);
     let snapshot: DirectorySnapshot;
@@ -151,28 +180,30 @@ export class SyncService {
     } finally {
       await reader.close();
     }
-    const complete = snapshot.completeness.complete;
-    if (complete && snapshot.cursor !== undefined)
-      await this.store.setSourceCursor(
-        entry.id,
-        CURSOR_CONSUMER,
-        snapshot.cursor,
-        new Date(snapshot.finishedAt),
-      );
-    if (!complete)
+    if (!snapshot.completeness.complete)
       this.note(
         `${entry.id}: read incomplete (${incompleteReasons(snapshot)
           .map((r) => r.message)
           .join("; ")}); nothing will be removed on its account`,
       );
-    if (snapshot.mode === "incremental") {
-      this.note(`${entry.id}: ${snapshot.people.length} changed people read incrementally`);
-      return base !== null ? mergeIncremental(base, snapshot) : snapshot;
+    if (snapshot.mode === "incremental" && base !== null) {
+      this.note(
+        `${entry.id}: ${snapshot.people.length} people changed since the full read of ${base.finishedAt}`,
+      );
+      return { snapshot: mergeIncremental(base, snapshot), changes: { base, delta: snapshot } };
     }
     const proven = proveComplete(snapshot);
-    if (proven !== null)
+    if (proven !== null) {
       await this.store.putLatestSnapshot(entry.id, JSON.stringify(proven), proven.finishedAt);
-    return proven ?? snapshot;
+      if (proven.cursor !== undefined)
+        await this.store.setSourceCursor(
+          entry.id,
+          CURSOR_CONSUMER,
+          proven.cursor,
+          new Date(proven.finishedAt),
+        );
+    }
+    return { snapshot: proven ?? snapshot };
   }
 
   // ------------------------------------------------------------------------------------------ linking
@@ -240,11 +271,12 @@ export class SyncService {
   private async planUnlocked(
     targetId: string,
     request: ReadRequest,
-    prepared?: { snapshots: DirectorySnapshot[]; linked: LinkResult; directories: DirectoryFacts },
+    prepared?: Awaited<ReturnType<SyncService["prepare"]>>,
   ): Promise<PlanRecord> {
     const entry = this.targetEntry(targetId);
     const policy = this.policyFor(targetId);
-    const { snapshots, linked, directories } = prepared ?? (await this.prepare(request));
+    const ready = prepared ?? (await this.prepare(request));
+    const { snapshots, linked, directories } = ready;
     const connector = await (this.options.openTarget ?? openTarget)(entry);
     let state;
     try {
@@ -265,6 +297,7 @@ export class SyncService {
       directories,
       people: linked.people,
       heldPeople: linked.held.personIds,
+      ...(ready.affected !== undefined ? { affected: ready.affected } : {}),
       links: await this.store.listTargetLinks(targetId),
       ...(orgChartSource !== undefined ? { orgChartSource } : {}),
       profileSources: [
@@ -276,9 +309,11 @@ export class SyncService {
   }
 
   private async prepare(request: ReadRequest) {
-    const snapshots = await this.gatherSnapshots(request);
+    const { snapshots, changes, scoped } = await this.gather(request);
     const linked = await this.linkAccounts(snapshots);
-    return { snapshots, linked, directories: buildDirectoryFacts(snapshots) };
+    const affected = scoped ? affectedPeople(changes, linked.people, linked.changes) : undefined;
+    if (affected !== undefined) this.note(`incremental run: ${affected.size} people to re-plan`);
+    return { snapshots, linked, directories: buildDirectoryFacts(snapshots), affected };
   }
 
   private async storePlan(plan: Plan): Promise<PlanRecord> {

@@ -11,7 +11,7 @@ import { proveComplete, type DirectorySnapshot, type SourcePerson } from "../../
 import { applyPlan, type ApplyReport } from "../../src/sync/apply.js";
 import { planSync, type PlanInput } from "../../src/sync/diff.js";
 import { formatPlan } from "../../src/sync/format.js";
-import { mergeIncremental } from "../../src/sync/merge.js";
+import { affectedPeople, mergeIncremental } from "../../src/sync/merge.js";
 import type { Plan } from "../../src/sync/plan.js";
 import { AD, DINGTALK, linked } from "../fixtures/policy/directory.js";
 import { MemorySyncStore, MemoryTarget } from "../helpers/memory-target.js";
@@ -461,5 +461,55 @@ describe("a roles-only target (合思's DingTalk edition)", () => {
     expect(report.failed).toEqual([]);
     expect(target.holders("报销提交人")).toEqual(["张伟", "李娜"]);
     expect(target.writes.some((w) => w.kind === "create-user" || w.kind === "create-department")).toBe(false);
+  });
+});
+
+describe("incremental runs: the people to re-plan", () => {
+  it("are those the changes list, who joined or left a changed group or leadership, and those whose links changed", () => {
+    const acct = AD.groups.find((g) => g.id === "g-acct")!;
+    const delta: DirectorySnapshot = {
+      ...structuredClone(AD),
+      mode: "incremental",
+      people: [structuredClone(AD.people.find((p) => p.subject === "guid-chenjie")!)],
+      // guid-lina leaves Accountants, guid-zhangwei joins; the unchanged Finance Cashiers list adds nobody.
+      groups: [
+        { ...structuredClone(acct), members: ["guid-zhangwei"], directMembers: ["guid-zhangwei"] },
+        structuredClone(AD.groups.find((g) => g.id === "g-fin")!),
+      ],
+    };
+    const yizu = DINGTALK.departments.find((d) => d.id === "4")!;
+    const dingtalkDelta: DirectorySnapshot = {
+      ...structuredClone(DINGTALK),
+      mode: "incremental",
+      people: [],
+      groups: [],
+      // 一组 renamed and led by lina instead of zhaolei.
+      departments: [{ ...structuredClone(yizu), name: "一组（新）", leaders: ["lina"] }],
+    };
+    const affected = affectedPeople(
+      [
+        { base: AD, delta },
+        { base: DINGTALK, delta: dingtalkDelta },
+      ],
+      PEOPLE,
+      [{ kind: "person-created", personId: "p-new", account: { sourceId: "ad-hq", subject: "guid-new" } }],
+    );
+    expect([...affected].sort()).toEqual(["p-chenjie", "p-lina", "p-new", "p-zhangwei", "p-zhaolei"]);
+    expect(affected.has("p-wangfang")).toBe(false);
+  });
+
+  it("a scoped plan diffs only the affected people", async () => {
+    const { target, store } = await synced();
+    const dingtalk = withPeople(DINGTALK, (people) =>
+      people.map((p) =>
+        p.subject === "zhaolei" || p.subject === "lina" ? { ...p, status: "left" as const } : p,
+      ),
+    );
+    const p = await plan(target, store, {
+      snapshots: [complete(dingtalk), complete(AD)],
+      affected: new Set(["p-zhaolei"]),
+    });
+    expect(new Set(p.changes.map((c) => ("person" in c ? c.person : "")))).toEqual(new Set(["p-zhaolei"]));
+    expect(p.problems).toEqual([]);
   });
 });
