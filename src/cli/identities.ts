@@ -1,3 +1,4 @@
+import { chainEvents, checkEvent } from "../audit/chain.js";
 import { AuditLog } from "../audit/log.js";
 import type { Config } from "../config/load.js";
 import { AppError } from "../domain/errors.js";
@@ -65,8 +66,7 @@ export async function reviewQueue(config: Config, format: "text" | "json"): Prom
 
 /**
  * `idbridge identities link|unlink|ignore`: checks the request against the stored people and the config,
- * records the audit entry, then appends the decision. The audit entry goes first: should the decision then
- * fail to store, the log shows an attempt that did not take rather than missing a change that did.
+ * and stores the decision with its audit entry in one transaction.
  */
 export async function recordDecision(config: Config, request: DecisionRequest, now: Date): Promise<string> {
   const account = parseAccount(request.account);
@@ -115,13 +115,15 @@ export async function recordDecision(config: Config, request: DecisionRequest, n
       now: () => now,
     });
     try {
-      await audit.record({
+      // The decision and its audit entry are stored together or not at all.
+      const event = {
         actor: `cli:${by}`,
         action: AUDIT_ACTIONS[request.kind],
         subject: request.kind === "ignore" ? showAccount(account) : request.personId,
         details,
-      });
-      await store.addLinkDecision(decision);
+      };
+      checkEvent(event);
+      await store.addLinkDecision(decision, (head) => chainEvents(head, [event], now.toISOString()));
     } finally {
       // Signs a checkpoint over the new entry, as the server does when it stops.
       await audit.close();

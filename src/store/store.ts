@@ -226,7 +226,11 @@ export interface Store {
   /** Admins' link decisions, oldest first. */
   listLinkDecisions(): Promise<LinkDecision[]>;
   /** Appends an admin's link decision. */
-  addLinkDecision(decision: LinkDecision): Promise<void>;
+  /**
+   * Appends an admin's link decision and the audit entries `build` makes for it, in one transaction under
+   * the audit lock: the log never shows a decision that was not stored, nor the other way round.
+   */
+  addLinkDecision(decision: LinkDecision, build: (head: ChainHead) => AuditRecord[]): Promise<AuditRecord[]>;
   /** The current review queue (as the last linking left it). */
   getReviewQueue(): Promise<ReviewItem[]>;
   /** Replaces the review queue. */

@@ -141,8 +141,31 @@ function describeSyncConformance(flavour: Flavour): void {
           at: TIME,
         },
       ];
-      for (const d of decisions) await store.addLinkDecision(d);
+      for (const d of decisions)
+        await store.addLinkDecision(d, (head) =>
+          chainEvents(head, [{ actor: `cli:${d.by}`, action: `identity.${d.kind}`, details: {} }], TIME),
+        );
       expect(await store.listLinkDecisions()).toStrictEqual(decisions);
+      // Each decision came with its audit entry, in the same order.
+      const audit = await store.readAudit(0, 100, 100);
+      expect(audit.map((r) => r.action)).toEqual(decisions.map((d) => `identity.${d.kind}`));
+    });
+
+    it("stores neither the decision nor its audit entry when building the entry fails", async () => {
+      const { store } = await openFresh();
+      const decision: LinkDecision = {
+        kind: "ignore",
+        account: { sourceId: "ad-hq", subject: "guid-test" },
+        by: "bob",
+        at: TIME,
+      };
+      await expect(
+        store.addLinkDecision(decision, () => {
+          throw new Error("audit entry could not be built");
+        }),
+      ).rejects.toThrow("audit entry could not be built");
+      expect(await store.listLinkDecisions()).toEqual([]);
+      expect((await store.auditHead()).seq).toBe(0);
     });
 
     it("replaces the whole review queue and keeps its order", async () => {

@@ -1,6 +1,6 @@
 import type { LinkDecision, ReviewItem } from "../../identity/link.js";
 import type { Person } from "../../identity/person.js";
-import type { SqlDriver } from "./driver.js";
+import type { SqlClient, SqlDriver } from "./driver.js";
 import { lastPerKey, placeholders, upsertRows } from "./upsert.js";
 
 /** Code-unit order, the same in both flavours (PostgreSQL's ORDER BY would follow the database's locale). */
@@ -28,7 +28,7 @@ export async function listLinkDecisions(db: SqlDriver): Promise<LinkDecision[]> 
 }
 
 /** Appends a link decision. */
-export async function addLinkDecision(db: SqlDriver, decision: LinkDecision): Promise<void> {
+export async function addLinkDecision(db: SqlClient, decision: LinkDecision): Promise<void> {
   await db.run("INSERT INTO link_decisions (decision) VALUES ($1)", [JSON.stringify(decision)]);
 }
 

@@ -216,8 +216,13 @@ export class SqlStore implements Store {
     return identity.listLinkDecisions(this.db);
   }
 
-  addLinkDecision(decision: LinkDecision): Promise<void> {
-    return identity.addLinkDecision(this.db, decision);
+  addLinkDecision(decision: LinkDecision, build: (head: ChainHead) => AuditRecord[]): Promise<AuditRecord[]> {
+    return this.db.transaction("audit", async (tx) => {
+      await identity.addLinkDecision(tx, decision);
+      const records = build(await readHead(tx));
+      await insertAudit(tx, records);
+      return records;
+    });
   }
 
   getReviewQueue(): Promise<ReviewItem[]> {
