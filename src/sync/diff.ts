@@ -101,7 +101,10 @@ export function planSync(input: PlanInput): Plan {
 
   // ------------------------------------------------------------------ roles
   const roleTargets = new Map<string, { id: string; scoped: boolean; name: string } | null>();
-  const memberScopes = new Map<string, Map<string, Set<string>>>(); // target user id → role → scope keys
+  // Target user id → role → scope keys, for the users this plan diffs (a scoped plan: only its people's).
+  const memberScopes = new Map<string, Map<string, Set<string>>>();
+  const relevant =
+    input.affected === undefined ? undefined : affectedUserIds(input.affected, linkMaps.user, state);
   for (const [role, definition] of Object.entries(policy.roles)) {
     const linked = linkMaps.role.get(role);
     const existing =
@@ -137,6 +140,7 @@ export function planSync(input: PlanInput): Plan {
     for (const row of existing.rows) {
       const scopeKey = row.scope.kind === "global" ? "" : row.scope.departmentId;
       for (const member of row.memberIds) {
+        if (relevant !== undefined && !relevant.has(member)) continue;
         let roles = memberScopes.get(member);
         if (roles === undefined) memberScopes.set(member, (roles = new Map()));
         let scopes = roles.get(role);
@@ -414,9 +418,11 @@ export function planSync(input: PlanInput): Plan {
   // Members of managed roles idbridge does not manage: left alone, reported.
   for (const [role, roleTarget] of roleTargets) {
     if (roleTarget === null) continue;
-    let unmanaged = 0;
-    for (const [userId, roles] of memberScopes)
-      if (roles.has(role) && !managedUsers.has(userId) && !linkedTargetIds.has(userId)) unmanaged++;
+    const others = new Set<string>();
+    for (const row of state.roles[roleTarget.id]!.rows)
+      for (const userId of row.memberIds)
+        if (!managedUsers.has(userId) && !linkedTargetIds.has(userId)) others.add(userId);
+    const unmanaged = others.size;
     if (unmanaged > 0)
       problems.push({
         code: "UNMANAGED_HOLDERS",
@@ -431,7 +437,7 @@ export function planSync(input: PlanInput): Plan {
     orgChartSource: orgChart,
     completeSources: new Set(input.snapshots.filter(isProvenComplete).map((s) => s.sourceId)),
     accountSources: (personId) => personById.get(personId)?.accounts.map((a) => a.sourceId) ?? [],
-    totals: currentTotals(state, managedUsers, linkMaps.department, memberScopes),
+    totals: currentTotals(state, managedUsers, linkMaps.department, roleTargets),
   });
   // Reasons for the revokes that stay (re-evaluating with explanations costs; only for these people).
   const withReasons = guarded.changes.map((change) =>
@@ -836,18 +842,34 @@ function currentTotals(
   state: TargetState,
   managedUsers: ReadonlySet<string>,
   departmentLinks: ReadonlyMap<string, string>,
-  memberScopes: ReadonlyMap<string, ReadonlyMap<string, ReadonlySet<string>>>,
+  roleTargets: ReadonlyMap<string, { id: string } | null>,
 ): Totals {
   let activeUsers = 0;
   let grants = 0;
   for (const id of managedUsers) if (state.users[id]?.active) activeUsers++;
-  for (const [userId, roles] of memberScopes) {
-    if (!managedUsers.has(userId)) continue;
-    for (const scopes of roles.values()) grants += scopes.size;
+  for (const roleTarget of roleTargets.values()) {
+    if (roleTarget === null) continue;
+    for (const row of state.roles[roleTarget.id]!.rows)
+      for (const userId of row.memberIds) if (managedUsers.has(userId)) grants++;
   }
   let activeDepartments = 0;
   for (const id of new Set(departmentLinks.values())) if (state.departments[id]?.active) activeDepartments++;
   return { activeUsers, grants, activeDepartments };
+}
+
+/** The target users of a scoped plan's people: linked, or carrying their Person id as external id. */
+function affectedUserIds(
+  affected: ReadonlySet<string>,
+  userLinks: ReadonlyMap<string, string>,
+  state: TargetState,
+): Set<string> {
+  const ids = new Set<string>();
+  for (const personId of affected) {
+    const linked = userLinks.get(personId);
+    if (linked !== undefined) ids.add(linked);
+  }
+  for (const user of Object.values(state.users)) if (affected.has(user.externalId)) ids.add(user.id);
+  return ids;
 }
 
 /** Stable order: by kind in {@link APPLY_ORDER}; within a kind, as planned (departments are top-down). */
