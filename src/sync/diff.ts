@@ -154,9 +154,18 @@ export function planSync(input: PlanInput): Plan {
   const held = new Set(input.heldPeople);
   const users = Object.values(state.users);
   const linkedTargetIds = new Set(linkMaps.user.values());
-  const byExternalId = new Map<string, TargetUser>();
-  for (const user of users) if (user.externalId !== "") byExternalId.set(user.externalId, user);
-  const matcher = unlinkedMatcher(users, linkedTargetIds);
+  // Built on first use: a converged or scoped plan rarely needs them.
+  let externalIndex: Map<string, TargetUser> | undefined;
+  const byExternalId = (): ReadonlyMap<string, TargetUser> => {
+    if (externalIndex === undefined) {
+      externalIndex = new Map();
+      for (const user of users) if (user.externalId !== "") externalIndex.set(user.externalId, user);
+    }
+    return externalIndex;
+  };
+  let matchUnlinked: ((user: PlannedUser) => Match) | undefined;
+  const matcher = (user: PlannedUser): Match =>
+    (matchUnlinked ??= unlinkedMatcher(users, linkedTargetIds))(user);
   const departmentLabels = new Map<string, string>(); // target dept id → label, for scope labels
   if (orgDirectory) {
     for (const [id, label] of orgDirectory.departmentLabels) {
@@ -170,7 +179,11 @@ export function planSync(input: PlanInput): Plan {
   for (const id of linkMaps.user.values()) if (state.users[id] !== undefined) managedUsers.add(id);
   const sod: SodFinding[] = [];
   const profileOrder = [...new Set([...(orgChart ? [orgChart] : []), ...(input.profileSources ?? [])])];
-  const people = [...input.people].sort((a, b) => compareStrings(a.id, b.id));
+  // Linking hands people over sorted by id; sort only what is not.
+  const byId = (a: Person, b: Person) => compareStrings(a.id, b.id);
+  const people = input.people.every((p, i, all) => i === 0 || byId(all[i - 1]!, p) < 0)
+    ? input.people
+    : [...input.people].sort(byId);
   const known = new Set<string>();
   const personById = new Map(people.map((p) => [p.id, p]));
   /**
@@ -231,10 +244,10 @@ export function planSync(input: PlanInput): Plan {
     const linkedId = linkMaps.user.get(person.id);
     if (linkedId !== undefined) user = state.users[linkedId];
     if (user === undefined) {
-      const ours = byExternalId.get(person.id);
+      const ours = byExternalId().get(person.id);
       const bySource =
         !caps.users && orgChart !== undefined
-          ? sourceSubjectMatch(facts.accounts, orgChart, byExternalId)
+          ? sourceSubjectMatch(facts.accounts, orgChart, byExternalId())
           : undefined;
       const found = ours ?? bySource;
       if (found !== undefined && !linkedTargetIds.has(found.id)) {
