@@ -6,6 +6,7 @@ import express from "express";
 import { afterEach, describe, expect, it } from "vitest";
 import { SimClock } from "../../src/simulators/common/clock.js";
 import { listenLocal } from "../../src/simulators/common/control.js";
+import { parseFaults } from "../../src/simulators/common/faults.js";
 import { generateOrg } from "../../src/simulators/common/org.js";
 import {
   startDingTalkSimulator,
@@ -422,6 +423,65 @@ describe("DingTalk simulator: limits and faults", () => {
     expect((await topapi(sim, "/topapi/user/listid", { dept_id: 1 }, token)).json).toMatchObject({
       errcode: 40014,
     });
+  });
+
+  it("after revoke-secret-after=K refuses the old token with 40014 and the secret with 40001 / HTTP 400, until the faults are replaced", async () => {
+    const sim = await start({ legacyErrors: "direct", faults: "revoke-secret-after=1" });
+    const { appKey, appSecret, corpId } = sim.credentials;
+    const token = await getToken(sim);
+    expect((await topapi(sim, "/topapi/user/listid", { dept_id: 1 }, token)).json.errcode).toBe(0);
+    expect((await topapi(sim, "/topapi/user/listid", { dept_id: 1 }, token)).json).toMatchObject({
+      errcode: 40014,
+    });
+    const legacy = (await (
+      await fetch(`${sim.url}/gettoken?appkey=${appKey}&appsecret=${encodeURIComponent(appSecret)}`)
+    ).json()) as Record<string, unknown>;
+    expect(legacy).toMatchObject({ errcode: 40001 });
+    expect(legacy).not.toHaveProperty("access_token");
+    const json = (path: string, body: unknown) =>
+      fetch(`${sim.url}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const api = await json("/v1.0/oauth2/accessToken", { appKey, appSecret });
+    expect([api.status, ((await api.json()) as { code: string }).code]).toEqual([
+      400,
+      "invalidClientIdOrSecret",
+    ]);
+    const unified = await json(`/v1.0/oauth2/${corpId}/token`, {
+      client_id: appKey,
+      client_secret: appSecret,
+      grant_type: "client_credentials",
+    });
+    expect([unified.status, ((await unified.json()) as { code: string }).code]).toEqual([
+      400,
+      "invalid.client",
+    ]);
+    await json("/__simulator/faults", { spec: "" });
+    const fresh = await getToken(sim);
+    expect((await topapi(sim, "/topapi/user/listid", { dept_id: 1 }, fresh)).json.errcode).toBe(0);
+  });
+
+  it("answers a new-API call with a token issued before a revoke-secret fault with HTTP 400 InvalidAuthentication", async () => {
+    const state = createState({ people: 20, clock: new SimClock(() => Date.UTC(2026, 0, 5)) });
+    state.controls.faults.set(parseFaults("revoke-secret-after=1"));
+    const app = express();
+    app.get(
+      "/v1.0/contact/probe",
+      apiEndpoint(state, (_req, res) => void res.json({ ok: true })),
+    );
+    const server = await listenLocal(app);
+    running.push(server);
+    const token = state.appTokens.issue(state.credentials.appKey).token;
+    const call = () =>
+      fetch(`${server.url}/v1.0/contact/probe`, { headers: { "x-acs-dingtalk-access-token": token } });
+    expect((await call()).status).toBe(200);
+    const revoked = await call();
+    expect([revoked.status, ((await revoked.json()) as { code: string }).code]).toEqual([
+      400,
+      "InvalidAuthentication",
+    ]);
   });
 
   it("answers new-API calls with HTTP 400 InvalidAuthentication, 403 QpsLimitForAppkeyAndApi and 404 InvalidAction.NotFound", async () => {

@@ -368,6 +368,24 @@ describe("WeCom simulator: limits and faults", () => {
     expect((await get(sim, "/cgi-bin/tag/list", { access_token: fresh })).errcode).toBe(0);
   });
 
+  it("after revoke-secret-after=K refuses every old token with 40014 and every secret with 40001", async () => {
+    const sim = await start({ faults: "revoke-secret-after=1" });
+    const t = await token(sim);
+    const appToken = await token(sim, appSecret(sim));
+    expect((await get(sim, "/cgi-bin/tag/list", { access_token: t })).errcode).toBe(0);
+    expect((await get(sim, "/cgi-bin/tag/list", { access_token: t })).errcode).toBe(40014);
+    expect((await get(sim, "/cgi-bin/tag/list", { access_token: appToken })).errcode).toBe(40014);
+    for (const secret of [sim.credentials.contactSecret, appSecret(sim)]) {
+      const reply = await get(sim, "/cgi-bin/gettoken", {
+        corpid: sim.credentials.corpId,
+        corpsecret: secret,
+      });
+      expect(reply.errcode).toBe(40001);
+      expect(reply.errmsg).toMatch(/^invalid credential, hint: /);
+      expect(reply).not.toHaveProperty("access_token");
+    }
+  });
+
   it("serves 100,000 people: user/list of a department answers from the department index", async () => {
     const sim = await start({ people: 100_000 });
     const t = await token(sim);

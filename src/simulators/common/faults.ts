@@ -2,6 +2,8 @@
  * Fault injection for the simulators, from a spec string (`--faults`) or the admin hook:
  *
  *   expire-token-after=K     after K API calls (token calls not counted), every token expires once
+ *   revoke-secret-after=K    after K API calls (token calls not counted), the app secret is reset in the
+ *                            console: every issued token is invalid and the secret is refused from then on
  *   rate-limit-after=N[*M]   after N API calls, the next M calls (default 1) are rate-limited
  *   ban-after=N              after N API calls, the caller's IP is banned (5 minutes)
  *   busy@PATH[*M]            the next M calls to PATH (default 1) answer "system busy"
@@ -21,6 +23,7 @@ export type FaultAction =
 
 export type FaultRule =
   | { readonly kind: "expire-token-after"; readonly after: number }
+  | { readonly kind: "revoke-secret-after"; readonly after: number }
   | { readonly kind: "rate-limit-after"; readonly after: number; readonly count: number }
   | { readonly kind: "ban-after"; readonly after: number }
   | { readonly kind: "busy" | "http-5xx"; readonly path: string; readonly count: number }
@@ -61,6 +64,9 @@ export function parseFaults(spec: string): FaultRule[] {
       case "expire-token-after":
         rules.push({ kind: "expire-token-after", after: int(value, "K") });
         break;
+      case "revoke-secret-after":
+        rules.push({ kind: "revoke-secret-after", after: int(value, "K") });
+        break;
       case "rate-limit-after":
         rules.push({ kind: "rate-limit-after", after: int(value, "N"), count });
         break;
@@ -81,11 +87,13 @@ export function parseFaults(spec: string): FaultRule[] {
 export class Faults {
   private rules: { rule: FaultRule; left: number }[] = [];
   private calls = 0;
+  private revoked = false;
 
-  /** Replaces the active rules; counting starts again from zero. */
+  /** Replaces the active rules; counting starts again from zero and a revoked secret is accepted again. */
   set(rules: readonly FaultRule[]): void {
     this.rules = rules.map((rule) => ({ rule, left: "count" in rule ? rule.count : 1 }));
     this.calls = 0;
+    this.revoked = false;
   }
 
   /** Adds rules to the active ones (counting continues). */
@@ -98,6 +106,14 @@ export class Faults {
     return this.rules.reduce((ms, { rule }) => (rule.kind === "latency" ? Math.max(ms, rule.ms) : ms), 0);
   }
 
+  /**
+   * True once a revoke-secret-after rule fired. The simulators then refuse every token they issued and
+   * the secret itself, as the vendor does after an admin resets the secret in the console.
+   */
+  get secretRevoked(): boolean {
+    return this.revoked;
+  }
+
   /** Counts one API call to `path` and returns the fault to apply, if any (first matching rule wins). */
   next(path: string): FaultAction | null {
     this.calls++;
@@ -105,6 +121,13 @@ export class Faults {
       const { rule } = entry;
       if (entry.left <= 0) continue;
       switch (rule.kind) {
+        case "revoke-secret-after":
+          // A lasting state rather than an action for this call: the call goes on and meets the token check.
+          if (this.calls > rule.after) {
+            entry.left--;
+            this.revoked = true;
+          }
+          break;
         case "expire-token-after":
           if (this.calls > rule.after) {
             entry.left--;

@@ -1,6 +1,7 @@
 import type { Request, RequestHandler, Response } from "express";
 import { countCall } from "../common/control.js";
 import type { FaultAction } from "../common/faults.js";
+import type { TokenStore } from "../common/tokens.js";
 import {
   sendApiError,
   sendApiQpsExceeded,
@@ -66,7 +67,7 @@ function answerLegacy(
     if (faulted !== null) return faulted;
   }
   const token = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
-  const check = state.appTokens.check(token);
+  const check = checkAppToken(state, token);
   if ("problem" in check) {
     return check.problem === "expired" && state.expiredTokenErrcode === 42001
       ? { errcode: 42001, errmsg: "access_token超时" }
@@ -95,7 +96,7 @@ export function apiEndpoint(
     const fault = state.controls.faults.next(path);
     if (fault !== null && applyApiFault(state, fault, req, res)) return;
     const header = req.get("x-acs-dingtalk-access-token");
-    const check = state.appTokens.check(header);
+    const check = checkAppToken(state, header);
     if ("problem" in check) {
       sendApiError(res, 400, "InvalidAuthentication", "不合法的access_token");
       return;
@@ -126,6 +127,11 @@ export async function passIpChecks(state: DingTalkSimState, req: Request, res: R
     return false;
   }
   return true;
+}
+
+/** The app token's owner, or why it is refused: after a revoke-secret fault no issued token is valid. */
+function checkAppToken(state: DingTalkSimState, token: string | undefined): ReturnType<TokenStore["check"]> {
+  return state.controls.faults.secretRevoked ? { problem: "invalid" } : state.appTokens.check(token);
 }
 
 /** Counts a call against the per-app-per-API limit; true when over it (and records the throttling). */

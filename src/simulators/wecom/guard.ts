@@ -56,7 +56,10 @@ export function guardApi(state: WeComSimState): RequestHandler {
 
     const token = typeof req.query.access_token === "string" ? req.query.access_token : undefined;
     if (token === undefined || token === "") return sendError(state, req, res, 41001);
-    const checked = state.appTokens.check(token);
+    // After a revoke-secret fault no issued token is valid: WeCom answers a revoked token like a forged one.
+    const checked = controls.faults.secretRevoked
+      ? ({ problem: "invalid" } as const)
+      : state.appTokens.check(token);
     if ("problem" in checked) {
       return sendError(state, req, res, checked.problem === "expired" ? state.expiredTokenErrcode : 40014);
     }

@@ -11,6 +11,9 @@ import type { DingTalkSimState } from "../state.js";
 export function tokenRouter(state: DingTalkSimState): Router {
   const router = express.Router();
   const { appKey, appSecret, corpId } = state.credentials;
+  // After a revoke-secret fault the admin has reset the secret: the one we hold is refused like a wrong one.
+  const secretAccepted = (secret: unknown): boolean =>
+    secret === appSecret && !state.controls.faults.secretRevoked;
 
   router.get("/gettoken", async (req, res) => {
     if (!(await passIpChecks(state, req, res))) return;
@@ -20,9 +23,15 @@ export function tokenRouter(state: DingTalkSimState): Router {
       res.json({ errcode: 90018, errmsg: "当前企业调用该接口超过每秒调用次数限制" });
       return;
     }
-    if (key !== appKey || secret !== appSecret) {
-      // The errcode for a wrong appsecret is [unverified]; 40089 is the global table's "不合法的corpid或corpsecret".
+    if (key !== appKey) {
+      // The errcode for a wrong appkey is [unverified]; 40089 is the global table's "不合法的corpid或corpsecret".
       res.json({ errcode: 40089, errmsg: "不合法的corpid或corpsecret" });
+      return;
+    }
+    if (!secretAccepted(secret)) {
+      // The errcode for a wrong or reset appsecret is [unverified]; 40001 is the global table's
+      // "获取access_token时Secret错误，或者access_token无效".
+      res.json({ errcode: 40001, errmsg: "获取access_token时Secret错误，或者access_token无效" });
       return;
     }
     const { token, expiresIn } = state.appTokens.issue(appKey);
@@ -41,7 +50,7 @@ export function tokenRouter(state: DingTalkSimState): Router {
       sendApiQpsExceeded(res);
       return;
     }
-    if (body.appKey !== appKey || body.appSecret !== appSecret) {
+    if (body.appKey !== appKey || !secretAccepted(body.appSecret)) {
       sendApiError(res, 400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret");
       return;
     }
@@ -57,7 +66,7 @@ export function tokenRouter(state: DingTalkSimState): Router {
       sendApiError(res, 400, "unsupported.grant.type", "不支持的grant_type");
       return;
     }
-    if (body.client_id !== appKey || body.client_secret !== appSecret) {
+    if (body.client_id !== appKey || !secretAccepted(body.client_secret)) {
       sendApiError(res, 400, "invalid.client", "无效的client_id或client_secret");
       return;
     }

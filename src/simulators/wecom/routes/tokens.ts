@@ -21,7 +21,9 @@ export function tokenRouter(state: WeComSimState): Router {
       const app = state.apps.find((a) => a.secret === secret);
       if (app !== undefined) principal = { kind: "app", app };
     }
-    if (principal === undefined) return sendError(state, req, res, 40001);
+    // A revoke-secret fault resets every secret of the corp at once: each is then refused as a wrong one.
+    if (principal === undefined || state.controls.faults.secretRevoked)
+      return sendError(state, req, res, 40001);
     const trusted = trustedIpsOf(state, principal);
     if (trusted !== undefined && !trusted.has(callerIp(req))) return sendError(state, req, res, 60020);
     const issued = state.appTokens.issue(ownerKey(principal));
