@@ -591,6 +591,20 @@ export class SyncService {
       await this.store.updateSyncRun(run);
       return run;
     };
+    // While a plan waits for a person's decision, automatic runs do not plan over it: a newer plan would
+    // supersede it every hour, and the decision would never be asked for long enough to be taken.
+    if (recorded.trigger === "schedule" || recorded.trigger === "callback") {
+      const [waiting] = await this.store.listPlans({ target, statuses: ["pending"], limit: 1 });
+      if (waiting?.needsApproval) {
+        this.note(
+          `${target}: plan ${waiting.id} waits for a decision; automatic syncs of ${target} pause until then`,
+        );
+        return {
+          run: await finish("needs-approval", { waitingFor: waiting.id }, waiting.id),
+          plan: await this.getPlan(waiting.id),
+        };
+      }
+    }
     let plan: PlanRecord;
     try {
       plan = await this.planUnlocked(target, request, prepared);

@@ -269,4 +269,26 @@ describe("approving, rejecting and superseding plans", () => {
       superseded: [first.id],
     });
   });
+
+  it("pauses automatic runs while a plan waits for a decision, and lets a person plan anew", async () => {
+    // Department leaders become cashiers too: sensitive grants, so the plan waits for a person.
+    env.writePolicy(
+      "hesi-main.yaml",
+      hesiPolicy({ rules: "  - id: leaders-pay\n    when: { leaderOf: any }\n    grant: cashier\n" }),
+    );
+    const waiting = await env.sync.plan(env.targetId);
+    expect(waiting).toMatchObject({ status: "pending", needsApproval: true });
+    for (const trigger of ["schedule", "callback"] as const) {
+      const [outcome] = await env.sync.run(trigger, { fresh: "all", incremental: false });
+      expect(outcome!.run).toMatchObject({
+        status: "needs-approval",
+        planId: waiting.id,
+        summary: { waitingFor: waiting.id },
+      });
+      expect((await env.sync.getPlan(waiting.id)).status).toBe("pending");
+    }
+    const [manual] = await env.sync.run("cli", { fresh: "all", incremental: false });
+    expect(manual!.plan.id).not.toBe(waiting.id);
+    expect((await env.sync.getPlan(waiting.id)).status).toBe("superseded");
+  });
 });
