@@ -1,16 +1,20 @@
 /**
  * The permission sync when things go wrong: a target failing one call in five, a process killed in the
- * middle of an apply, a source whose read breaks off halfway (DingTalk bans us; an LDAP server of the
- * test's own stops), a policy change that would strip a role from 40% of people, and an old partial plan. The end state is checked against what the generated company and the policy mean,
- * read from the 合思 simulator itself; the audit log is checked for exactly one entry per effective change.
+ * middle of an apply, a source whose read breaks off halfway (DingTalk bans us; DingTalk's app secret is
+ * reset; an LDAP server of the test's own stops), a policy change that would strip a role from 40% of
+ * people, and an old partial plan. The end state is checked against what the generated company and the
+ * policy mean, read from the 合思 simulator itself; the audit log is checked for exactly one entry per
+ * effective change.
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseFaults } from "../../src/simulators/common/faults.js";
+import { incompleteReasons } from "../../src/sources/snapshot.js";
 import type { AuditRecord } from "../../src/store/store.js";
-import type { Plan } from "../../src/sync/plan.js";
+import type { Plan, PlanChange } from "../../src/sync/plan.js";
 import { generateOrg, type SimPerson } from "../../src/simulators/common/org.js";
+import { startDingTalkSimulator } from "../../src/simulators/dingtalk/index.js";
 import { HESI_ROLES, hesiPolicy } from "../fixtures/sync/policies.js";
 import { addEntries, startSlapd } from "../peers/openldap.js";
 import { cliCommand, runCli } from "../helpers/cli.js";
@@ -239,6 +243,72 @@ describe("sync reliability against the 合思 simulator", () => {
     );
     const rest = complete.changes.filter((c) => c.kind === "grant" && c.targetRole === "差旅申请人");
     expect(travel.length + rest.length).toBe(travellers.length);
+  });
+
+  it("plans no removal from a read cut off by a revoked app secret: DingTalk incomplete with AUTH_FAILED", async () => {
+    const e = await env({ ...AUTO, people: 150, seed: 11, target: { kind: "hesi" } });
+    const [first] = await e.sync.run("cli", { fresh: "all", incremental: false });
+    expect(first!.run.status).toBe("applied");
+
+    // Five people leave the company, so a complete read would disable them. The simulator has no hook to
+    // change its org, so it restarts on the same port with the same app and the changed org.
+    const leavers = [...listedPeople(e.org).values()].filter((p) => p.status === "active").slice(-5);
+    const leaving = new Set(leavers.map((p) => p.userid));
+    const org = {
+      ...e.org,
+      people: e.org.people.map((p) => (leaving.has(p.userid) ? { ...p, status: "left" as const } : p)),
+    };
+    const original = e.dingtalk;
+    await original.close();
+    const dingtalk = await startDingTalkSimulator({
+      org,
+      qps: 500,
+      port: original.port,
+      credentials: original.credentials,
+    });
+    // The env closes the simulator it started: point that at the replacement.
+    (original as { close: () => Promise<void> }).close = () => dingtalk.close();
+    // Plans name people by our Person id, which 合思 holds as the staff member's userId.
+    const { staff } = hesiHoldings(e.hesi!, e.org);
+    const leaverIds = leavers.map((p) => staff.get(p.userid)!.userId).sort();
+    const disables = (changes: readonly PlanChange[]) =>
+      changes
+        .filter((c) => c.kind === "disable-user")
+        .map((c) => ("person" in c ? c.person : ""))
+        .sort();
+
+    // Then the admin resets the app secret in the DingTalk console partway through reading the people.
+    const revokeMidway = () => dingtalk.controls.faults.set(parseFaults("revoke-secret-after=70"));
+    revokeMidway();
+    const [snapshot] = await e.sync.gatherSnapshots({ fresh: "all", incremental: false });
+    expect(snapshot!.people.length).toBeGreaterThan(0);
+    expect(snapshot!.people.length).toBeLessThan(listedPeople(org).size);
+    expect(snapshot!.completeness.complete).toBe(false);
+    expect(incompleteReasons(snapshot!).map((r) => r.code)).toEqual(["AUTH_FAILED"]);
+
+    // The plan reads again; the fault is set afresh (counting from zero, the secret accepted until then).
+    revokeMidway();
+    const plan = await e.planOf((await e.sync.plan(e.targetId)).id);
+    const source = plan.sources.find((s) => s.id === "dingtalk-hq")!;
+    expect(source.complete).toBe(false);
+    expect(source.people).toBeGreaterThan(0);
+    expect(source.people).toBeLessThan(listedPeople(org).size);
+    expect(source.reasons).toEqual([
+      expect.stringMatching(/^dingtalk-hq: DingTalk refused the app credentials .*appSecret/),
+    ]);
+    const removals = new Set(["revoke", "disable-user", "disable-department"]);
+    expect(plan.changes.filter((c) => removals.has(c.kind))).toEqual([]);
+    expect(plan.blocked.every((b) => removals.has(b.change.kind) && b.sources.join() === "dingtalk-hq")).toBe(
+      true,
+    );
+    expect(disables(plan.blocked.map((b) => b.change))).toEqual(expect.arrayContaining(leaverIds));
+
+    // With the secret working again, a complete read disables exactly the leavers.
+    dingtalk.controls.faults.set([]);
+    const complete = await e.planOf((await e.sync.plan(e.targetId)).id);
+    expect(complete.sources.every((s) => s.complete)).toBe(true);
+    expect(complete.blocked).toEqual([]);
+    expect(disables(complete.changes)).toEqual(leaverIds);
   });
 
   it("holds a policy change that revokes a role from 40% of people for approval; sync run applies nothing", async () => {
