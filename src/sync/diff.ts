@@ -226,6 +226,17 @@ export function planSync(input: PlanInput): Plan {
     const profile = profileAccount(facts.accounts, profileOrder);
     const name = displayName(profile, person.id);
     const wants = evaluation.grants.length > 0 || evaluation.withheld.length > 0;
+    const enable = (user: TargetUser, revives: boolean, reason: string): void => {
+      changes.push({
+        key: `user:enable:${person.id}`,
+        kind: "enable-user",
+        person: person.id,
+        name,
+        targetId: user.id,
+        revives,
+        reason,
+      });
+    };
 
     for (const w of evaluation.withheld)
       sod.push({
@@ -303,15 +314,11 @@ export function planSync(input: PlanInput): Plan {
         });
         userRef = { id: user.id };
         if (!user.active)
-          changes.push({
-            key: `user:enable:${person.id}`,
-            kind: "enable-user",
-            person: person.id,
-            name,
-            targetId: user.id,
-            revives: true,
-            reason: `a disabled ${target.id} account matches by ${match.by}; enabling it revives that account`,
-          });
+          enable(
+            user,
+            true,
+            `a disabled ${target.id} account matches by ${match.by}; enabling it revives that account`,
+          );
       } else {
         changes.push({
           key: `user:create:${person.id}`,
@@ -323,16 +330,7 @@ export function planSync(input: PlanInput): Plan {
         userRef = { pending: person.id };
       }
     } else if (caps.users) {
-      if (!user.active)
-        changes.push({
-          key: `user:enable:${person.id}`,
-          kind: "enable-user",
-          person: person.id,
-          name,
-          targetId: user.id,
-          revives: false,
-          reason: "active again in the directories",
-        });
+      if (!user.active) enable(user, false, "active again in the directories");
       const changed = profile ? changedFields(user, desired!) : [];
       if (changed.length > 0)
         changes.push({
