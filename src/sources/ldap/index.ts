@@ -11,3 +11,11 @@ export const ldapSource: SourceModule<LdapConfig> = {
   configSchema: ldapConfigSchema,
   openDirectory: openLdapDirectory,
 };
+export {
+  verifyPassword,
+  type PasswordCredentials,
+  type PasswordFailure,
+  type PasswordFailureCode,
+  type PasswordResult,
+  type PasswordSuccess,
+} from "./password.js";
