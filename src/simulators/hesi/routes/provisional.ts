@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import express, { type Router } from "express";
+import express, { type Response, type Router } from "express";
 import { gate } from "../gate.js";
 import { bodyOf, queryString } from "../params.js";
 import { countStatus, endpoint } from "../replies.js";
@@ -9,6 +9,15 @@ import { escapeHtml } from "./page.js";
 /** getProvisionalAuth: `expireDate` is at most 7 days in seconds (temp-auth.md). */
 const MAX_EXPIRE_SECONDS = 604_800;
 const EXPIRED_TEXT = "临时访问地址已过期，请重新获取访问临时授权";
+const PAGE_CSP = "default-src 'none'";
+/** What the landing page says it opened, by pageType (an open set: others are shown as they came). */
+const PAGE_LABELS: Readonly<Record<string, string>> = {
+  frontPage: "首页 (home page)",
+  home: "我的单据 (my bills)",
+  approve: "待办列表 (to-do list)",
+  form: "单据 (bill)",
+  backlogDetail: "待办详情 (to-do)",
+};
 
 /**
  * 访问临时授权 (reference §1.6b): `POST /api/openapi/v1(.1)/provisional/getProvisionalAuth` hands out a
@@ -71,37 +80,36 @@ export function provisionalRouter(state: HesiSimState): Router {
     const token = queryString(req, "accessToken") ?? "";
     const link = state.links.get(token);
     const now = state.controls.clock.now();
+    // The link carries a bearer token: the page must not be cached or leak it onward.
+    res
+      .set("Cache-Control", "no-store")
+      .set("Referrer-Policy", "no-referrer")
+      .set("Content-Security-Policy", PAGE_CSP);
     if (link === undefined || link.expiresAt <= now || (link.once && link.used)) {
       if (link?.overdueTokenRedirect !== undefined && link.expiresAt <= now) {
         countStatus(state, 302);
         res.redirect(302, link.overdueTokenRedirect);
         return;
       }
-      countStatus(state, 200);
-      res.status(200).type("html").send(`<!doctype html><meta charset="utf-8"><p>${EXPIRED_TEXT}</p>`);
-      return;
+      return sendPage(state, res, `<p>${EXPIRED_TEXT}</p>`);
     }
     link.used = true;
     const staff = tenant.staff.get(link.staffId);
-    if (staff === undefined || !staff.active) {
-      res.status(200).type("html").send(`<!doctype html><meta charset="utf-8"><p>${EXPIRED_TEXT}</p>`);
-      return;
-    }
+    // Disabled after the link was issued: no sign-in either.
+    if (staff === undefined || !staff.active) return sendPage(state, res, `<p>${EXPIRED_TEXT}</p>`);
     state.launches.push({
       staffId: staff.id,
       pageType: link.pageType,
       ...(link.flowId === undefined ? {} : { flowId: link.flowId }),
       at: now,
     });
-    countStatus(state, 200);
-    res
-      .status(200)
-      .type("html")
-      .send(
-        `<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>合思模拟器</title>` +
-          `<p>已登录：<strong>${escapeHtml(staff.name)}</strong> (<code>${escapeHtml(staff.id)}</code>)</p>` +
-          `<p>页面：${escapeHtml(link.pageType)}${link.flowId === undefined ? "" : ` · 单据 ${escapeHtml(link.flowId)}`}</p></html>`,
-      );
+    const e = escapeHtml;
+    sendPage(
+      state,
+      res,
+      `<p>已登录 · signed in as <strong>${e(staff.name)}</strong> (<code>${e(staff.id)}</code>)</p>` +
+        `<p>页面 · page: ${pageLabel(link.pageType, link.flowId)}</p>`,
+    );
   });
 
   // 获取地址前缀 (origin.md): the simulator is its own prefix.
@@ -117,4 +125,18 @@ export function provisionalRouter(state: HesiSimState): Router {
     res.json({ value: `${req.protocol}://${req.get("host") ?? "127.0.0.1"}/` });
   });
   return router;
+}
+
+function pageLabel(pageType: string, flowId: string | undefined): string {
+  const label = escapeHtml(Object.hasOwn(PAGE_LABELS, pageType) ? PAGE_LABELS[pageType]! : pageType);
+  return flowId === undefined ? label : `${label} <code>${escapeHtml(flowId)}</code>`;
+}
+
+/** The landing page's HTML (always 200, like Hesi's own page). */
+function sendPage(state: HesiSimState, res: Response, body: string): void {
+  countStatus(state, 200);
+  res
+    .status(200)
+    .type("html")
+    .send(`<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>合思模拟器</title>${body}</html>`);
 }
