@@ -170,6 +170,30 @@ export interface SyncRunRecord {
   readonly summary: JsonObject;
 }
 
+/** One artefact of the downstream OIDC provider (a code, a token, a session, an interaction, a grant…). */
+export interface OidcArtifact {
+  /** The provider's model name (`AuthorizationCode`, `Session`, `Grant`, …). */
+  readonly model: string;
+  /** Its id within the model. */
+  readonly id: string;
+  /** The provider's payload, JSON text exactly as given. */
+  readonly payload: string;
+  /** Epoch ms after which it is gone; null for artefacts that do not expire. */
+  readonly expiresAt: number | null;
+  /** Epoch ms at which it was consumed (a code redeemed, a refresh token rotated); null while unused. */
+  readonly consumedAt: number | null;
+}
+
+/** The secondary keys an OIDC artefact can be found or revoked by. */
+export interface OidcArtifactKeys {
+  /** The grant it belongs to (codes, tokens): revoking the grant removes it. */
+  readonly grantId?: string;
+  /** The device flow's user code. */
+  readonly userCode?: string;
+  /** A session's uid. */
+  readonly uid?: string;
+}
+
 /**
  * Durable state of idbridge. Narrow and domain-named: every method is one thing the service needs.
  * Audit rows can be appended and read, never updated or deleted.
@@ -308,6 +332,31 @@ export interface Store {
   releaseLease(name: string, holder: string): Promise<void>;
   /** Who holds the lease now, or null when it is free or expired. */
   leaseHolder(name: string): Promise<string | null>;
+
+  // ---------------------------------------------------------------- OIDC provider (src/broker)
+
+  /** Inserts or replaces the artefact `model`/`id` with its payload (JSON text), expiry and lookup keys. */
+  upsertOidcArtifact(
+    model: string,
+    id: string,
+    payload: string,
+    expiresAt: number | null,
+    keys: OidcArtifactKeys,
+  ): Promise<void>;
+  /** The artefact `model`/`id` unless it is unknown or expired at `now` (epoch ms). */
+  findOidcArtifact(model: string, id: string, now: number): Promise<OidcArtifact | null>;
+  /** The unexpired artefact of `model` with session uid `uid`. */
+  findOidcArtifactByUid(model: string, uid: string, now: number): Promise<OidcArtifact | null>;
+  /** The unexpired artefact of `model` with device user code `userCode`. */
+  findOidcArtifactByUserCode(model: string, userCode: string, now: number): Promise<OidcArtifact | null>;
+  /** Marks the artefact consumed at `at` (epoch ms); a later find still returns it, marked. */
+  consumeOidcArtifact(model: string, id: string, at: number): Promise<void>;
+  /** Removes the artefact `model`/`id`. */
+  destroyOidcArtifact(model: string, id: string): Promise<void>;
+  /** Removes every artefact of the grant (codes, access and refresh tokens…) in one statement. */
+  revokeOidcGrant(grantId: string): Promise<void>;
+  /** Removes artefacts expired at `now` (epoch ms); returns how many. */
+  deleteExpiredOidcArtifacts(now: number): Promise<number>;
 
   /** Checks that the store answers and reports its schema version. */
   health(): Promise<StoreHealth>;

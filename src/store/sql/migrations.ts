@@ -111,6 +111,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ],
     },
   },
+  {
+    version: 5,
+    name: "oidc provider artefacts",
+    statements: [
+      // Payloads are the provider's JSON as TEXT; expires_at and consumed_at are epoch ms (NULL: never / not yet).
+      `CREATE TABLE oidc_artifacts (
+         model TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL, grant_id TEXT, user_code TEXT,
+         uid TEXT, expires_at BIGINT, consumed_at BIGINT, PRIMARY KEY (model, id))`,
+      "CREATE INDEX oidc_artifacts_grant ON oidc_artifacts (grant_id)",
+      "CREATE INDEX oidc_artifacts_user_code ON oidc_artifacts (model, user_code)",
+      "CREATE INDEX oidc_artifacts_uid ON oidc_artifacts (model, uid)",
+      "CREATE INDEX oidc_artifacts_expires ON oidc_artifacts (expires_at)",
+    ],
+  },
 ];
 
 /** The latest schema version this code knows. */

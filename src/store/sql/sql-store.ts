@@ -9,6 +9,8 @@ import type {
   ChainHead,
   Checkpoint,
   InstanceInfo,
+  OidcArtifact,
+  OidcArtifactKeys,
   PlanDecision,
   PlanItemRecord,
   PlanListing,
@@ -21,6 +23,7 @@ import type {
 } from "../store.js";
 import type { SqlClient, SqlDriver } from "./driver.js";
 import * as identity from "./identity-tables.js";
+import * as oidc from "./oidc-tables.js";
 import * as sync from "./sync-tables.js";
 import { placeholders } from "./upsert.js";
 import { CODE_SCHEMA_VERSION, schemaVersion } from "./migrations.js";
@@ -317,6 +320,44 @@ export class SqlStore implements Store {
 
   leaseHolder(name: string): Promise<string | null> {
     return sync.leaseHolder(this.db, name, Date.now());
+  }
+
+  upsertOidcArtifact(
+    model: string,
+    id: string,
+    payload: string,
+    expiresAt: number | null,
+    keys: OidcArtifactKeys,
+  ): Promise<void> {
+    return oidc.upsertArtifact(this.db, model, id, payload, expiresAt, keys);
+  }
+
+  findOidcArtifact(model: string, id: string, now: number): Promise<OidcArtifact | null> {
+    return oidc.findArtifact(this.db, model, id, now);
+  }
+
+  findOidcArtifactByUid(model: string, uid: string, now: number): Promise<OidcArtifact | null> {
+    return oidc.findArtifactBy(this.db, "uid", model, uid, now);
+  }
+
+  findOidcArtifactByUserCode(model: string, userCode: string, now: number): Promise<OidcArtifact | null> {
+    return oidc.findArtifactBy(this.db, "user_code", model, userCode, now);
+  }
+
+  consumeOidcArtifact(model: string, id: string, at: number): Promise<void> {
+    return oidc.consumeArtifact(this.db, model, id, at);
+  }
+
+  destroyOidcArtifact(model: string, id: string): Promise<void> {
+    return oidc.destroyArtifact(this.db, model, id);
+  }
+
+  revokeOidcGrant(grantId: string): Promise<void> {
+    return oidc.revokeGrant(this.db, grantId);
+  }
+
+  deleteExpiredOidcArtifacts(now: number): Promise<number> {
+    return oidc.deleteExpired(this.db, now);
   }
 
   async health(): Promise<StoreHealth> {
