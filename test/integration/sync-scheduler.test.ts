@@ -32,6 +32,15 @@ const T0 = Date.UTC(2026, 10, 27, 8, 0, 0);
 // ------------------------------------------------------------------------------------------ fakes
 
 /** Timers on a fake clock; `advance` fires what comes due in order and lets the runs it starts settle. */
+/** The \`sync:\` section the scheduler tests start from: daily full reconciles, no incremental runs. */
+const SYNC_DEFAULTS = {
+  autoApprove: false,
+  maxFailedChanges: 50,
+  fullEveryMinutes: 1440,
+  incrementalEveryMinutes: 0,
+  callbackDelaySeconds: 10,
+};
+
 class FakeTimers implements SchedulerTimers {
   private at = T0;
   private nextId = 0;
@@ -141,14 +150,7 @@ function harness(
   const scheduler = new SyncScheduler({
     runner,
     store: { listSyncRuns: () => Promise.resolve(history) },
-    config: {
-      autoApprove: false,
-      maxFailedChanges: 50,
-      fullEveryMinutes: 1440,
-      incrementalEveryMinutes: 0,
-      callbackDelaySeconds: 10,
-      ...sync,
-    },
+    config: { ...SYNC_DEFAULTS, ...sync },
     logger,
     timers,
     startDelayMs: 5_000,
@@ -385,13 +387,7 @@ describe("sync scheduler: decisions", () => {
     const scheduler = new SyncScheduler({
       runner,
       store: { listSyncRuns: () => Promise.resolve(history) },
-      config: {
-        autoApprove: false,
-        maxFailedChanges: 50,
-        fullEveryMinutes: 1440,
-        incrementalEveryMinutes: 0,
-        callbackDelaySeconds: 10,
-      },
+      config: SYNC_DEFAULTS,
       logger: pino({ enabled: false }),
       timers,
       startDelayMs: 5_000,
