@@ -11,6 +11,7 @@
  *   who are not linked to anyone are left alone and reported.
  */
 import { createHash } from "node:crypto";
+import { normaliseEmail, normaliseMobile, normaliseText } from "../identity/normalise.js";
 import type { Person } from "../identity/person.js";
 import { evaluatePolicy, type PolicyEvaluation } from "../policy/evaluate.js";
 import {
@@ -677,11 +678,10 @@ function unlinkedMatcher(
   };
 }
 
+/** The matching key of a field, normalised as identity linking does ("" when the value gives no key). */
 function normaliseKey(kind: "employeeNo" | "mobile" | "email", value: string): string {
-  const v = value.trim();
-  if (kind === "email") return v.toLowerCase();
-  if (kind === "mobile") return v.replace(/[\s-]/g, "").replace(/^\+?86/, "");
-  return v;
+  const normalise = kind === "mobile" ? normaliseMobile : kind === "email" ? normaliseEmail : normaliseText;
+  return normalise(value) ?? "";
 }
 
 function sourceSubjectMatch(
