@@ -15,6 +15,42 @@ const storeUrl = z
   .string()
   .refine((url) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(url), "must start with sqlite: or postgres://");
 
+/** A finance platform that signs people in through idbridge's OpenID Connect provider. */
+const clientSchema = z.strictObject({
+  clientId: z
+    .string()
+    .regex(/^[A-Za-z0-9._~-]{1,128}$/, "must be 1-128 letters, digits or . _ ~ -")
+    .describe("OAuth client_id the platform sends."),
+  name: z.string().min(1).optional().describe("Name shown to people on the sign-in page."),
+  clientSecret: z
+    .string()
+    .min(32, "must be at least 32 characters (use ${ENV} for secrets)")
+    .optional()
+    .describe(
+      "Secret of a confidential client (use ${ENV}). Without it the client is public; PKCE is required either way.",
+    ),
+  redirectUris: z
+    .array(z.url())
+    .min(1)
+    .describe(
+      "Exact redirect URIs the platform may use; anything else is refused (no prefixes, no wildcards).",
+    ),
+  postLogoutRedirectUris: z
+    .array(z.url())
+    .default([])
+    .describe("Where the platform may send people after sign-out."),
+  backchannelLogoutUri: z
+    .url()
+    .optional()
+    .describe("Back-channel logout endpoint: told when a person's idbridge session ends."),
+  target: kebabId
+    .optional()
+    .describe(
+      "The target (targets[].id, and its policy) whose roles the `roles` claim carries for this platform. " +
+        "Without it the claim is empty.",
+    ),
+});
+
 /**
  * A list of `{ id, type, config }` entries (sources, targets): ids kebab-case and unique, each type's own
  * schema validating `config` with full paths (sources[1].config.appSecret).
@@ -194,6 +230,84 @@ export const configSchema = z
     identity: identityConfigSchema
       .prefault({})
       .describe("How accounts of different sources are linked to one person."),
+    signIn: z
+      .strictObject({
+        sources: z
+          .array(kebabId)
+          .optional()
+          .describe(
+            "Sources offered on the sign-in page, in this order. Default: every configured source people can " +
+              "sign in with (ldap, dingtalk, wecom, oidc, saml).",
+          ),
+        clients: z
+          .array(clientSchema)
+          .default([])
+          .describe(
+            "Finance platforms (OpenID Connect relying parties) that sign people in through idbridge.",
+          ),
+        session: z
+          .strictObject({
+            idleMinutes: z
+              .number()
+              .int()
+              .min(1)
+              .max(MAX_TIMER_SECONDS / 60)
+              .default(30)
+              .describe("An idbridge sign-in session ends after this long without use."),
+            absoluteHours: z
+              .number()
+              .int()
+              .min(1)
+              .max(MAX_TIMER_SECONDS / 3600)
+              .default(12)
+              .describe("An idbridge sign-in session ends this long after sign-in, however much it is used."),
+          })
+          .prefault({})
+          .describe("The browser session that makes a second finance platform open without asking."),
+        tokens: z
+          .strictObject({
+            accessTokenSeconds: z
+              .number()
+              .int()
+              .min(60)
+              .max(86_400)
+              .default(600)
+              .describe("Access token lifetime."),
+            idTokenSeconds: z.number().int().min(60).max(86_400).default(600).describe("ID token lifetime."),
+            refreshTokenDays: z
+              .number()
+              .int()
+              .min(1)
+              .max(90)
+              .default(14)
+              .describe("Refresh token lifetime; each use rotates it (the old one stops working)."),
+          })
+          .prefault({})
+          .describe("Lifetimes of what the OpenID Connect provider issues."),
+        justInTime: z
+          .boolean()
+          .default(false)
+          .describe(
+            "Create a new person at first sign-in for an account no link rule matches (the link is audited). " +
+              "Off: such a person sees a 'not provisioned' page until a sync or an admin links them.",
+          ),
+        upstreamTimeoutSeconds: z
+          .number()
+          .positive()
+          .max(120)
+          .default(10)
+          .describe("Bound on every call to a sign-in source (DingTalk, WeCom, LDAP, OIDC, SAML metadata)."),
+        signingKeyGraceDays: z
+          .number()
+          .min(0)
+          .max(365)
+          .default(7)
+          .describe(
+            "After `idbridge keys rotate`, tokens signed with the old key still verify for this long.",
+          ),
+      })
+      .prefault({})
+      .describe("Sign-in: the OpenID Connect provider for finance platforms, sessions and sign-in sources."),
     sync: z
       .strictObject({
         orgChartSource: kebabId
@@ -256,6 +370,33 @@ export const configSchema = z
         path: ["sync", "orgChartSource"],
         message: `unknown source "${orgChart}" (configured: ${config.sources.map((s) => s.id).join(", ") || "none"})`,
       });
+    const sourceIds = config.sources.map((s) => s.id);
+    (config.signIn.sources ?? []).forEach((id, index) => {
+      const source = config.sources.find((s) => s.id === id);
+      if (source === undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["signIn", "sources", index],
+          message: `unknown source "${id}" (configured: ${sourceIds.join(", ") || "none"})`,
+        });
+    });
+    const clientIds = new Map<string, number>();
+    config.signIn.clients.forEach((client, index) => {
+      const first = clientIds.get(client.clientId);
+      if (first !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["signIn", "clients", index, "clientId"],
+          message: `duplicate clientId "${client.clientId}" (also used by signIn.clients[${first}])`,
+        });
+      else clientIds.set(client.clientId, index);
+      if (client.target !== undefined && !config.targets.some((t) => t.id === client.target))
+        ctx.addIssue({
+          code: "custom",
+          path: ["signIn", "clients", index, "target"],
+          message: `unknown target "${client.target}" (configured: ${config.targets.map((t) => t.id).join(", ") || "none"})`,
+        });
+    });
     for (const problem of checkIdentitySources(
       config.identity,
       config.sources.map((s) => s.id),

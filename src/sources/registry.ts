@@ -1,7 +1,10 @@
-import { z } from "zod";
+import type { z } from "zod";
 import { AppError } from "../domain/errors.js";
 import { dingtalkConfigSchema } from "./dingtalk/config.js";
 import { ldapConfigSchema } from "./ldap/config.js";
+import { oidcConfigSchema } from "./oidc/config.js";
+import { samlConfigSchema } from "./saml/config.js";
+import type { SignInConnector, SignInContext } from "./sign-in.js";
 import type { DirectoryReader, SourceContext } from "./source.js";
 import { wecomConfigSchema } from "./wecom/config.js";
 
@@ -9,16 +12,13 @@ import { wecomConfigSchema } from "./wecom/config.js";
 export const SOURCE_TYPES = ["ldap", "dingtalk", "wecom", "oidc", "saml"] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 
-// Sign-in sources get their own schemas with the sign-in work; until then their settings are free-form.
-const pendingSchema = z.record(z.string(), z.unknown());
-
 /** Each type's config schema. Only these light zod modules are loaded with the config. */
 export const SOURCE_CONFIG_SCHEMAS = {
   ldap: ldapConfigSchema,
   dingtalk: dingtalkConfigSchema,
   wecom: wecomConfigSchema,
-  oidc: pendingSchema,
-  saml: pendingSchema,
+  oidc: oidcConfigSchema,
+  saml: samlConfigSchema,
 } as const satisfies Record<SourceType, z.ZodType>;
 
 /** A source entry of the config after its type's schema filled defaults. */
@@ -33,13 +33,14 @@ export type SourceConfigEntry = {
 // The readers (ldapts, HTTP clients) load only when a source is opened.
 interface LoadedModule {
   readonly openDirectory?: (context: SourceContext, config: never) => DirectoryReader;
+  readonly openSignIn?: (context: SignInContext, config: never) => SignInConnector;
 }
 const MODULES: Record<SourceType, () => Promise<LoadedModule>> = {
   ldap: async () => (await import("./ldap/index.js")).ldapSource,
   dingtalk: async () => (await import("./dingtalk/index.js")).dingtalkSource,
   wecom: async () => (await import("./wecom/index.js")).wecomSource,
-  oidc: () => Promise.resolve({}),
-  saml: () => Promise.resolve({}),
+  oidc: async () => (await import("./oidc/index.js")).oidcSource,
+  saml: async () => (await import("./saml/index.js")).samlSource,
 };
 
 /** Default context: the real clock and timers. */
@@ -78,4 +79,17 @@ export async function openDirectory(
     );
   }
   return module.openDirectory(context, entry.config as never);
+}
+
+/** Opens the sign-in connector of a configured source; INPUT_INVALID when its type cannot sign people in. */
+export async function openSignIn(entry: SourceConfigEntry, context: SignInContext): Promise<SignInConnector> {
+  const module = await MODULES[entry.type]();
+  if (module.openSignIn === undefined) {
+    throw new AppError(
+      "INPUT_INVALID",
+      `source ${entry.id} is of type ${entry.type}, which people cannot sign in with`,
+      { expose: true },
+    );
+  }
+  return module.openSignIn(context, entry.config as never);
 }

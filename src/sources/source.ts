@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import type { SignInConnector, SignInContext } from "./sign-in.js";
 import type { DirectorySnapshot, IncompleteReason, ReadCursor, UnavailableField } from "./snapshot.js";
 
 /** How to read: everything, or only what changed since a cursor from an earlier read. */
@@ -67,4 +68,6 @@ export interface SourceModule<C> {
   readonly configSchema: z.ZodType<C>;
   /** Opens a directory reader, for types that have a directory. */
   readonly openDirectory?: (context: SourceContext, config: C) => DirectoryReader;
+  /** Opens the sign-in connector, for types people can sign in with. */
+  readonly openSignIn?: (context: SignInContext, config: C) => SignInConnector;
 }

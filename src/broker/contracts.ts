@@ -1,0 +1,66 @@
+/**
+ * What the sign-in broker needs from the rest of idbridge, as interfaces, so the provider and the login
+ * pages (src/broker/provider.ts, login.ts) and the people side (src/broker/people.ts) meet here.
+ */
+import type { SignInIdentity } from "../sources/sign-in.js";
+
+/** Why a proven sign-in identity does not become a signed-in person. */
+export type ResolveFailureCode =
+  /** No person has this account and no link rule finds one (and just-in-time creation is off). */
+  | "NOT_PROVISIONED"
+  /** The account or its person waits in the identity review queue. */
+  | "IN_REVIEW"
+  /** An admin marked the account as nobody we manage. */
+  | "IGNORED"
+  /** The person is disabled, locked or expired in one of their linked sources. */
+  | "ACCOUNT_DISABLED"
+  /** The person has left (departed) in one of their linked sources. */
+  | "ACCOUNT_LEFT";
+
+/** The outcome of resolving a sign-in identity to a person. */
+export type ResolveOutcome =
+  | {
+      readonly ok: true;
+      /** Person.id: the `sub` of every token. */
+      readonly personId: string;
+      /** How: an existing link, a link rule that linked it now, or a just-in-time new person. */
+      readonly via: "link" | "rule" | "just-in-time";
+    }
+  | {
+      readonly ok: false;
+      readonly code: ResolveFailureCode;
+      /** For the audit log: which source said what; English, no secrets. */
+      readonly reason: string;
+      /** The person, when one was found (a disabled or departed one). */
+      readonly personId?: string;
+    };
+
+/** The claims of a person for one finance platform (ID token and userinfo). */
+export interface PersonClaims {
+  /** Display name. */
+  readonly name?: string;
+  /** Work email from a source that vouches for it. */
+  readonly email?: string;
+  /** Employee number. */
+  readonly employee_no?: string;
+  /** Department names (the org chart source's, main department first). */
+  readonly departments: readonly string[];
+  /** The platform's role names this person holds by policy (the target's `targetRole`s). */
+  readonly roles: readonly string[];
+}
+
+/** People as sign-in sees them. */
+export interface PersonDirectory {
+  /**
+   * Finds the person of a proven identity: persisted links first, then the configured link rules
+   * (recording and auditing a new link), then just-in-time creation when enabled. Refuses a person who
+   * is disabled, locked or departed in any linked source, asking those sources now where they can answer.
+   */
+  resolve(identity: SignInIdentity): Promise<ResolveOutcome>;
+  /**
+   * The claims of a person for a platform whose roles come from `targetId`'s policy (none when
+   * undefined); null when the person is unknown or no longer active as of the last reads (their
+   * session and refresh tokens then stop working).
+   */
+  claims(personId: string, targetId: string | undefined): Promise<PersonClaims | null>;
+}
