@@ -154,4 +154,10 @@ export interface SignInContext {
   readonly timeoutMs: number;
   /** idbridge's public base URL (no trailing slash): SAML entity ids and metadata are derived from it. */
   readonly publicUrl: string;
+  /**
+   * Marks `key` as used, across every instance on the store: true the first time, false ever after
+   * (until `ttlSeconds` pass). For replay checks on what a source cannot make single-use itself (SAML
+   * assertion ids).
+   */
+  readonly once: (key: string, ttlSeconds: number) => Promise<boolean>;
 }
