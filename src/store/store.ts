@@ -358,6 +358,15 @@ export interface Store {
   /** Removes artefacts expired at `now` (epoch ms); returns how many. */
   deleteExpiredOidcArtifacts(now: number): Promise<number>;
 
+  // ---------------------------------------------------------------- sign-in flows (src/broker/login.ts)
+
+  /** Keeps a sign-in flow record (JSON) under its `state` until `expiresAt` (epoch ms). */
+  putSignInFlow(state: string, payload: string, expiresAt: number): Promise<void>;
+  /** Removes and returns the unexpired flow record of `state`: of concurrent takers, exactly one gets it. */
+  takeSignInFlow(state: string, now: number): Promise<string | null>;
+  /** Marks `key` used until `expiresAt`: true the first time, false while the mark lasts (every instance). */
+  claimOnce(key: string, expiresAt: number, now: number): Promise<boolean>;
+
   /** Checks that the store answers and reports its schema version. */
   health(): Promise<StoreHealth>;
   /** Closes connections. */

@@ -24,6 +24,7 @@ import type {
 import type { SqlClient, SqlDriver } from "./driver.js";
 import * as identity from "./identity-tables.js";
 import * as oidc from "./oidc-tables.js";
+import * as signIn from "./sign-in-tables.js";
 import * as sync from "./sync-tables.js";
 import { placeholders } from "./upsert.js";
 import { CODE_SCHEMA_VERSION, schemaVersion } from "./migrations.js";
@@ -358,6 +359,20 @@ export class SqlStore implements Store {
 
   deleteExpiredOidcArtifacts(now: number): Promise<number> {
     return oidc.deleteExpired(this.db, now);
+  }
+
+  // ---------------------------------------------------------------- sign-in flows
+
+  putSignInFlow(state: string, payload: string, expiresAt: number): Promise<void> {
+    return signIn.putFlow(this.db, state, payload, expiresAt);
+  }
+
+  takeSignInFlow(state: string, now: number): Promise<string | null> {
+    return signIn.takeFlow(this.db, state, now);
+  }
+
+  claimOnce(key: string, expiresAt: number, now: number): Promise<boolean> {
+    return signIn.claimOnce(this.db, key, expiresAt, now);
   }
 
   async health(): Promise<StoreHealth> {
