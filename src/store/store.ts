@@ -268,6 +268,14 @@ export interface Store {
   /** Keeps (replaces) the last full snapshot of a source. */
   putLatestSnapshot(sourceId: string, json: string, takenAt: string): Promise<void>;
 
+  // ---------------------------------------------------------------- sign-in: person by account
+
+  /**
+   * The stored person one of whose accounts is (sourceId, subject), or null: an indexed look-up, so a
+   * sign-in does not read every person.
+   */
+  findPersonByAccount(sourceId: string, subject: string): Promise<Person | null>;
+
   // ---------------------------------------------------------------- sync (src/sync)
 
   /** The link table of a target. */

@@ -121,6 +121,50 @@ function describeSyncConformance(flavour: Flavour): void {
       }, 120_000);
     });
 
+    // ---------------------------------------------------------------- sign-in: person by account
+    describe("person by account (sign-in)", () => {
+      it("finds the person of each account, and nobody for an account no one has", async () => {
+        const { store } = await openFresh();
+        await store.savePeople([person("p_a", 1), person("p_b", 2)]);
+        expect(await store.findPersonByAccount("ad-hq", "guid-1")).toStrictEqual(person("p_a", 1));
+        expect(await store.findPersonByAccount("dingtalk-hq", "ding-2")).toStrictEqual(person("p_b", 2));
+        expect(await store.findPersonByAccount("dingtalk-hq", "guid-1")).toBeNull();
+        expect(await store.findPersonByAccount("ad-hq", "guid-3")).toBeNull();
+      });
+
+      it("follows accounts that move between people, in one call or in two", async () => {
+        const { store } = await openFresh();
+        await store.savePeople([person("p_a", 1), person("p_b", 2)]);
+        const moved = person("p_a", 1).accounts[1]!;
+        // One call: p_a loses its DingTalk account to p_b.
+        await store.savePeople([
+          { id: "p_a", accounts: [person("p_a", 1).accounts[0]!] },
+          { id: "p_b", accounts: [person("p_b", 2).accounts[0]!, moved] },
+        ]);
+        expect((await store.findPersonByAccount("dingtalk-hq", "ding-1"))?.id).toBe("p_b");
+        expect(await store.findPersonByAccount("dingtalk-hq", "ding-2")).toBeNull();
+        // Two calls: p_c takes it first, p_b is saved without it after.
+        await store.savePeople([{ id: "p_c", accounts: [moved] }]);
+        expect((await store.findPersonByAccount("dingtalk-hq", "ding-1"))?.id).toBe("p_c");
+        await store.savePeople([{ id: "p_b", accounts: [person("p_b", 2).accounts[0]!] }]);
+        expect((await store.findPersonByAccount("dingtalk-hq", "ding-1"))?.id).toBe("p_c");
+        expect((await store.findPersonByAccount("ad-hq", "guid-2"))?.id).toBe("p_b");
+      });
+
+      it("indexes the people stored before the index existed when the store is upgraded", async () => {
+        const { url, store } = await openFresh();
+        await store.savePeople([person("p_a", 1), person("p_b", 2)]);
+        // Back to schema 5: the index and its migration record gone, the people left as they were.
+        const raw = flavour.openRaw(url);
+        await raw.run("DROP TABLE person_accounts");
+        await raw.run("DELETE FROM idbridge_migrations WHERE version = 6");
+        await raw.close();
+        const upgraded = await open(url);
+        expect((await upgraded.findPersonByAccount("dingtalk-hq", "ding-2"))?.id).toBe("p_b");
+        expect((await upgraded.findPersonByAccount("ad-hq", "guid-1"))?.id).toBe("p_a");
+      });
+    });
+
     it("appends link decisions and lists them oldest first", async () => {
       const { store } = await openFresh();
       const decisions: LinkDecision[] = [

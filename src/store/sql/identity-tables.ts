@@ -14,11 +14,60 @@ export async function listPeople(db: SqlDriver): Promise<Person[]> {
     .sort((a, b) => compareStrings(a.id, b.id));
 }
 
-/** Inserts or replaces people by id, in one transaction. */
+/** Inserts or replaces people by id, and their rows of the account index, in one transaction. */
 export async function savePeople(db: SqlDriver, people: readonly Person[]): Promise<void> {
   if (people.length === 0) return;
-  const rows = lastPerKey(people, (p) => p.id).map((p) => [p.id, JSON.stringify(p.accounts)]);
-  await db.transaction(null, (tx) => upsertRows(tx, "people", ["id", "accounts"], ["id"], rows));
+  const saved = lastPerKey(people, (p) => p.id);
+  const rows = saved.map((p) => [p.id, JSON.stringify(p.accounts)]);
+  await db.transaction(null, async (tx) => {
+    await upsertRows(tx, "people", ["id", "accounts"], ["id"], rows);
+    await indexAccounts(tx, saved);
+  });
+}
+
+// ---------------------------------------------------------------- sign-in: person by account
+
+/**
+ * Rewrites the account index rows of `people`: their old rows go, their accounts' rows come (an account
+ * that moved from a person not saved here moves with the upsert).
+ */
+async function indexAccounts(tx: SqlClient, people: readonly Person[]): Promise<void> {
+  for (let i = 0; i < people.length; i += 1000) {
+    const ids = people.slice(i, i + 1000).map((p) => p.id);
+    await tx.run(
+      `DELETE FROM person_accounts WHERE person_id IN (${ids.map((_, k) => `$${k + 1}`).join(", ")})`,
+      ids,
+    );
+  }
+  const accounts = lastPerKey(
+    people.flatMap((p) => p.accounts.map((a) => [a.sourceId, a.subject, p.id] as const)),
+    ([sourceId, subject]) => `${sourceId}\u0000${subject}`,
+  );
+  await upsertRows(
+    tx,
+    "person_accounts",
+    ["source_id", "subject", "person_id"],
+    ["source_id", "subject"],
+    accounts,
+  );
+}
+
+/** The person with the account (sourceId, subject), or null; one indexed look-up, not a scan of people. */
+export async function findPersonByAccount(
+  db: SqlDriver,
+  sourceId: string,
+  subject: string,
+): Promise<Person | null> {
+  const rows = await db.query<{ id: string; accounts: string }>(
+    `SELECT p.id, p.accounts FROM person_accounts a JOIN people p ON p.id = a.person_id
+     WHERE a.source_id = $1 AND a.subject = $2`,
+    [sourceId, subject],
+  );
+  const row = rows[0];
+  if (row === undefined) return null;
+  const person = { id: row.id, accounts: JSON.parse(row.accounts) as Person["accounts"] };
+  // people.accounts is the truth: an index row it does not back names nobody.
+  return person.accounts.some((a) => a.sourceId === sourceId && a.subject === subject) ? person : null;
 }
 
 /** Link decisions, oldest first. */

@@ -44,6 +44,9 @@ const IDENTITY_AND_SYNC_TABLES = [
   "CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)",
 ];
 
+const PERSON_ACCOUNTS = `CREATE TABLE person_accounts (
+  source_id TEXT NOT NULL, subject TEXT NOT NULL, person_id TEXT NOT NULL, PRIMARY KEY (source_id, subject))`;
+
 /** The schema, in order. Never edit a released migration: add a new one. */
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -124,6 +127,29 @@ export const MIGRATIONS: readonly Migration[] = [
       "CREATE INDEX oidc_artifacts_uid ON oidc_artifacts (model, uid)",
       "CREATE INDEX oidc_artifacts_expires ON oidc_artifacts (expires_at)",
     ],
+  },
+  // ---------------------------------------------------------------- sign-in: person by account
+  {
+    version: 6,
+    name: "person accounts index (sign-in finds a person by source account)",
+    statements: {
+      // people.accounts stays the truth; this table is its index, filled from it once here and kept by
+      // savePeople in the same transaction.
+      sqlite: [
+        PERSON_ACCOUNTS,
+        "CREATE INDEX person_accounts_person ON person_accounts (person_id)",
+        `INSERT INTO person_accounts (source_id, subject, person_id)
+           SELECT json_extract(a.value, '$.sourceId'), json_extract(a.value, '$.subject'), p.id
+           FROM people p, json_each(p.accounts) a`,
+      ],
+      postgres: [
+        PERSON_ACCOUNTS,
+        "CREATE INDEX person_accounts_person ON person_accounts (person_id)",
+        `INSERT INTO person_accounts (source_id, subject, person_id)
+           SELECT a ->> 'sourceId', a ->> 'subject', p.id
+           FROM people p, json_array_elements(p.accounts::json) a`,
+      ],
+    },
   },
 ];
 

@@ -241,6 +241,12 @@ export class SqlStore implements Store {
     return identity.getLatestSnapshot(this.db, sourceId);
   }
 
+  // ---------------------------------------------------------------- sign-in: person by account
+
+  findPersonByAccount(sourceId: string, subject: string): Promise<Person | null> {
+    return identity.findPersonByAccount(this.db, sourceId, subject);
+  }
+
   putLatestSnapshot(sourceId: string, json: string, takenAt: string): Promise<void> {
     return identity.putLatestSnapshot(this.db, sourceId, json, takenAt);
   }
