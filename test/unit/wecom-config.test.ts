@@ -49,10 +49,8 @@ describe("wecom config", () => {
     ]);
   });
 
-  it("refuses both kinds of secret at once", () => {
-    expect(
-      problemsOf("      corpId: ww1\n      contactSecret: a\n      secret: b\n      agentId: 1\n"),
-    ).toEqual([expect.stringMatching(/^sources\[0\]\.config\.secret: set either contactSecret .* not both/)]);
+  it("accepts both kinds of secret at once: the directory is read with contactSecret, people sign in with the app", () => {
+    expect(problemsOf("      corpId: ww1\n      contactSecret: a\n      secret: b\n      agentId: 1\n")).toEqual([]);
   });
 
   it("asks for agentId with an app secret", () => {

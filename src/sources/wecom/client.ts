@@ -31,18 +31,34 @@ export type WeComRequest =
   | { readonly method: "GET"; readonly query?: Readonly<Record<string, string>> }
   | { readonly method: "POST"; readonly body: unknown };
 
+/** How a client differs from the directory reader's. */
+export interface WeComClientOptions {
+  /**
+   * Which secret to use; default: the 通讯录同步 secret when configured, else the app's. Sign-in asks for
+   * the app's: login codes belong to the app.
+   */
+  readonly secret?: SecretKind;
+  /** Retry limits; default: the reader's (minutes of waiting are fine for a sync, not for a sign-in). */
+  readonly policy?: RetryPolicy;
+}
+
 /** Calls the WeCom API for one source: one cached token, one rate limiter per API, retries. */
 export class WeComClient {
   readonly kind: SecretKind;
   private readonly tokens: TokenCache;
   private readonly limiters = new Map<string, RateLimiter>();
   private readonly base: string;
+  private readonly policy: RetryPolicy;
 
   constructor(
     private readonly context: SourceContext,
     private readonly config: WeComConfig,
+    options: WeComClientOptions = {},
   ) {
-    this.kind = config.contactSecret !== undefined ? "contact-sync" : "app";
+    this.kind = options.secret ?? (config.contactSecret !== undefined ? "contact-sync" : "app");
+    if (this.kind === "app" && config.secret === undefined)
+      throw new TypeError("WeComClient: an app client needs config.secret (the app's Secret)");
+    this.policy = options.policy ?? WECOM_RETRY_POLICY;
     this.base = config.baseUrl.replace(/\/+$/, "");
     this.tokens = new TokenCache(() => this.fetchToken(), context.now);
   }
@@ -80,7 +96,7 @@ export class WeComClient {
       sourceId: this.context.sourceId,
       where,
       tokens: this.tokens,
-      policy: WECOM_RETRY_POLICY,
+      policy: this.policy,
       sleep: this.context.sleep,
       ...(signal === undefined ? {} : { signal }),
       attempt: async (token) => {
@@ -132,7 +148,7 @@ export class WeComClient {
 
   // gettoken (WX-DOC 91039): one token per secret; busy, 5xx and network errors are retried 3 times.
   private fetchToken(): Promise<IssuedToken> {
-    const secret = this.config.contactSecret ?? this.config.secret ?? "";
+    const secret = (this.kind === "contact-sync" ? this.config.contactSecret : this.config.secret) ?? "";
     const url = `${this.base}/cgi-bin/gettoken?${new URLSearchParams({ corpid: this.config.corpId, corpsecret: secret }).toString()}`;
     const site: CallSite = {
       api: "/cgi-bin/gettoken",
@@ -142,7 +158,7 @@ export class WeComClient {
     return callVendor<IssuedToken>({
       sourceId: this.context.sourceId,
       where: "GET /cgi-bin/gettoken",
-      policy: WECOM_RETRY_POLICY,
+      policy: this.policy,
       sleep: this.context.sleep,
       attempt: async () => {
         const reply = await sendRequest(url, { method: "GET", timeoutMs: this.config.timeoutMs });

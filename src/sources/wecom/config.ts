@@ -16,25 +16,39 @@ export const wecomConfigSchema = z
       .min(1)
       .optional()
       .describe(
-        "The 通讯录同步 (contact sync) secret, from 管理后台 → 安全与管理 → 管理工具 → 通讯录同步. Sees the whole corp and is the only secret that may call user/list_id. Set this or `secret` + `agentId`, not both. Use `${ENV}`.",
+        "The 通讯录同步 (contact sync) secret, from 管理后台 → 安全与管理 → 管理工具 → 通讯录同步. Sees the whole corp and is the only secret that may call user/list_id. Set this or `secret` + `agentId`; set both only when people sign in with the app: the directory is then read with this secret, sign-in uses the app's. Use `${ENV}`.",
       ),
     secret: z
       .string()
       .min(1)
       .optional()
       .describe(
-        "A self-built app's Secret (应用管理 → the app). Sees only the app's visible range (可见范围); apps created after 2022-06-20 get no mobile, email, gender or avatar. Needs `agentId`. Use `${ENV}`.",
+        "A self-built app's Secret (应用管理 → the app). Sees only the app's visible range (可见范围); apps created after 2022-06-20 get no mobile, email, gender or avatar. Needs `agentId`. Sign-in always uses this secret: WeCom gives login codes to the app, and only its token may exchange them. Use `${ENV}`.",
       ),
     agentId: z
       .number()
       .int()
       .positive()
       .optional()
-      .describe("The AgentId of the app whose `secret` is configured (required with `secret`)."),
+      .describe(
+        "The AgentId of the app whose `secret` is configured (required with `secret`); people sign in with this app (web login and the in-app OAuth).",
+      ),
     baseUrl: z
       .url({ protocol: /^https?$/ })
       .default("https://qyapi.weixin.qq.com")
       .describe("API host; change only for a proxy or the simulator (`idbridge simulate wecom`)."),
+    loginBaseUrl: z
+      .url({ protocol: /^https?$/ })
+      .default("https://login.work.weixin.qq.com")
+      .describe(
+        "Host of the web login page (`/wwlogin/sso/login`: QR code or the desktop client's quick login); change only for the simulator.",
+      ),
+    oauthBaseUrl: z
+      .url({ protocol: /^https?$/ })
+      .default("https://open.weixin.qq.com")
+      .describe(
+        "Host of the in-app OAuth page (`/connect/oauth2/authorize`, silent snsapi_base inside the WeCom client); change only for the simulator.",
+      ),
     listing: z
       .enum(["department", "list-id"])
       .default("department")
@@ -102,13 +116,6 @@ export const wecomConfigSchema = z
         path: ["contactSecret"],
         message:
           "required: set contactSecret (the 通讯录同步 secret) or secret + agentId (a self-built app's secret)",
-      });
-    }
-    if (config.contactSecret !== undefined && config.secret !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["secret"],
-        message: "set either contactSecret (通讯录同步) or secret + agentId (an app), not both",
       });
     }
     if (config.secret !== undefined && config.agentId === undefined) {
