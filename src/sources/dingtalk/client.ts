@@ -47,12 +47,16 @@ export class DingTalkClient {
     );
   }
 
-  /** POSTs `body` to a legacy topapi endpoint with the app token; throws a SourceReadError naming `where`. */
+  /**
+   * POSTs `body` to a legacy topapi endpoint with the app token; throws a SourceReadError naming `where`.
+   * `signal` (default: the client's) ends the retries too: sign-in bounds a whole attempt with it.
+   */
   post<T>(
     endpoint: Endpoint,
     body: Record<string, unknown>,
     where: string,
     schema: z.ZodType<T>,
+    signal: AbortSignal | undefined = this.signal,
   ): Promise<T> {
     const lane = this.lane(endpoint.path);
     return lane.limit(() =>
@@ -61,7 +65,7 @@ export class DingTalkClient {
         where,
         tokens: this.tokens,
         sleep: this.context.sleep,
-        signal: this.signal,
+        signal,
         attempt: async (token) => {
           await this.pace(lane.limiter);
           const url = `${this.config.oapiBaseUrl.replace(/\/$/, "")}${endpoint.path}?access_token=${encodeURIComponent(token)}`;
@@ -69,7 +73,7 @@ export class DingTalkClient {
             method: "POST",
             body,
             timeoutMs: this.config.timeoutMs,
-            signal: this.signal,
+            signal,
           });
           return classifyReply(reply, endpoint, where, schema);
         },

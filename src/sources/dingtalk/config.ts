@@ -22,13 +22,25 @@ export const dingtalkConfigSchema = z.strictObject({
     .string()
     .min(1)
     .optional()
-    .describe("CorpId of the organisation (ding…); informational, shown by `sources test`."),
+    .describe(
+      "CorpId of the organisation (ding…). Required for sign-in: only people of this organisation may sign in, and the in-app JSAPI asks codes for it. Shown by `sources test`.",
+    ),
   oapiBaseUrl: baseUrl
     .default("https://oapi.dingtalk.com")
     .describe("Base URL of the legacy API (gettoken, topapi directory calls)."),
   apiBaseUrl: baseUrl
     .default("https://api.dingtalk.com")
     .describe("Base URL of the new API (v1.0 OAuth2 app token)."),
+  loginBaseUrl: baseUrl
+    .default("https://login.dingtalk.com")
+    .describe("Base URL of DingTalk's sign-in page (OAuth2 /oauth2/auth, the QR code at a desktop)."),
+  jsapiScriptUrl: z
+    .string()
+    .regex(/^https?:\/\/\S+$/i, "must be an http(s) URL")
+    .default("https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk.open.js")
+    .describe(
+      "The DingTalk JSAPI script the in-app sign-in page loads to ask the DingTalk client for a one-time code (dd.requestAuthCode).",
+    ),
   tokenApi: z
     .enum(["api", "oapi"])
     .default("api")

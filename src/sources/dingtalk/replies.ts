@@ -29,6 +29,11 @@ export interface Endpoint {
   readonly permission?: PermissionPoint;
   /** True for the token endpoints: any refusal there is a credentials problem. */
   readonly token?: boolean;
+  /**
+   * Legacy errcodes that answer the question rather than fail the call (sign-in: 60121 "not in this org",
+   * 40078 "no such code"): handed to the schema as `{errcode, errmsg}`, unwrapped from 88/sub_code.
+   */
+  readonly answers?: ReadonlySet<number>;
 }
 
 // DingTalk: 90018 app×API QPS, 90002 global per-API QPS, 90005/90006 org call volume — sleep ~1 s, retry.
@@ -77,6 +82,7 @@ function classifyLegacy<T>(
     if (Number.isInteger(sub)) code = sub;
     if (typeof body.sub_msg === "string") message = body.sub_msg;
   }
+  if (endpoint.answers?.has(code)) return parse({ errcode: code, errmsg: message }, where, schema);
   const detail = `errcode ${code}${message ? ` ${message}` : ""}`;
   if (code === -1) return { kind: "transient", detail: `DingTalk is busy (${detail})`, code: "SERVER_ERROR" };
   if (THROTTLED.has(code)) return { kind: "throttled", waitMs: THROTTLE_WAIT_MS, detail };

@@ -99,3 +99,37 @@ export const roleMemberPageSchema = z.object({
     list: z.array(z.object({ userid: z.string().min(1) })),
   }),
 });
+
+/** `POST /v1.0/oauth2/userAccessToken` (reference A3): `corpId` comes with scope `openid corpid`. */
+export const userAccessTokenSchema = z.object({
+  accessToken: z.string().min(1),
+  corpId: z.string().optional(),
+});
+
+/** `GET /v1.0/contact/users/me`: only the unionId is used; the self-set email and mobile never are. */
+export const contactMeSchema = z.object({ unionId: z.string().min(1) });
+
+// The legacy errcodes sign-in takes as answers (replies.ts `Endpoint.answers`).
+const answered = (codes: readonly number[]) =>
+  z.object({ errcode: z.number().refine((code) => codes.includes(code)), errmsg: z.string() });
+
+/** `POST /topapi/user/getbyunionid`: contact_type 0 employee, 1 external contact; 60121 not in the org. */
+export const byUnionIdSchema = z.union([
+  z.object({
+    errcode: z.literal(0),
+    result: z.object({ contact_type: z.number().int().optional(), userid: z.string().min(1) }),
+  }),
+  answered([60121]),
+]);
+
+/** `POST /topapi/v2/user/getuserinfo` (reference A5): 40078 for an unknown, used or expired code. */
+export const userInfoSchema = z.union([
+  z.object({ errcode: z.literal(0), result: z.object({ userid: z.string().min(1) }) }),
+  answered([40078]),
+]);
+
+/** `POST /topapi/v2/user/get` at sign-in: the person, or 60121 / 33012 when no longer in the org. */
+export const userDetailOrGoneSchema = z.union([
+  userDetailSchema.extend({ errcode: z.literal(0) }),
+  answered([60121, 33012]),
+]);
