@@ -12,6 +12,8 @@ export const ERRMSG = {
   40003: "invalid userid",
   40013: "invalid corpid",
   40014: "invalid access_token",
+  40029: "invalid code",
+  40056: "invalid agentid",
   // [unverified] the errcode for an out-of-range `limit` on user/list_id; 40058 is WeCom's generic
   // "invalid parameter" neighbour.
   40058: "invalid Request Parameter",
@@ -23,6 +25,7 @@ export const ERRMSG = {
   45009: "api freq out of limit",
   45033: "api concurrent out of limit",
   48002: "api forbidden",
+  50001: "redirect_uri unauthorized",
   50100: "invalid cursor",
   60003: "department not found",
   60011: "no privilege to access/modify contact/party/agent",

@@ -12,6 +12,7 @@ import {
   type WeComPushResult,
 } from "./callbacks.js";
 import { directoryRouter } from "./routes/directory.js";
+import { signInApiRouter, signInPagesRouter } from "./routes/sign-in.js";
 import { tokenRouter } from "./routes/tokens.js";
 import { createState, type WeComSimState, type WeComSimulatorOptions } from "./state.js";
 
@@ -66,8 +67,11 @@ export interface RunningWeComSimulator extends Omit<WeComSimulator, "app" | "sou
 /**
  * A WeCom (企业微信) server for tests, benchmarks and the demo: `/cgi-bin/gettoken` and the contact APIs,
  * with apps, the 通讯录同步 secret, visible ranges, the 2022 restrictions, rate and concurrency limits and
- * fault injection. Admin hooks live under `/__simulator/`. Sign-in routes (a later issue) mount as one more
- * router on the same state.
+ * fault injection, and sign-in: the web login page with a user picker (`/wwlogin/sso/login`, the old
+ * `/wwopen/sso/qrConnect`), the silent in-app OAuth (`/connect/oauth2/authorize`, who is in the app comes
+ * from the `wecom_sim_user` cookie, set by `GET /sim/sign-in-as?userid=`), trusted redirect domains and
+ * single-use 5-minute codes for `auth/getuserinfo`. One origin serves every WeCom host. Admin hooks live
+ * under `/__simulator/`.
  */
 export function createWeComSimulator(options: WeComSimulatorOptions = {}): WeComSimulator {
   const state: WeComSimState = createState(options);
@@ -76,7 +80,9 @@ export function createWeComSimulator(options: WeComSimulatorOptions = {}): WeCom
   const callback = createWeComCallbackRegistration();
   app.use("/__simulator/callbacks", weComCallbackControlRouter(callback, state.corpId, state.controls.clock));
   app.use("/__simulator", controlRouter(state.controls));
+  app.use(signInPagesRouter(state));
   app.use("/cgi-bin", tokenRouter(state));
+  app.use("/cgi-bin", signInApiRouter(state));
   app.use("/cgi-bin", directoryRouter(state));
   const credentials: WeComSimCredentials = {
     corpId: state.corpId,
@@ -99,7 +105,14 @@ export function createWeComSimulator(options: WeComSimulatorOptions = {}): WeCom
         const chosen = state.apps.find((a) => choice.agentId === undefined || a.agentId === choice.agentId);
         if (chosen === undefined)
           throw new TypeError(`the simulator has no app with agentId ${choice.agentId}`);
-        return { corpId: state.corpId, secret: chosen.secret, agentId: chosen.agentId, baseUrl };
+        return {
+          corpId: state.corpId,
+          secret: chosen.secret,
+          agentId: chosen.agentId,
+          baseUrl,
+          loginBaseUrl: baseUrl,
+          oauthBaseUrl: baseUrl,
+        };
       }
       return { corpId: state.corpId, contactSecret: state.contactSecret, baseUrl };
     },

@@ -25,6 +25,13 @@ export interface WeComSimAppOptions {
    * in real WeCom; the simulator enforces it whenever it is set.
    */
   readonly trustedIps?: readonly string[];
+  /**
+   * 可信域名 / 授权回调域 of the app's web login and OAuth: `host` or `host:port`, matched exactly against the
+   * redirect_uri's host and port (no wildcards; scheme and path ignored). Default: none set, and the
+   * simulator then trusts 127.0.0.1, localhost and [::1] at any port (a simulator convenience: real WeCom
+   * refuses every redirect until the domain is verified).
+   */
+  readonly trustedDomains?: readonly string[];
 }
 
 /** Options of the WeCom simulator. */
@@ -71,6 +78,24 @@ export interface SimApp {
   readonly visibleRoots: readonly number[];
   readonly createdAfter2022: boolean;
   readonly trustedIps?: ReadonlySet<string>;
+  /** Trusted redirect hosts (`host[:port]`); undefined = loopback at any port. */
+  readonly trustedDomains?: ReadonlySet<string>;
+}
+
+/** Who a login code or user_ticket stands for: a member, a linked corp's member, or a WeChat user. */
+export type SimSignedIn =
+  | { readonly kind: "member"; readonly userid: string }
+  | { readonly kind: "linked"; readonly corpId: string; readonly userid: string }
+  | { readonly kind: "wechat"; readonly openid: string };
+
+/** A login code (WX-DOC 91022: ≤512 bytes, single use, 5 minutes). */
+export interface SimLoginCode {
+  readonly who: SimSignedIn;
+  /** The app it was made for; undefined when the OAuth URL named none (any app of the corp may use it). */
+  readonly agentId?: number;
+  /** snsapi_privateinfo: getuserinfo also hands out a user_ticket. */
+  readonly privateInfo: boolean;
+  readonly expiresAt: number;
 }
 
 /** Who a token belongs to: the 通讯录同步 helper or one app. */
@@ -96,7 +121,7 @@ export class WeComOrgIndex extends OrgIndex {
   }
 }
 
-/** Everything the routes share. Sign-in routes (a later issue) add their own stores here. */
+/** Everything the routes share. */
 export interface WeComSimState {
   readonly corpId: string;
   readonly contactSecret: string;
@@ -118,6 +143,13 @@ export interface WeComSimState {
   hintSeq: number;
   /** Visible departments per app (whole subtrees), computed once. */
   readonly visible: Map<number, ReadonlySet<number>>;
+  /** Login codes not used yet. */
+  readonly loginCodes: Map<string, SimLoginCode>;
+  /** user_tickets (snsapi_privateinfo, 1800 s): the member and the app. */
+  readonly userTickets: Map<
+    string,
+    { readonly userid: string; readonly agentId: number; readonly expiresAt: number }
+  >;
 }
 
 const secret = (): string => randomBytes(32).toString("base64url").slice(0, 43);
@@ -139,6 +171,7 @@ export function createState(options: WeComSimulatorOptions): WeComSimState {
     visibleRoots: a.visibleDepartments ?? [1],
     createdAfter2022: a.createdAfter2022 ?? false,
     ...(a.trustedIps === undefined ? {} : { trustedIps: new Set(a.trustedIps) }),
+    ...(a.trustedDomains === undefined ? {} : { trustedDomains: new Set(a.trustedDomains) }),
   }));
   const visible = new Map<number, ReadonlySet<number>>();
   for (const app of apps) {
@@ -170,6 +203,8 @@ export function createState(options: WeComSimulatorOptions): WeComSimState {
     inFlight: 0,
     hintSeq: 0,
     visible,
+    loginCodes: new Map(),
+    userTickets: new Map(),
   };
 }
 
