@@ -79,7 +79,7 @@ export function openSamlSignIn(context: SignInContext, config: SamlConfig): Sign
         {},
       );
       if (cache.saved === undefined) throw new Error("node-saml made an AuthnRequest without saving its id");
-      return { url, keep: { requestId: cache.saved } };
+      return { url, keep: { requestId: cache.saved.id, requestedAt: cache.saved.at } };
     },
 
     complete: (input) => completeSignIn(input),
@@ -108,7 +108,7 @@ export function openSamlSignIn(context: SignInContext, config: SamlConfig): Sign
       const validated = await samlFor(
         idp,
         input.callbackUrl,
-        fixedCache(requestId),
+        fixedCache(requestId, input.keep?.requestedAt ?? ""),
         requestId !== null,
       ).validatePostResponseAsync({ SAMLResponse: encoded });
       if (validated.profile === null) return invalid("the response holds no assertion");
@@ -285,11 +285,14 @@ function short(message: string): string {
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
-/** A cache that only records the id node-saml generates for the AuthnRequest, for the broker to keep. */
-function captureCache(): CacheProvider & { saved?: string } {
-  const cache: CacheProvider & { saved?: string } = {
+/**
+ * A cache that only records the id node-saml generates for the AuthnRequest and its instant, for the
+ * broker to keep.
+ */
+function captureCache(): CacheProvider & { saved?: { readonly id: string; readonly at: string } } {
+  const cache: CacheProvider & { saved?: { readonly id: string; readonly at: string } } = {
     async saveAsync(key: string, value: string): Promise<CacheItem> {
-      cache.saved = key;
+      cache.saved = { id: key, at: value };
       return { value, createdAt: Date.now() };
     },
     getAsync: async () => null,
@@ -298,11 +301,14 @@ function captureCache(): CacheProvider & { saved?: string } {
   return cache;
 }
 
-/** The one request id the broker kept for this attempt; nothing else is ever valid. */
-function fixedCache(requestId: string | null): CacheProvider {
+/**
+ * The one request id the broker kept for this attempt, with its instant (node-saml ages requests by it);
+ * nothing else is ever valid.
+ */
+function fixedCache(requestId: string | null, requestedAt: string): CacheProvider {
   return {
     saveAsync: async () => null,
-    getAsync: async (key) => (requestId !== null && key === requestId ? "kept" : null),
+    getAsync: async (key) => (requestId !== null && key === requestId ? requestedAt : null),
     removeAsync: async () => null,
   };
 }
