@@ -275,6 +275,13 @@ export interface Store {
    * sign-in does not read every person.
    */
   findPersonByAccount(sourceId: string, subject: string): Promise<Person | null>;
+  /** The stored person with this id, or null. */
+  getPerson(id: string): Promise<Person | null>;
+  /**
+   * When each kept snapshot was taken, by source, without their content: a cheap check whether the
+   * snapshots a cache was built from are still the latest.
+   */
+  listLatestSnapshotTimes(): Promise<{ sourceId: string; takenAt: string }[]>;
 
   // ---------------------------------------------------------------- sync (src/sync)
 

@@ -132,6 +132,25 @@ function describeSyncConformance(flavour: Flavour): void {
         expect(await store.findPersonByAccount("ad-hq", "guid-3")).toBeNull();
       });
 
+      it("gets one person by id, and null for an unknown id", async () => {
+        const { store } = await openFresh();
+        await store.savePeople([person("p_a", 1), person("p_b", 2)]);
+        expect(await store.getPerson("p_b")).toStrictEqual(person("p_b", 2));
+        expect(await store.getPerson("p_c")).toBeNull();
+      });
+
+      it("lists when each kept snapshot was taken, sorted by source, following replacements", async () => {
+        const { store } = await openFresh();
+        expect(await store.listLatestSnapshotTimes()).toEqual([]);
+        await store.putLatestSnapshot("wecom-hq", "{}", "2026-03-01T08:00:00.000Z");
+        await store.putLatestSnapshot("ad-hq", "{}", "2026-03-01T07:00:00.000Z");
+        await store.putLatestSnapshot("wecom-hq", "{}", "2026-03-02T08:00:00.000Z");
+        expect(await store.listLatestSnapshotTimes()).toEqual([
+          { sourceId: "ad-hq", takenAt: "2026-03-01T07:00:00.000Z" },
+          { sourceId: "wecom-hq", takenAt: "2026-03-02T08:00:00.000Z" },
+        ]);
+      });
+
       it("follows accounts that move between people, in one call or in two", async () => {
         const { store } = await openFresh();
         await store.savePeople([person("p_a", 1), person("p_b", 2)]);

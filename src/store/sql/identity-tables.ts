@@ -70,6 +70,28 @@ export async function findPersonByAccount(
   return person.accounts.some((a) => a.sourceId === sourceId && a.subject === subject) ? person : null;
 }
 
+/** One person by id, or null. */
+export async function getPerson(db: SqlDriver, id: string): Promise<Person | null> {
+  const rows = await db.query<{ id: string; accounts: string }>(
+    "SELECT id, accounts FROM people WHERE id = $1",
+    [id],
+  );
+  const row = rows[0];
+  return row === undefined ? null : { id: row.id, accounts: JSON.parse(row.accounts) as Person["accounts"] };
+}
+
+/** When each kept snapshot was taken, sorted by source id, without the snapshots. */
+export async function listLatestSnapshotTimes(
+  db: SqlDriver,
+): Promise<{ sourceId: string; takenAt: string }[]> {
+  const rows = await db.query<{ source_id: string; taken_at: string }>(
+    "SELECT source_id, taken_at FROM latest_snapshots",
+  );
+  return rows
+    .map((r) => ({ sourceId: r.source_id, takenAt: r.taken_at }))
+    .sort((a, b) => compareStrings(a.sourceId, b.sourceId));
+}
+
 /** Link decisions, oldest first. */
 export async function listLinkDecisions(db: SqlDriver): Promise<LinkDecision[]> {
   const rows = await db.query<{ decision: string }>("SELECT decision FROM link_decisions ORDER BY seq");

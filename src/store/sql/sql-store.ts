@@ -247,6 +247,14 @@ export class SqlStore implements Store {
     return identity.findPersonByAccount(this.db, sourceId, subject);
   }
 
+  getPerson(id: string): Promise<Person | null> {
+    return identity.getPerson(this.db, id);
+  }
+
+  listLatestSnapshotTimes(): Promise<{ sourceId: string; takenAt: string }[]> {
+    return identity.listLatestSnapshotTimes(this.db);
+  }
+
   putLatestSnapshot(sourceId: string, json: string, takenAt: string): Promise<void> {
     return identity.putLatestSnapshot(this.db, sourceId, json, takenAt);
   }
