@@ -32,10 +32,10 @@ const PERMISSION_NAMES: Record<PermissionPoint, string> = {
   qyapi_get_department_member: "通讯录部门成员读权限",
 };
 
-/** A legacy oapi endpoint (`?access_token=`, HTTP 200 + errcode). */
+/** A legacy oapi endpoint (`?access_token=`, HTTP 200 + errcode); `permission` null: no contact point. */
 export function legacyEndpoint(
   state: DingTalkSimState,
-  permission: PermissionPoint,
+  permission: PermissionPoint | null,
   handle: (body: Record<string, unknown>, req: Request) => LegacyResult,
 ): RequestHandler {
   return async (req, res) => {
@@ -55,7 +55,7 @@ export function legacyEndpoint(
 /** The gateway's checks, then the handler; "sent" when a fault already answered (ban page, 502). */
 function answerLegacy(
   state: DingTalkSimState,
-  permission: PermissionPoint,
+  permission: PermissionPoint | null,
   req: Request,
   res: Response,
   handle: () => LegacyResult,
@@ -74,7 +74,7 @@ function answerLegacy(
       : { errcode: 40014, errmsg: "不合法的access_token" };
   }
   if (overQps(state, check.owner, path)) return QPS_EXCEEDED;
-  if (!state.permissions[permission]) {
+  if (permission !== null && !state.permissions[permission]) {
     return {
       errcode: 60011,
       errmsg: `应用尚未开通所需的权限：[${permission}]（${PERMISSION_NAMES[permission]}）`,

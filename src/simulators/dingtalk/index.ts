@@ -18,8 +18,11 @@ import {
 } from "./callbacks.js";
 import { sendApiError } from "./replies.js";
 import { directoryRouter } from "./routes/directory.js";
+import { jsapiRouter } from "./routes/jsapi.js";
+import { loginRouter } from "./routes/login.js";
 import { roleRouter } from "./routes/roles.js";
 import { tokenRouter } from "./routes/tokens.js";
+import type { ForeignOrg } from "./sign-in-state.js";
 import {
   createState,
   type DingTalkCredentials,
@@ -36,6 +39,9 @@ export type {
   JournalEntry,
 } from "./state.js";
 export type { BanReply, LegacyErrorShape } from "./replies.js";
+export type { DingTalkSignInOptions, ForeignOrg } from "./sign-in-state.js";
+export { DINGTALK_SIM_USER_COOKIE } from "./routes/jsapi.js";
+export { personalEmail } from "./routes/login.js";
 export type {
   DingTalkCallbackRegistration,
   DingTalkPushEvent,
@@ -53,6 +59,10 @@ export interface DingTalkSimulator {
   readonly org: SimOrg;
   /** The internal app's credentials. */
   readonly credentials: DingTalkCredentials;
+  /** The second organisation, whose people sign in at the QR page with their own corpId. */
+  readonly foreignOrg: ForeignOrg;
+  /** unionids `getbyunionid` answers as external contacts (tests may add to it). */
+  readonly externalContacts: Set<string>;
   /** Calls answered with a throttling error, by path. */
   readonly throttled: ReadonlyMap<string, number>;
   /** Legacy API calls (path, body, answer) when started with `journal: true`. */
@@ -91,6 +101,8 @@ export function createDingTalkSimulator(options: DingTalkSimulatorOptions = {}):
   app.use(tokenRouter(state));
   app.use(directoryRouter(state));
   app.use(roleRouter(state));
+  app.use(loginRouter(state));
+  app.use(jsapiRouter(state));
   app.use("/v1.0", (_req, res) =>
     sendApiError(res, 404, "InvalidAction.NotFound", "Specified api is not found"),
   );
@@ -102,6 +114,8 @@ export function createDingTalkSimulator(options: DingTalkSimulatorOptions = {}):
     controls: state.controls,
     org: state.org,
     credentials: state.credentials,
+    foreignOrg: state.signIn.foreign,
+    externalContacts: state.signIn.externalContacts,
     throttled: state.throttled,
     journal: state.journal,
     sourceConfig: (baseUrl) => sourceConfigFor(state, baseUrl),
@@ -124,6 +138,8 @@ export async function startDingTalkSimulator(
     controls: simulator.controls,
     org: simulator.org,
     credentials: simulator.credentials,
+    foreignOrg: simulator.foreignOrg,
+    externalContacts: simulator.externalContacts,
     throttled: simulator.throttled,
     journal: simulator.journal,
     sourceConfig: () => simulator.sourceConfig(running.url),
@@ -140,6 +156,8 @@ function sourceConfigFor(state: DingTalkSimState, baseUrl: string): Record<strin
     corpId: state.credentials.corpId,
     oapiBaseUrl: url,
     apiBaseUrl: url,
+    loginBaseUrl: url,
+    jsapiScriptUrl: `${url}/jsapi/dingtalk.open.js`,
     requestsPerSecond: state.qps,
   };
 }

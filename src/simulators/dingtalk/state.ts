@@ -7,6 +7,7 @@ import { Bans, RateWindows } from "../common/rate-window.js";
 import { TokenStore } from "../common/tokens.js";
 import { DingTalkOrgIndex } from "./org-index.js";
 import type { BanReply, LegacyErrorShape } from "./replies.js";
+import { SignInGrants, type DingTalkSignInOptions } from "./sign-in-state.js";
 
 /** The internal app the simulator knows (one per simulator). */
 export interface DingTalkCredentials {
@@ -42,7 +43,7 @@ export interface IpLimit {
   readonly banMs: number;
 }
 
-export interface DingTalkSimulatorOptions {
+export interface DingTalkSimulatorOptions extends DingTalkSignInOptions {
   /** Size of the generated org (default 200); ignored when `org` is given. */
   readonly people?: number;
   /** Seed of the generated org (default 1). */
@@ -108,6 +109,8 @@ export interface DingTalkSimState {
   readonly throttled: Map<string, number>;
   /** Legacy API calls, when the journal is on. */
   readonly journal: JournalEntry[] | undefined;
+  /** Sign-in: registered redirect URLs, the second org, codes and user tokens. */
+  readonly signIn: SignInGrants;
 }
 
 export function createState(options: DingTalkSimulatorOptions): DingTalkSimState {
@@ -152,5 +155,6 @@ export function createState(options: DingTalkSimulatorOptions): DingTalkSimState
     bans: new Bans(() => clock.now()),
     throttled: new Map(),
     journal: options.journal === true ? [] : undefined,
+    signIn: new SignInGrants(clock, options.seed ?? 1, options),
   };
 }

@@ -139,6 +139,10 @@ export function directoryRouter(state: DingTalkSimState): Router {
     legacyEndpoint(state, "qyapi_get_member", (body) => {
       const unionid = stringParam(body, "unionid");
       if (unionid === undefined) return { errcode: 400002, errmsg: "无效的参数" };
+      // An external contact (外部联系人) has a userid in the org's contacts but contact_type 1.
+      if (state.signIn.externalContacts.has(unionid)) {
+        return { payload: { result: { contact_type: 1, userid: `ext${unionid.slice(0, 10)}` } } };
+      }
       const person = index.byUnionid.get(unionid);
       if (person === undefined) return { errcode: 60121, errmsg: "找不到该用户" };
       return { payload: { result: { contact_type: 0, userid: person.userid } } };
