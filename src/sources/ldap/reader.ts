@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { SnapshotBuilder, SourceReadError, isSourceReadError } from "../builder.js";
 import type {
   DepartmentMembership,
@@ -6,10 +5,8 @@ import type {
   IncompleteReason,
   ReadCursor,
   SourceGroup,
-  SourcePerson,
 } from "../snapshot.js";
 import type { DirectoryReader, ReadOptions, SourceContext, SourceTestReport } from "../source.js";
-import { activeDirectory } from "./ad.js";
 import type { LdapConfig } from "./config.js";
 import { LdapConnection, type SearchSpec } from "./connection.js";
 import { and, escapeFilterValue } from "./filter.js";
@@ -24,15 +21,17 @@ import {
   strings,
   type LdapEntry,
 } from "./entry.js";
-import { openLdap } from "./openldap.js";
+import {
+  OU_FILTER,
+  mapPersonEntry,
+  resolveLdapConfig,
+  type MappedPerson,
+  type ResolvedLdapConfig,
+} from "./person.js";
 import { referenceDn, referenceHidesEntries } from "./references.js";
-import type { HighWater, LdapVendor, MappedField } from "./vendor.js";
+import type { HighWater, LdapVendor } from "./vendor.js";
 
 export const LDAP_SOURCE_TYPE = "ldap";
-
-const OU_FILTER = "(objectClass=organizationalUnit)";
-
-const OPTIONAL_FIELDS = ["username", "name", "email", "mobile", "employeeNo", "title"] as const;
 
 // Problems after which nothing else can be read on this connection.
 const FATAL: ReadonlySet<IncompleteReason["code"]> = new Set([
@@ -42,54 +41,12 @@ const FATAL: ReadonlySet<IncompleteReason["code"]> = new Set([
   "ABORTED",
 ]);
 
-/** The config with the flavor's defaults filled in. */
-interface Resolved {
-  readonly vendor: LdapVendor;
-  readonly userFilter: string;
-  readonly groupFilter: string;
-  readonly attributes: Readonly<Record<MappedField, string>>;
-  /** Attributes requested for every person. */
-  readonly personAttributes: readonly string[];
-  /** Identifies what a cursor was taken over; a cursor of another scope is not continued. */
-  readonly scope: string;
-}
-
-function resolve(config: LdapConfig): Resolved {
-  const vendor = config.flavor === "ad" ? activeDirectory : openLdap;
-  const attributes = { ...vendor.defaultAttributes, ...config.attributes };
-  const userFilter = config.users.filter ?? vendor.defaultUserFilter;
-  const groupFilter = config.groups.filter ?? vendor.defaultGroupFilter;
-  const personAttributes = [
-    ...new Set([
-      vendor.subjectAttribute,
-      ...Object.entries(attributes)
-        .filter(([field]) => field !== "department" || config.departments.from === "attribute")
-        .map(([, name]) => name),
-      ...vendor.statusAttributes,
-      ...vendor.changeAttributes,
-      ...config.extraAttributes,
-    ]),
-  ];
-  const scope = createHash("sha256")
-    .update(
-      JSON.stringify([
-        config.flavor,
-        config.url.toLowerCase(),
-        config.users.baseDns,
-        userFilter,
-        config.groups.baseDns,
-        groupFilter,
-        config.departments.from,
-      ]),
-    )
-    .digest("hex")
-    .slice(0, 16);
-  return { vendor, userFilter, groupFilter, attributes, personAttributes, scope };
-}
+type Resolved = ResolvedLdapConfig;
+type RawPerson = MappedPerson;
 
 /** Opens a reader of an AD or OpenLDAP directory. Nothing connects until `test()` or `read()`. */
 export function openLdapDirectory(context: SourceContext, config: LdapConfig): DirectoryReader {
-  const resolved = resolve(config);
+  const resolved = resolveLdapConfig(config);
   return {
     test: () => testSource(context, config, resolved),
     read: (options) => readSource(context, config, resolved, options ?? { mode: "full" }),
@@ -142,17 +99,6 @@ async function readSource(
   } finally {
     await connection.close();
   }
-}
-
-/** A person as read, before DNs (manager, OU) are turned into subjects and department ids. */
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-interface RawPerson {
-  /** The person; departments and managers are filled in once every DN is known. */
-  readonly person: Mutable<SourcePerson>;
-  readonly dn: string;
-  readonly managerDns: readonly string[];
-  readonly departmentValue?: string;
 }
 
 interface RawGroup {
@@ -463,31 +409,7 @@ class ReadRun {
   private toRawPerson(entry: LdapEntry): RawPerson | null {
     const subject = this.subjectOrFail(entry, "person");
     if (subject === null) return null;
-    const a = this.resolved.attributes;
-    const attributes: Record<string, string | readonly string[]> = { dn: entry.dn };
-    for (const name of this.config.extraAttributes) {
-      const values = strings(entry, name);
-      if (values.length === 1) attributes[name] = values[0]!;
-      else if (values.length > 1) attributes[name] = values;
-    }
-    const department = this.config.departments.from === "attribute" ? first(entry, a.department) : undefined;
-    const person: Mutable<SourcePerson> = {
-      subject,
-      departments: [],
-      managers: [],
-      status: this.vendor.statusOf(entry, this.now),
-      attributes,
-    };
-    for (const field of OPTIONAL_FIELDS) {
-      const value = first(entry, a[field]);
-      if (value !== undefined && value !== "") person[field] = value;
-    }
-    return {
-      dn: entry.dn,
-      managerDns: strings(entry, a.manager),
-      ...(department === undefined || department === "" ? {} : { departmentValue: department }),
-      person,
-    };
+    return mapPersonEntry(entry, subject, this.config, this.resolved, this.now);
   }
 
   private async collectPeople(changed: string, raw: RawPerson[]): Promise<void> {
