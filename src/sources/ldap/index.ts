@@ -2,6 +2,7 @@
 import type { SourceModule } from "../source.js";
 import { ldapConfigSchema, type LdapConfig } from "./config.js";
 import { LDAP_SOURCE_TYPE, openLdapDirectory } from "./reader.js";
+import { openLdapSignIn } from "./sign-in.js";
 
 export type { LdapConfig } from "./config.js";
 
@@ -10,7 +11,9 @@ export const ldapSource: SourceModule<LdapConfig> = {
   type: LDAP_SOURCE_TYPE,
   configSchema: ldapConfigSchema,
   openDirectory: openLdapDirectory,
+  openSignIn: openLdapSignIn,
 };
+export { openLdapSignIn } from "./sign-in.js";
 export {
   verifyPassword,
   type PasswordCredentials,
