@@ -278,7 +278,11 @@ function describeFailure(error: unknown): string {
     if (cause instanceof UpstreamUnreachable) return `the IdP is not reachable: ${cause.message}`;
   }
   if (error instanceof client.ClientError) {
-    return `${error.code ?? "OAUTH_ERROR"}: ${error.message}`;
+    // openid-client's message is generic ("invalid response encountered"); the cause says which check
+    // failed. oauth4webapi keeps the compared values in its cause objects, out of these messages.
+    const detail =
+      error.cause instanceof Error && error.cause.message !== error.message ? `: ${error.cause.message}` : "";
+    return `${error.code ?? "OAUTH_ERROR"}: ${error.message}${detail}`;
   }
   return error instanceof Error ? error.message : String(error);
 }
