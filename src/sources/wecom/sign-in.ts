@@ -250,7 +250,7 @@ export function openWeComSignIn(context: SignInContext, config: WeComConfig): Si
   };
 }
 
-function start(
+async function start(
   base: string,
   path: string,
   input: FlowInput,
@@ -259,7 +259,7 @@ function start(
   if (!STATE_RULE.test(input.state))
     throw new TypeError("WeCom state must be 1 to 128 characters of [a-zA-Z0-9] (WX-DOC 91022)");
   const url = `${base.replace(/\/+$/, "")}${path}?${new URLSearchParams(query).toString()}`;
-  return Promise.resolve({ url, keep: {} });
+  return { url, keep: {} };
 }
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
