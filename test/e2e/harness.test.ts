@@ -29,14 +29,16 @@ const chromium = chromiumOrSkip();
 /** A bare oidc-provider on 127.0.0.1 with its dev login form, first-party clients (no consent screen). */
 async function startProvider(
   port: number,
-  clients: readonly { id: string; rp: FinanceClient }[],
+  clients: readonly { id: string; secret?: string; rp: FinanceClient }[],
 ): Promise<{ issuer: string; stop: () => Promise<void> }> {
   const issuer = `http://127.0.0.1:${port}`;
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const provider = new Provider(issuer, {
-    clients: clients.map(({ id, rp }) => ({
+    clients: clients.map(({ id, secret, rp }) => ({
       client_id: id,
-      token_endpoint_auth_method: "none",
+      ...(secret === undefined
+        ? { token_endpoint_auth_method: "none" }
+        : { client_secret: secret, token_endpoint_auth_method: "client_secret_basic" }),
       redirect_uris: [rp.redirectUri],
       post_logout_redirect_uris: [rp.postLogoutRedirectUri],
       backchannel_logout_uri: rp.backchannelLogoutUri,
@@ -109,10 +111,17 @@ describe.skipIf(chromium === null)("browser harness (headless Chromium)", () => 
     issuer = `http://127.0.0.1:${port}`;
     // The clients start first: their redirect URIs go into the provider's client list.
     finance = await startFinanceClient({ issuer, clientId: "finance", name: "finance" });
-    expenses = await startFinanceClient({ issuer, clientId: "expenses", name: "expenses" });
+    // One public client, one confidential.
+    const secret = randomBytes(32).toString("base64url");
+    expenses = await startFinanceClient({
+      issuer,
+      clientId: "expenses",
+      clientSecret: secret,
+      name: "expenses",
+    });
     const provider = await startProvider(port, [
       { id: "finance", rp: finance },
-      { id: "expenses", rp: expenses },
+      { id: "expenses", secret, rp: expenses },
     ]);
     stopProvider = provider.stop;
     browser = await launchBrowser(chromium!);

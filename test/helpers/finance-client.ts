@@ -13,12 +13,17 @@ import { parseCookie, stringifySetCookie } from "cookie";
 
 /** Options of a finance client. */
 export interface FinanceClientOptions {
-  /** The OpenID Provider's issuer; discovered on first use, so it may start after this client. */
-  readonly issuer: string;
+  /**
+   * The OpenID Provider's issuer, discovered on first use, so the provider may start after this client; a
+   * function when the provider's port is not known yet either (a peer that picks its own port).
+   */
+  readonly issuer: string | (() => string);
   /** The client_id registered at the provider. */
   readonly clientId: string;
-  /** The client secret (client_secret_basic); without it the client is public (auth method `none`). */
+  /** The client secret; without it the client is public (auth method `none`). */
   readonly clientSecret?: string;
+  /** How the secret goes to the token endpoint; `client_secret_basic` by default. */
+  readonly secretMethod?: "client_secret_basic" | "client_secret_post";
   /** Shown on its pages and prefixes its cookies (every port of 127.0.0.1 shares one cookie jar). */
   readonly name?: string;
   /** Scopes asked for; `openid profile email` by default. */
@@ -75,11 +80,8 @@ const PASSED_ON = ["prompt", "login_hint", "ui_locales", "max_age", "acr_values"
 
 /** Starts a finance client on 127.0.0.1. */
 export async function startFinanceClient(options: FinanceClientOptions): Promise<FinanceClient> {
-  const issuer = new URL(options.issuer);
-  const loopback = issuer.hostname === "127.0.0.1" || issuer.hostname === "localhost";
-  if (issuer.protocol !== "https:" && !(issuer.protocol === "http:" && loopback)) {
-    throw new TypeError(`issuer must be https, or http on the loopback interface: ${options.issuer}`);
-  }
+  // A fixed issuer is checked now, so a wrong one fails the test that starts the client, not its first sign-in.
+  if (typeof options.issuer === "string") issuerUrl(options.issuer);
   const name = options.name ?? "test finance platform";
   const prefix = name.toLowerCase().replace(/[^a-z0-9]+/g, "_");
   const cookies = { session: `${prefix}_sid`, pending: `${prefix}_tx` };
@@ -94,21 +96,17 @@ export async function startFinanceClient(options: FinanceClientOptions): Promise
   let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
   /** The provider's configuration, discovered once; a failed discovery is tried again next time. */
   function configuration(): Promise<client.Configuration> {
-    discovered ??= client
-      .discovery(
-        issuer,
-        options.clientId,
-        {},
-        options.clientSecret === undefined ? client.None() : client.ClientSecretBasic(options.clientSecret),
-        {
-          // Verify the ID token's signature against the JWKS too: over plain http on loopback there is no TLS
-          // to vouch for the token endpoint.
-          execute: [
-            client.enableNonRepudiationChecks,
-            ...(issuer.protocol === "http:" ? [client.allowInsecureRequests] : []),
-          ],
-        },
-      )
+    if (discovered !== undefined) return discovered;
+    const issuer = issuerUrl(typeof options.issuer === "string" ? options.issuer : options.issuer());
+    discovered = client
+      .discovery(issuer, options.clientId, {}, clientAuth(options), {
+        // Verify the ID token's signature against the JWKS too: over plain http on loopback there is no TLS
+        // to vouch for the token endpoint.
+        execute: [
+          client.enableNonRepudiationChecks,
+          ...(issuer.protocol === "http:" ? [client.allowInsecureRequests] : []),
+        ],
+      })
       .catch((error: unknown) => {
         discovered = undefined;
         throw error;
@@ -343,6 +341,24 @@ export async function startFinanceClient(options: FinanceClientOptions): Promise
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
+}
+
+/** The token endpoint authentication of the options. */
+function clientAuth(options: FinanceClientOptions): client.ClientAuth {
+  if (options.clientSecret === undefined) return client.None();
+  return options.secretMethod === "client_secret_post"
+    ? client.ClientSecretPost(options.clientSecret)
+    : client.ClientSecretBasic(options.clientSecret);
+}
+
+/** The issuer as a URL: https, or plain http only on the loopback interface (the tests' peers). */
+function issuerUrl(text: string): URL {
+  const issuer = new URL(text);
+  const loopback = issuer.hostname === "127.0.0.1" || issuer.hostname === "localhost";
+  if (issuer.protocol !== "https:" && !(issuer.protocol === "http:" && loopback)) {
+    throw new TypeError(`issuer must be https, or http on the loopback interface: ${text}`);
+  }
+  return issuer;
 }
 
 /** The `roles` claim as a list of strings (absent or malformed: none). */
