@@ -517,3 +517,102 @@ describe("DingTalk simulator: limits and faults", () => {
     ]);
   });
 });
+
+describe("DingTalk simulator: sign-in endpoints", () => {
+  const CALLBACK = "http://127.0.0.1:9/cb";
+  const authorize = (sim: RunningDingTalkSimulator, extra: Record<string, string> = {}): string =>
+    `${sim.url}/oauth2/auth?${new URLSearchParams({
+      redirect_uri: CALLBACK,
+      response_type: "code",
+      client_id: sim.credentials.appKey,
+      scope: "openid corpid",
+      prompt: "consent",
+      state: "s",
+      ...extra,
+    })}`;
+  const authCodeFor = async (sim: RunningDingTalkSimulator, userid: string): Promise<string> => {
+    const approve = authorize(sim).replace("/oauth2/auth?", "/oauth2/auth/approve?") + `&userid=${userid}`;
+    const res = await fetch(approve, { redirect: "manual" });
+    return new URL(res.headers.get("location")!).searchParams.get("authCode")!;
+  };
+  const exchange = (sim: RunningDingTalkSimulator, body: Record<string, unknown>) =>
+    fetch(`${sim.url}/v1.0/oauth2/userAccessToken`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        clientId: sim.credentials.appKey,
+        clientSecret: sim.credentials.appSecret,
+        ...body,
+      }),
+    });
+
+  it("refuses an unregistered redirect_uri or unknown client_id at the authorize page", async () => {
+    const sim = await start({ redirectUrls: [CALLBACK] });
+    expect((await fetch(authorize(sim, { redirect_uri: `${CALLBACK}/x` }))).status).toBe(400);
+    expect((await fetch(authorize(sim, { client_id: "dingother" }))).status).toBe(400);
+    const page = await (await fetch(authorize(sim))).text();
+    expect(page).toMatch(/data-userid="[^"]+"/);
+  });
+
+  it("exchanges an authCode once; a reused or expired code and a wrong secret answer HTTP 400", async () => {
+    const sim = await start({ redirectUrls: [CALLBACK] });
+    const who = [...sim.org.people].find((p) => p.status === "active")!;
+    const code = await authCodeFor(sim, who.userid);
+    const first = await exchange(sim, { code, grantType: "authorization_code" });
+    const tokens = (await first.json()) as Record<string, unknown>;
+    expect(tokens).toMatchObject({ expireIn: 7200, corpId: sim.credentials.corpId });
+    const again = await exchange(sim, { code, grantType: "authorization_code" });
+    expect(again.status).toBe(400);
+    expect(await again.json()).toMatchObject({ code: "invalidCode" });
+    const late = await authCodeFor(sim, who.userid);
+    sim.clock.advance(5 * 60_000 + 1);
+    expect((await exchange(sim, { code: late, grantType: "authorization_code" })).status).toBe(400);
+    const wrong = await exchange(sim, { clientSecret: "nope", code: "x", grantType: "authorization_code" });
+    expect(await wrong.json()).toMatchObject({ code: "invalidClientIdOrSecret" });
+    const refreshed = await exchange(sim, { refreshToken: tokens.refreshToken, grantType: "refresh_token" });
+    expect(refreshed.status).toBe(200);
+  });
+
+  it("serves contact/users/me for a user token and InvalidAuthentication without one", async () => {
+    const sim = await start({ redirectUrls: [CALLBACK] });
+    const who = [...sim.org.people].find((p) => p.status === "active")!;
+    const code = await authCodeFor(sim, who.userid);
+    const { accessToken } = (await (
+      await exchange(sim, { code, grantType: "authorization_code" })
+    ).json()) as {
+      accessToken: string;
+    };
+    const me = await fetch(`${sim.url}/v1.0/contact/users/me`, {
+      headers: { "x-acs-dingtalk-access-token": accessToken },
+    });
+    expect(await me.json()).toMatchObject({ unionId: who.unionid });
+    const bad = await fetch(`${sim.url}/v1.0/contact/users/me`, {
+      headers: { "x-acs-dingtalk-access-token": "x" },
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ code: "InvalidAuthentication" });
+  });
+
+  it("answers getuserinfo once per 免登 code, then 40078", async () => {
+    const sim = await start({ legacyErrors: "direct" });
+    const who = [...sim.org.people].find((p) => p.status === "active")!;
+    const res = await fetch(`${sim.url}/jsapi/request-auth-code?corpId=${sim.credentials.corpId}`, {
+      headers: { cookie: `dingtalk_sim_user=${who.userid}`, origin: "http://127.0.0.1:9" },
+    });
+    expect(res.headers.get("access-control-allow-origin")).toBe("http://127.0.0.1:9");
+    expect(res.headers.get("access-control-allow-credentials")).toBe("true");
+    const { code } = (await res.json()) as { code: string };
+    const token = await getToken(sim);
+    const first = await topapi(sim, "/topapi/v2/user/getuserinfo", { code }, token);
+    expect(first.json).toMatchObject({ errcode: 0, result: { userid: who.userid } });
+    const second = await topapi(sim, "/topapi/v2/user/getuserinfo", { code }, token);
+    expect(second.json).toMatchObject({ errcode: 40078 });
+  });
+
+  it("answers getbyunionid 60121 for people of the second organisation", async () => {
+    const sim = await start({ legacyErrors: "direct" });
+    const stranger = sim.foreignOrg.org.people[0]!;
+    const reply = await topapi(sim, "/topapi/user/getbyunionid", { unionid: stranger.unionid });
+    expect(reply.json).toMatchObject({ errcode: 60121 });
+  });
+});
