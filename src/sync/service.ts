@@ -45,7 +45,7 @@ import { affectedPeople, mergeIncremental, type SourceChanges } from "./merge.js
 import { countChanges, type Plan } from "./plan.js";
 
 /** Source types that have a directory to read (the others are sign-in only). */
-const DIRECTORY_TYPES = new Set(["ldap", "dingtalk", "wecom"]);
+export const DIRECTORY_TYPES: ReadonlySet<string> = new Set(["ldap", "dingtalk", "wecom"]);
 /** The consumer name of the sync's incremental cursors (the CLI keeps its own). */
 const CURSOR_CONSUMER = "sync";
 const LEASE = "sync";
@@ -749,7 +749,8 @@ function findPerson(who: string, people: readonly Person[], directories: Directo
   );
 }
 
-function linkAudit(change: LinkChange): AuditEvent {
+/** The audit entry of one link change (the sync's, and sign-in's when it links an account). */
+export function linkAudit(change: LinkChange): AuditEvent {
   const account = `${change.account.sourceId}:${change.account.subject}`;
   switch (change.kind) {
     case "person-created":
