@@ -397,3 +397,198 @@ describe("WeCom simulator: limits and faults", () => {
     expect(sim.org.people).toHaveLength(100_000);
   });
 });
+
+describe("WeCom simulator: sign-in endpoints", () => {
+  const CALLBACK = "http://127.0.0.1:8443/cb";
+
+  function loginUrl(sim: Running, path: string, extra: Record<string, string> = {}): string {
+    const query = new URLSearchParams({
+      login_type: "CorpApp",
+      appid: sim.credentials.corpId,
+      agentid: String(sim.credentials.apps[0]!.agentId),
+      redirect_uri: CALLBACK,
+      state: "s1",
+      ...extra,
+    });
+    return `${sim.url}${path}?${query.toString()}`;
+  }
+
+  /** The code the picker's entry for `userid` brings back (via the `sim_who` choice). */
+  async function codeFor(
+    sim: Running,
+    userid: string,
+    url = loginUrl(sim, "/wwlogin/sso/login"),
+  ): Promise<string> {
+    const response = await fetch(`${url}&sim_who=${encodeURIComponent(userid)}`, { redirect: "manual" });
+    expect(response.status).toBe(302);
+    const location = new URL(response.headers.get("location")!);
+    expect(location.searchParams.get("state")).toBe("s1");
+    return location.searchParams.get("code")!;
+  }
+
+  const active = (sim: Running) => sim.org.people.find((p) => p.status === "active")!;
+
+  it("shows a picker with the corp's users, a non-member, a linked-corp user and a cancel", async () => {
+    const sim = await start();
+    const page = await (await fetch(loginUrl(sim, "/wwlogin/sso/login"))).text();
+    for (const p of sim.org.people) expect(page).toContain(`data-userid="${p.userid}"`);
+    expect(page).toMatch(/data-kind="non-member" data-openid="oSIM[0-9a-f]+"/);
+    expect(page).toContain('data-kind="linked-corp" data-userid="wwlinkedcorp0000001/lisi"');
+    const cancel = /<a data-cancel href="([^"]+)"/.exec(page)![1]!.replaceAll("&amp;", "&");
+    const back = await fetch(new URL(cancel, sim.url), { redirect: "manual" });
+    expect(back.headers.get("location")).toBe(`${CALLBACK}?state=s1`);
+  });
+
+  it("exchanges a code once at auth/getuserinfo and answers 40029 the second time", async () => {
+    const sim = await start();
+    const code = await codeFor(sim, active(sim).userid);
+    expect(code.length).toBeLessThanOrEqual(512);
+    const appToken = await token(sim, appSecret(sim));
+    expect(await get(sim, "/cgi-bin/auth/getuserinfo", { access_token: appToken, code })).toEqual({
+      errcode: 0,
+      errmsg: "ok",
+      userid: active(sim).userid,
+    });
+    expect((await get(sim, "/cgi-bin/auth/getuserinfo", { access_token: appToken, code })).errcode).toBe(
+      40029,
+    );
+  });
+
+  it("answers 40029 to a code older than 5 minutes and to another app's code, 48002 to the 通讯录同步 secret", async () => {
+    const sim = await start({ apps: [{ agentId: 1000002 }, { agentId: 1000003 }] });
+    const expired = await codeFor(sim, active(sim).userid);
+    sim.controls.clock.advance(5 * 60_000 + 1);
+    const first = await token(sim, appSecret(sim, 0));
+    expect(
+      (await get(sim, "/cgi-bin/auth/getuserinfo", { access_token: first, code: expired })).errcode,
+    ).toBe(40029);
+    const code = await codeFor(sim, active(sim).userid);
+    const second = await token(sim, appSecret(sim, 1));
+    expect((await get(sim, "/cgi-bin/auth/getuserinfo", { access_token: second, code })).errcode).toBe(40029);
+    expect(
+      (await get(sim, "/cgi-bin/auth/getuserinfo", { access_token: await token(sim), code })).errcode,
+    ).toBe(48002);
+    expect((await get(sim, "/cgi-bin/auth/getuserinfo", { access_token: first, code })).errcode).toBe(0);
+  });
+
+  it("gives an openid for a WeChat user, CorpId/userid for a linked corp, and capitalised keys on the legacy endpoint", async () => {
+    const sim = await start();
+    const appToken = await token(sim, appSecret(sim));
+    const wechat = await codeFor(sim, "openid:oSIMabc");
+    expect(await get(sim, "/cgi-bin/auth/getuserinfo", { access_token: appToken, code: wechat })).toEqual({
+      errcode: 0,
+      errmsg: "ok",
+      openid: "oSIMabc",
+    });
+    const linked = await codeFor(sim, "wwother/zhangsan");
+    expect(
+      (await get(sim, "/cgi-bin/auth/getuserinfo", { access_token: appToken, code: linked })).userid,
+    ).toBe("wwother/zhangsan");
+    const legacy = await get(sim, "/cgi-bin/user/getuserinfo", {
+      access_token: appToken,
+      code: await codeFor(sim, active(sim).userid),
+    });
+    expect(legacy).toMatchObject({ errcode: 0, UserId: active(sim).userid, DeviceId: expect.any(String) });
+    expect(legacy.userid).toBeUndefined();
+  });
+
+  it("serves the old qrConnect login the same way", async () => {
+    const sim = await start();
+    const url = loginUrl(sim, "/wwopen/sso/qrConnect", { login_type: "" });
+    const code = await codeFor(sim, active(sim).userid, url);
+    const reply = await get(sim, "/cgi-bin/auth/getuserinfo", {
+      access_token: await token(sim, appSecret(sim)),
+      code,
+    });
+    expect(reply.userid).toBe(active(sim).userid);
+  });
+
+  it("refuses a redirect whose host:port is not a trusted domain (50001), a wrong appid (40013) and agentid (40056)", async () => {
+    const sim = await start({ apps: [{ agentId: 1000002, trustedDomains: ["127.0.0.1:8443"] }] });
+    const page = async (url: string) => {
+      const response = await fetch(url, { redirect: "manual" });
+      expect(response.status).toBe(200);
+      return response.text();
+    };
+    expect(
+      await page(loginUrl(sim, "/wwlogin/sso/login", { redirect_uri: "http://127.0.0.1:9443/cb" })),
+    ).toMatch(/redirect_uri参数错误.*错误码：50001/s);
+    expect(
+      await page(loginUrl(sim, "/wwlogin/sso/login", { redirect_uri: "http://evil.example/cb" })),
+    ).toContain('data-errcode="50001"');
+    expect(await page(loginUrl(sim, "/wwlogin/sso/login", { appid: "wwnope" }))).toContain(
+      'data-errcode="40013"',
+    );
+    expect(await page(loginUrl(sim, "/wwlogin/sso/login", { agentid: "42" }))).toContain(
+      'data-errcode="40056"',
+    );
+    // Scheme and path do not matter, only host and port.
+    expect(
+      await codeFor(
+        sim,
+        active(sim).userid,
+        loginUrl(sim, "/wwlogin/sso/login", { redirect_uri: "https://127.0.0.1:8443/other" }),
+      ),
+    ).toBeTruthy();
+  });
+
+  it("in the app: redirects silently for the user of the wecom_sim_user cookie, shows an error page without it", async () => {
+    const sim = await start();
+    const url = `${sim.url}/connect/oauth2/authorize?${new URLSearchParams({
+      appid: sim.credentials.corpId,
+      redirect_uri: CALLBACK,
+      response_type: "code",
+      scope: "snsapi_base",
+      state: "s1",
+      agentid: String(sim.credentials.apps[0]!.agentId),
+    }).toString()}`;
+    const outside = await fetch(url, { redirect: "manual" });
+    expect(outside.status).toBe(200);
+    expect(await outside.text()).toContain("请在企业微信客户端打开链接");
+
+    const signIn = await fetch(`${sim.url}/sim/sign-in-as?userid=${active(sim).userid}`);
+    const cookie = signIn.headers.get("set-cookie")!.split(";")[0]!;
+    const inside = await fetch(url, { redirect: "manual", headers: { cookie } });
+    expect(inside.status).toBe(302);
+    const code = new URL(inside.headers.get("location")!).searchParams.get("code")!;
+    const reply = await get(sim, "/cgi-bin/auth/getuserinfo", {
+      access_token: await token(sim, appSecret(sim)),
+      code,
+    });
+    expect(reply).toEqual({ errcode: 0, errmsg: "ok", userid: active(sim).userid });
+  });
+
+  it("with snsapi_privateinfo hands out a user_ticket whose getuserdetail carries mobile and email, even to a post-2022 app", async () => {
+    const sim = await start({ apps: [{ agentId: 1000002, createdAfter2022: true }] });
+    const person = active(sim);
+    const url = `${sim.url}/connect/oauth2/authorize?${new URLSearchParams({
+      appid: sim.credentials.corpId,
+      redirect_uri: CALLBACK,
+      response_type: "code",
+      scope: "snsapi_privateinfo",
+      state: "s1",
+      agentid: "1000002",
+    }).toString()}`;
+    const response = await fetch(url, {
+      redirect: "manual",
+      headers: { cookie: `wecom_sim_user=${person.userid}` },
+    });
+    const code = new URL(response.headers.get("location")!).searchParams.get("code")!;
+    const appToken = await token(sim, appSecret(sim));
+    const info = await get(sim, "/cgi-bin/auth/getuserinfo", { access_token: appToken, code });
+    expect(info).toMatchObject({ userid: person.userid, user_ticket: expect.any(String), expires_in: 1800 });
+    const detail = await post(sim, "/cgi-bin/auth/getuserdetail", appToken, {
+      user_ticket: info.user_ticket,
+    });
+    expect(detail).toMatchObject({
+      errcode: 0,
+      userid: person.userid,
+      mobile: person.mobile,
+      email: person.email,
+    });
+    sim.controls.clock.advance(1_800_001);
+    expect(
+      (await post(sim, "/cgi-bin/auth/getuserdetail", appToken, { user_ticket: info.user_ticket })).errcode,
+    ).toBe(40029);
+  });
+});
