@@ -189,6 +189,9 @@ $metadata[${php(entityId)}] = [
     child = spawn(
       "php",
       [
+        // OPcache is on for php -S and checks files by whole-second mtimes: a saml20-sp-remote.php rewritten
+        // by registerSp would be served stale.
+        ...["-d", "opcache.enable=0"],
         ...["-d", `session.save_path=${dir}/sessions`, "-d", "log_errors=1"],
         ...[
           "-d",
@@ -303,7 +306,7 @@ export async function signInAtIdp(
   }
   const login = await go(authorizeUrl);
   const authState = hiddenField(login.body, "AuthState");
-  if (authState === undefined) throw new Error(`no login form at ${login.url}: ${login.body.slice(0, 300)}`);
+  if (authState === undefined) throw new Error(`no login form at ${login.url}: ${pageText(login.body)}`);
   const formUrl = new URL(login.url);
   formUrl.search = ""; // the form's action is "?"
   const posted = await go(formUrl.toString(), {
@@ -323,6 +326,17 @@ export async function signInAtIdp(
     action: unescapeHtml(action),
     fields: { SAMLResponse, ...(RelayState === undefined ? {} : { RelayState }) },
   };
+}
+
+/** The visible text of an error page, short. */
+function pageText(html: string): string {
+  const body = /<body[\s\S]*<\/body>/i.exec(html)?.[0] ?? html;
+  return body
+    .replace(/<script[\s\S]*?<\/script>/gi, "")
+    .replace(/<[^>]+>/g, " ")
+    .replace(/\s+/g, " ")
+    .trim()
+    .slice(0, 600);
 }
 
 function hiddenField(html: string, name: string): string | undefined {
