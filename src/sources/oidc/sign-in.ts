@@ -130,7 +130,7 @@ class OidcRedirectFlow implements RedirectSignIn {
   ): Promise<SignInOutcome> {
     const fetchNow = this.#fetch();
     const replay: Fetch = async (url, options) =>
-      url === metadata.token_endpoint
+      isCodeGrant(options)
         ? new Response(recorded.body.slice(0), { status: recorded.status, headers: recorded.headers })
         : fetchNow(url, options);
     const configuration = this.#configure(metadata, replay);
@@ -251,14 +251,17 @@ class OidcRedirectFlow implements RedirectSignIn {
         const what = timeout.aborted ? `no answer within ${timeoutMs} ms` : "unreachable";
         throw new UpstreamUnreachable(`${new URL(url).host} ${what}`, { cause: error });
       }
-      if (exchange !== undefined && options.body instanceof URLSearchParams) {
-        if (options.body.get("grant_type") === "authorization_code") {
-          exchange.response = { status: response.status, headers: response.headers, body };
-        }
+      if (exchange !== undefined && isCodeGrant(options)) {
+        exchange.response = { status: response.status, headers: response.headers, body };
       }
       return new Response(body.slice(0), { status: response.status, headers: response.headers });
     };
   }
+}
+
+/** The token endpoint request of an authorization code grant (RFC 6749 §4.1.3). */
+function isCodeGrant(options: client.CustomFetchOptions): boolean {
+  return options.body instanceof URLSearchParams && options.body.get("grant_type") === "authorization_code";
 }
 
 function isUnreachable(error: unknown): boolean {
