@@ -7,7 +7,7 @@ import { AppError, describeError, isAppError } from "../domain/errors.js";
 import { exportCsv, exportJsonl } from "../audit/export.js";
 import type { AuditFilter } from "../audit/export-format.js";
 import { verifyExport } from "../audit/verify.js";
-import { generateKeys, loadKeys } from "../keys/keys.js";
+import { generateKeys, loadKeys, rotateTokenKey } from "../keys/keys.js";
 import { openStore } from "../store/index.js";
 import { openOutput } from "./output.js";
 import {
@@ -99,6 +99,26 @@ function buildProgram(result: { code: number }): Command {
       process.stdout.write(
         `wrote ${options.dir}/{token-signing.pem,audit-signing.pem,jwks.json}\n` +
           `audit key kid ${set.audit.kid}\ntoken key kid ${set.token.kid}\n`,
+      );
+    });
+  keys
+    .command("rotate")
+    .description(
+      "make a new token signing key current and a new cookie secret first; the old ones still verify for signIn.signingKeyGraceDays",
+    )
+    .option("--dir <dir>", "keys directory (default: keys.dir of the config)")
+    .addOption(configOption())
+    .action(async (options: ConfigOption & { dir?: string }) => {
+      // The config gives the directory and the grace; --dir alone rotates with the default grace.
+      const config = options.dir === undefined || options.config !== undefined ? readConfig(options) : null;
+      const dir = options.dir ?? config!.keys.dir;
+      const graceDays = config?.signIn.signingKeyGraceDays ?? 7;
+      const rotated = await rotateTokenKey(dir, new Date(), { graceDays });
+      process.stdout.write(
+        `new token key kid ${rotated.current.kid} signs from now on\n` +
+          `old token key kid ${rotated.retired.kid} still verifies until ${rotated.retiredVerifiesUntil.toISOString()}\n` +
+          `new cookie secret first; the previous one still verifies\n` +
+          `wrote ${dir}/jwks.json; restart every idbridge instance to use the new keys\n`,
       );
     });
 
