@@ -84,6 +84,8 @@ describe("dingtalk config", () => {
       appSecret: "s",
       oapiBaseUrl: "https://oapi.dingtalk.com",
       apiBaseUrl: "https://api.dingtalk.com",
+      loginBaseUrl: "https://login.dingtalk.com",
+      jsapiScriptUrl: "https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk.open.js",
       tokenApi: "api",
       rootDepartmentId: 1,
       requestsPerSecond: 20,
