@@ -25,6 +25,8 @@ describe("wecom config", () => {
       corpId: "ww1",
       contactSecret: "s",
       baseUrl: "https://qyapi.weixin.qq.com",
+      loginBaseUrl: "https://login.work.weixin.qq.com",
+      oauthBaseUrl: "https://open.weixin.qq.com",
       listing: "department",
       pageSize: 10_000,
       requestsPerMinute: 8_000,
@@ -50,7 +52,9 @@ describe("wecom config", () => {
   });
 
   it("accepts both kinds of secret at once: the directory is read with contactSecret, people sign in with the app", () => {
-    expect(problemsOf("      corpId: ww1\n      contactSecret: a\n      secret: b\n      agentId: 1\n")).toEqual([]);
+    expect(
+      problemsOf("      corpId: ww1\n      contactSecret: a\n      secret: b\n      agentId: 1\n"),
+    ).toEqual([]);
   });
 
   it("asks for agentId with an app secret", () => {
