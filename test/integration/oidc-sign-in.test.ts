@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "../../src/domain/errors.js";
 import { oidcConfigSchema, type OidcConfig } from "../../src/sources/oidc/config.js";
 import { openOidcSignIn } from "../../src/sources/oidc/sign-in.js";
+import { openSignIn } from "../../src/sources/registry.js";
 import type {
   RedirectSignIn,
   RedirectStart,
@@ -205,6 +206,28 @@ describe("OIDC sign-in against a real oidc-provider IdP", () => {
       employeeNo: "E1001",
       status: "active",
     });
+  });
+
+  it("is opened through the source registry for type oidc", async () => {
+    const config = oidcConfigSchema.parse({
+      issuer: idp.issuer,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      allowInsecureHttp: true,
+    });
+    const connector = await openSignIn({ id: "corp-oidc", type: "oidc", config }, contextFor());
+    expect(connector.sourceId).toBe("corp-oidc");
+    const flow = connector.web!;
+    expect(identity(await complete(flow, await attempt(flow))).subject).toBe("a1b2-alice");
+    await connector.close();
+  });
+
+  it("reports SOURCE_UNAVAILABLE when the IdP refuses our client secret", async () => {
+    const flow = connect(idp.issuer, { clientSecret: "not-the-secret" });
+    const outcome = refusal(await complete(flow, await attempt(flow)));
+    expect(outcome.code).toBe("SOURCE_UNAVAILABLE");
+    expect(outcome.reason).toContain("invalid_client");
+    expect(outcome.reason).not.toContain("not-the-secret");
   });
 
   it("drops an email the IdP does not call verified", async () => {
