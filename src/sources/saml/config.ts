@@ -35,7 +35,7 @@ const attributesSchema = z
     groups: attributeName
       .default("groups")
       .describe(
-        "Multi-valued attribute holding the person's groups, given to policies as the `groups` attribute. Default: groups (ADFS: http://schemas.microsoft.com/ws/2008/06/identity/claims/groups).",
+        "Multi-valued attribute holding the person's groups, given to policies as the `groups` attribute. Default: groups (ADFS: http://schemas.xmlsoap.org/claims/Group).",
       ),
   })
   .default({ username: "uid", name: "displayName", email: "email", groups: "groups" })
