@@ -1,0 +1,446 @@
+/**
+ * The people side of sign-in (StorePersonDirectory) on SQLite and on a real PostgreSQL server: kept
+ * snapshots and people made by the sync's own linking, then sign-in identities resolved against them, the
+ * accounts' states asked of a "live" directory (a second snapshot standing for the source now), and claims
+ * with roles from the sync tests' 合思 policy.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
+import { stringify } from "yaml";
+import { AuditLog } from "../../src/audit/log.js";
+import type { PersonDirectory } from "../../src/broker/contracts.js";
+import { createPersonDirectory } from "../../src/broker/people.js";
+import { loadConfig, type Config } from "../../src/config/load.js";
+import { generateKeys, type KeySet } from "../../src/keys/keys.js";
+import type { LiveStatus, SignInIdentity } from "../../src/sources/sign-in.js";
+import type { DirectorySnapshot, PersonStatus, SourcePerson } from "../../src/sources/snapshot.js";
+import { openStore, type Store } from "../../src/store/index.js";
+import { SyncService } from "../../src/sync/service.js";
+import { hesiPolicy, HESI_ROLES } from "../fixtures/sync/policies.js";
+import { storeFlavours, type Flavour } from "../helpers/store-flavours.js";
+
+const { sqlite, postgres } = storeFlavours();
+const DING = "dingtalk-hq";
+const AD = "ad-hq";
+const OIDC = "corp-oidc";
+const READ_AT = "2026-03-01T02:00:00.000Z";
+const NOW = new Date("2026-03-01T08:00:00.000Z");
+
+let dir: string;
+let keys: KeySet;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "idbridge-people-"));
+  mkdirSync(join(dir, "policies"));
+  writeFileSync(join(dir, "policies", "hesi-main.yaml"), hesiPolicy());
+  keys = await generateKeys(join(dir, "keys"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The config: DingTalk (primary, org chart), AD and a corporate OIDC IdP linked by employee number and work email. */
+function config(options: { justInTime?: boolean } = {}): Config {
+  const file = join(dir, `idbridge-${options.justInTime ? "jit" : "plain"}.yaml`);
+  writeFileSync(
+    file,
+    stringify({
+      policiesDir: join(dir, "policies"),
+      sources: [
+        {
+          id: DING,
+          type: "dingtalk",
+          config: { appKey: "test-app", appSecret: "not-a-secret", corpId: "ding-corp" },
+        },
+        {
+          id: AD,
+          type: "ldap",
+          config: {
+            url: "ldaps://127.0.0.1:1",
+            flavor: "ad",
+            bindDn: "CN=svc,DC=corp,DC=example,DC=test",
+            bindPassword: "not-a-secret",
+            users: { baseDns: ["DC=corp,DC=example,DC=test"] },
+          },
+        },
+        { id: OIDC, type: "oidc", config: { issuer: "https://idp.corp.example.com", clientId: "idbridge" } },
+      ],
+      identity: {
+        primarySource: DING,
+        rules: [
+          {
+            id: "employee-no",
+            match: [
+              { source: DING, attribute: "employeeNo" },
+              { source: AD, attribute: "attributes.employeeID" },
+            ],
+          },
+          {
+            id: "work-email",
+            match: [
+              { source: OIDC, attribute: "email", verified: true, domains: ["corp.example.com"] },
+              { source: AD, attribute: "email", verified: true, domains: ["corp.example.com"] },
+            ],
+          },
+        ],
+      },
+      signIn: { justInTime: options.justInTime ?? false },
+    }),
+  );
+  return loadConfig({ file, env: {}, cwd: dir });
+}
+
+function person(subject: string, fields: Partial<SourcePerson> = {}): SourcePerson {
+  return {
+    subject,
+    departments: [{ departmentId: "1", main: true, leader: false }],
+    managers: [],
+    status: "active",
+    attributes: {},
+    ...fields,
+  };
+}
+
+function snapshot(
+  sourceId: string,
+  sourceType: string,
+  people: SourcePerson[],
+  extra: Partial<DirectorySnapshot> = {},
+): DirectorySnapshot {
+  return {
+    sourceId,
+    sourceType,
+    mode: "full",
+    startedAt: READ_AT,
+    finishedAt: READ_AT,
+    people,
+    departments: [],
+    groups: [],
+    unavailableFields: [],
+    completeness: { complete: true },
+    warnings: [],
+    ...extra,
+  };
+}
+
+const DEPARTMENTS = [
+  { id: "1", parentId: null, name: "示例科技", order: 1, leaders: [] },
+  { id: "2", parentId: "1", name: "财务部", order: 1, leaders: [] },
+];
+
+/** The company as the last sync read it. */
+function keptDingTalk(extraPeople: SourcePerson[] = []): DirectorySnapshot {
+  return snapshot(
+    DING,
+    "dingtalk",
+    [
+      person("ding-1", {
+        name: "张伟",
+        employeeNo: "E001",
+        departments: [{ departmentId: "2", main: true, leader: false }],
+      }),
+      person("ding-2", {
+        name: "李娜",
+        employeeNo: "E002",
+        departments: [{ departmentId: "1", main: true, leader: true }],
+      }),
+      person("ding-3", { name: "王芳", employeeNo: "E003" }),
+      person("ding-5", { name: "赵强", employeeNo: "E005" }),
+      ...extraPeople,
+    ],
+    {
+      departments: DEPARTMENTS,
+      groups: [{ id: "r1", name: "会计", kind: "role", members: ["ding-1"], directMembers: ["ding-1"] }],
+    },
+  );
+}
+const KEPT_AD = snapshot(AD, "ldap", [
+  person("ad-1", { attributes: { employeeID: "E001" }, email: "zhang.wei@corp.example.com" }),
+  person("ad-2", { attributes: { employeeID: "E002" } }),
+  person("ad-3", { attributes: { employeeID: "E003" }, status: "disabled" }),
+  person("ad-4", { attributes: { employeeID: "E004" }, email: "chen.jie@corp.example.com" }),
+  person("ad-5", { attributes: { employeeID: "E005" } }),
+]);
+
+/**
+ * The directories now: in AD 李娜 (ad-2) was disabled since the last read and 赵强 (ad-5) deleted; DingTalk
+ * has two new people. The live check answers from
+ * this directory; `down` makes it unavailable, as a source that does not answer.
+ */
+function liveDirectory(down: Set<string>): (sourceId: string, subject: string) => Promise<LiveStatus> {
+  const now = new Map<string, Map<string, PersonStatus>>([
+    // DingTalk now: as last read, plus two people who joined since.
+    [
+      DING,
+      new Map<string, PersonStatus>([
+        ...keptDingTalk().people.map((p): [string, PersonStatus] => [p.subject, p.status]),
+        ["ding-4", "active"],
+        ["ding-9", "active"],
+      ]),
+    ],
+    [
+      AD,
+      new Map<string, PersonStatus>([
+        ["ad-1", "active"],
+        ["ad-2", "disabled"],
+        ["ad-3", "disabled"],
+        ["ad-4", "active"],
+      ]),
+    ],
+  ]);
+  return async (sourceId, subject) => {
+    if (down.has(sourceId)) return "unavailable";
+    return now.get(sourceId)?.get(subject) ?? "not-found";
+  };
+}
+
+function identity(sourceId: string, subject: string, fields: Partial<SourcePerson> = {}): SignInIdentity {
+  return { sourceId, subject, person: person(subject, fields) };
+}
+
+function describePeople(flavour: Flavour): void {
+  describe.skipIf(!flavour.available)(`person directory (${flavour.name})`, () => {
+    interface Env {
+      store: Store;
+      audit: AuditLog;
+      down: Set<string>;
+      people: (options?: { justInTime?: boolean }) => PersonDirectory;
+      personOf: (sourceId: string, subject: string) => Promise<string>;
+    }
+
+    /** A fresh store holding the kept snapshots and the people the sync linked from them. */
+    async function seeded(dingtalk = keptDingTalk()): Promise<Env> {
+      const store = await openStore({ url: await flavour.freshUrl() });
+      const audit = new AuditLog(store, keys.audit, { checkpointEvery: 100_000, checkpointIntervalMs: 0 });
+      onTestFinished(async () => {
+        await audit.close();
+        await store.close();
+      });
+      for (const s of [dingtalk, KEPT_AD])
+        await store.putLatestSnapshot(s.sourceId, JSON.stringify(s), s.finishedAt);
+      const sync = new SyncService({
+        config: config(),
+        store,
+        audit,
+        holder: "test",
+        now: () => new Date(READ_AT),
+      });
+      await sync.linkAccounts([dingtalk, KEPT_AD]);
+      const down = new Set<string>();
+      let n = 0;
+      return {
+        store,
+        audit,
+        down,
+        people: (options = {}) =>
+          createPersonDirectory({
+            config: config(options),
+            store,
+            audit,
+            liveStatus: liveDirectory(down),
+            now: () => NOW,
+            newId: () => `p_signin_${++n}`,
+          }),
+        personOf: async (sourceId, subject) => (await store.findPersonByAccount(sourceId, subject))!.id,
+      };
+    }
+
+    it("resolves a linked account to its person, the same person from either source", async () => {
+      const env = await seeded();
+      const people = env.people();
+      const id = await env.personOf(DING, "ding-1");
+      expect(await people.resolve(identity(DING, "ding-1"))).toEqual({ ok: true, personId: id, via: "link" });
+      expect(await people.resolve(identity(AD, "ad-1"))).toEqual({ ok: true, personId: id, via: "link" });
+    });
+
+    it("links an account by the link rules, saves the link and audits it; the next sign-in finds the link", async () => {
+      const env = await seeded();
+      const people = env.people();
+      const ad4 = await env.personOf(AD, "ad-4");
+      // A DingTalk account the last read did not list (joined since), with AD's employee number.
+      const outcome = await people.resolve(identity(DING, "ding-4", { employeeNo: "E004" }));
+      expect(outcome).toEqual({ ok: true, personId: ad4, via: "rule" });
+      expect(
+        (await env.store.findPersonByAccount(DING, "ding-4"))?.accounts.map((a) => [a.sourceId, a.rule]),
+      ).toEqual([
+        [AD, "created"],
+        [DING, "employee-no"],
+      ]);
+      const entries = await env.store.readAudit(0, 1_000_000, 1_000_000);
+      const linked = entries.filter(
+        (e) => e.action === "identity.account-linked" && e.details.via === "sign-in",
+      );
+      expect(linked).toEqual([
+        expect.objectContaining({
+          subject: ad4,
+          details: {
+            account: `${DING}:ding-4`,
+            rule: "employee-no",
+            value: "E004",
+            matched: `${AD}:ad-4`,
+            via: "sign-in",
+          },
+        }),
+      ]);
+      expect(await people.resolve(identity(DING, "ding-4", { employeeNo: "E004" }))).toEqual({
+        ok: true,
+        personId: ad4,
+        via: "link",
+      });
+    });
+
+    it("links a corporate OIDC account on a verified work email, never on another organisation's", async () => {
+      const env = await seeded();
+      const people = env.people();
+      expect(await people.resolve(identity(OIDC, "oidc-1", { email: "Zhang.Wei@corp.example.com" }))).toEqual(
+        {
+          ok: true,
+          personId: await env.personOf(AD, "ad-1"),
+          via: "rule",
+        },
+      );
+      const foreign = await people.resolve(identity(OIDC, "oidc-x", { email: "chen.jie@other.example.com" }));
+      expect(foreign).toMatchObject({ ok: false, code: "NOT_PROVISIONED" });
+      expect(await env.store.findPersonByAccount(OIDC, "oidc-x")).toBeNull();
+    });
+
+    it("refuses an account nobody matches without just-in-time creation, and saves nothing", async () => {
+      const env = await seeded();
+      const before = await env.store.listPeople();
+      expect(await env.people().resolve(identity(DING, "ding-9", { employeeNo: "E999" }))).toEqual({
+        ok: false,
+        code: "NOT_PROVISIONED",
+        reason: expect.stringMatching(/just-in-time creation is off/),
+      });
+      expect(await env.store.listPeople()).toEqual(before);
+    });
+
+    it("creates and audits a new person just in time when enabled, and gives them claims", async () => {
+      const env = await seeded();
+      const people = env.people({ justInTime: true });
+      const outcome = await people.resolve(identity(DING, "ding-9", { employeeNo: "E999", name: "新人" }));
+      expect(outcome).toEqual({ ok: true, personId: "p_signin_1", via: "just-in-time" });
+      expect(await env.store.getPerson("p_signin_1")).toEqual({
+        id: "p_signin_1",
+        accounts: [{ sourceId: DING, subject: "ding-9", rule: "created", linkedAt: NOW.toISOString() }],
+      });
+      const actions = (await env.store.readAudit(0, 1_000_000, 1_000_000))
+        .filter((e) => e.subject === "p_signin_1")
+        .map((e) => e.action);
+      expect(actions).toEqual(["identity.person-created", "identity.account-linked"]);
+      // Not in the last read, but linked after it: a new hire, not a departed person.
+      expect(await people.claims("p_signin_1", "hesi-main")).toEqual({ departments: [], roles: [] });
+    });
+
+    it("refuses a person disabled now in another linked source, whichever source they sign in with", async () => {
+      const env = await seeded();
+      const people = env.people();
+      const id = await env.personOf(DING, "ding-2");
+      // The kept AD read says active; AD says disabled now.
+      expect(await people.resolve(identity(DING, "ding-2"))).toEqual({
+        ok: false,
+        code: "ACCOUNT_DISABLED",
+        reason: expect.stringMatching(/ad-hq says now that ad-hq:ad-2 is disabled/),
+        personId: id,
+      });
+      expect(await people.resolve(identity(AD, "ad-2"))).toMatchObject({
+        ok: false,
+        code: "ACCOUNT_DISABLED",
+      });
+      // Deleted from AD since the last read: departed.
+      expect(await people.resolve(identity(DING, "ding-5"))).toMatchObject({
+        ok: false,
+        code: "ACCOUNT_LEFT",
+      });
+    });
+
+    it("falls back to the kept snapshot when a source cannot be asked, and says so", async () => {
+      const env = await seeded();
+      const people = env.people();
+      env.down.add(AD);
+      // Kept AD read: ad-3 disabled.
+      expect(await people.resolve(identity(DING, "ding-3"))).toEqual({
+        ok: false,
+        code: "ACCOUNT_DISABLED",
+        reason: expect.stringMatching(
+          /ad-hq could not be asked now; its snapshot of 2026-03-01T02:00:00.000Z says ad-hq:ad-3 is disabled/,
+        ),
+        personId: await env.personOf(DING, "ding-3"),
+      });
+      // Kept AD read: ad-2 active — let in while AD is down (the last word we have).
+      expect(await people.resolve(identity(DING, "ding-2"))).toMatchObject({ ok: true, via: "link" });
+    });
+
+    it("refuses an account an admin marked as nobody, and follows an admin's link", async () => {
+      const env = await seeded();
+      const people = env.people();
+      const at = NOW.toISOString();
+      const target = await env.personOf(DING, "ding-1");
+      await env.store.addLinkDecision(
+        { kind: "ignore", account: { sourceId: OIDC, subject: "shared" }, by: "alice", at },
+        () => [],
+      );
+      await env.store.addLinkDecision(
+        { kind: "link", account: { sourceId: OIDC, subject: "oidc-zw" }, personId: target, by: "alice", at },
+        () => [],
+      );
+      expect(
+        await people.resolve(identity(OIDC, "shared", { email: "zhang.wei@corp.example.com" })),
+      ).toMatchObject({
+        ok: false,
+        code: "IGNORED",
+      });
+      expect(await people.resolve(identity(OIDC, "oidc-zw"))).toEqual({
+        ok: true,
+        personId: target,
+        via: "link",
+      });
+    });
+
+    it("gives claims with the roles the 合思 policy grants, and null for a disabled or unknown person", async () => {
+      const env = await seeded();
+      const people = env.people();
+      expect(await people.claims(await env.personOf(DING, "ding-1"), "hesi-main")).toEqual({
+        name: "张伟",
+        employee_no: "E001",
+        email: "zhang.wei@corp.example.com",
+        departments: ["财务部"],
+        roles: [HESI_ROLES.submitter, HESI_ROLES.accountant],
+      });
+      expect(await people.claims(await env.personOf(DING, "ding-2"), "hesi-main")).toMatchObject({
+        roles: [HESI_ROLES.submitter, HESI_ROLES.approver],
+      });
+      expect(await people.claims(await env.personOf(DING, "ding-2"), undefined)).toMatchObject({ roles: [] });
+      expect(await people.claims(await env.personOf(DING, "ding-3"), "hesi-main")).toBeNull();
+      expect(await people.claims("p_nobody", "hesi-main")).toBeNull();
+    });
+
+    it("computes claims from a cache: 10,000 calls on a 10,000-person snapshot", async () => {
+      const many = Array.from({ length: 10_000 }, (_, i) =>
+        person(`bulk-${i}`, {
+          name: `员工${i}`,
+          employeeNo: `B${i}`,
+          departments: [{ departmentId: "2", main: true, leader: false }],
+        }),
+      );
+      const env = await seeded(keptDingTalk(many));
+      const people = env.people();
+      const ids = (await env.store.listPeople()).map((p) => p.id);
+      expect(ids.length).toBeGreaterThanOrEqual(10_000);
+      await people.claims(ids[0]!, "hesi-main"); // builds the cache
+      const started = performance.now();
+      let withRoles = 0;
+      for (let i = 0; i < 10_000; i++) {
+        const claims = await people.claims(ids[i % ids.length]!, "hesi-main");
+        if (claims !== null && claims.roles.length > 0) withRoles++;
+      }
+      const ms = performance.now() - started;
+      console.log(
+        `claims (${flavour.name}): 10,000 calls on 10,000 people in ${Math.round(ms)} ms (${Math.round(10_000_000 / ms)}/s)`,
+      );
+      expect(withRoles).toBeGreaterThan(9_000);
+    }, 120_000);
+  });
+}
+
+describePeople(sqlite);
+describePeople(postgres);
