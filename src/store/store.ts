@@ -287,6 +287,8 @@ export interface Store {
 
   /** The link table of a target. */
   listTargetLinks(target: string): Promise<TargetLink[]>;
+  /** One link of a target (a launch looks up one person's staff id), or null. */
+  getTargetLink(target: string, kind: TargetLinkKind, key: string): Promise<TargetLink | null>;
   /** Inserts or replaces links (by kind and key) of a target, in one transaction. */
   saveTargetLinks(target: string, links: readonly TargetLink[]): Promise<void>;
 

@@ -298,6 +298,21 @@ function describeSyncConformance(flavour: Flavour): void {
       expect(await store.listTargetLinks("nowhere")).toEqual([]);
     });
 
+    it("gets one target link by target, kind and key, and null for any other", async () => {
+      const { store } = await openFresh();
+      const link: TargetLink = { kind: "user", key: "p_1", targetRecordId: "corp1:s1", linkedAt: TIME };
+      await store.saveTargetLinks("hesi-main", [link, { ...link, kind: "role", targetRecordId: "role-1" }]);
+      await store.saveTargetLinks("hesi-other", [{ ...link, targetRecordId: "corp2:s9" }]);
+      expect(await store.getTargetLink("hesi-main", "user", "p_1")).toStrictEqual(link);
+      expect(await store.getTargetLink("hesi-other", "user", "p_1")).toStrictEqual({
+        ...link,
+        targetRecordId: "corp2:s9",
+      });
+      expect(await store.getTargetLink("hesi-main", "department", "p_1")).toBeNull();
+      expect(await store.getTargetLink("hesi-main", "user", "p_2")).toBeNull();
+      expect(await store.getTargetLink("nowhere", "user", "p_1")).toBeNull();
+    });
+
     it("saves 50,000 target links in one call", async () => {
       const { store } = await openFresh();
       const links = Array.from({ length: 50_000 }, (_, i) => ({

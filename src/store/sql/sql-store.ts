@@ -20,6 +20,7 @@ import type {
   StoreHealth,
   SyncRunRecord,
   TargetLink,
+  TargetLinkKind,
 } from "../store.js";
 import type { SqlClient, SqlDriver } from "./driver.js";
 import * as identity from "./identity-tables.js";
@@ -261,6 +262,10 @@ export class SqlStore implements Store {
 
   listTargetLinks(target: string): Promise<TargetLink[]> {
     return sync.listTargetLinks(this.db, target);
+  }
+
+  getTargetLink(target: string, kind: TargetLinkKind, key: string): Promise<TargetLink | null> {
+    return sync.getTargetLink(this.db, target, kind, key);
   }
 
   saveTargetLinks(target: string, links: readonly TargetLink[]): Promise<void> {

@@ -32,6 +32,23 @@ export async function listTargetLinks(db: SqlDriver, target: string): Promise<Ta
     .sort((a, b) => compareStrings(a.kind, b.kind) || compareStrings(a.key, b.key));
 }
 
+/** One link by (kind, key), through the primary key. */
+export async function getTargetLink(
+  db: SqlDriver,
+  target: string,
+  kind: TargetLinkKind,
+  key: string,
+): Promise<TargetLink | null> {
+  const rows = await db.query<{ target_record_id: string; linked_at: string }>(
+    "SELECT target_record_id, linked_at FROM target_links WHERE target = $1 AND kind = $2 AND key = $3",
+    [target, kind, key],
+  );
+  const row = rows[0];
+  return row === undefined
+    ? null
+    : { kind, key, targetRecordId: row.target_record_id, linkedAt: row.linked_at };
+}
+
 /** Inserts or replaces links by (kind, key), in one transaction. */
 export async function saveTargetLinks(
   db: SqlDriver,
