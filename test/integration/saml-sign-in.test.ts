@@ -341,6 +341,31 @@ describe.skipIf(idp === null)("SAML sign-in against a real SimpleSAMLphp IdP", (
       );
     });
 
+    it("refuses a NameID of another format than configured", async () => {
+      // IdP-initiated, so the IdP picks the format from its SP entry rather than from our NameIDPolicy.
+      const entityId = `${PUBLIC_URL}/saml/formats/metadata`;
+      await peer.registerSp({ entityId, acsUrl: CALLBACK, nameIdFormat: EMAIL_ADDRESS });
+      const persistent = open({
+        idpMetadataUrl: peer.metadataUrl,
+        spEntityId: entityId,
+        allowUnsolicited: true,
+      });
+      const post = await signInAtIdp(
+        `${peer.ssoUrl}?spentityid=${encodeURIComponent(entityId)}`,
+        "bob",
+        "bob-pw",
+      );
+      expectRefused(
+        await persistent.web!.complete({
+          callbackUrl: CALLBACK,
+          state: "s",
+          params: post.fields,
+          keep: null,
+        }),
+        /NameID format is urn:oasis:names:tc:SAML:1\.1:nameid-format:emailAddress/,
+      );
+    });
+
     it("refuses a response meant for another callback (Destination and Recipient)", async () => {
       const { post, keep, state } = await signIn();
       expectRefused(

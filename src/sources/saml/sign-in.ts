@@ -88,6 +88,8 @@ export function openSamlSignIn(context: SignInContext, config: SamlConfig): Sign
   async function completeSignIn(
     input: FlowInput & { readonly params: Readonly<Record<string, string>>; readonly keep: FlowState | null },
   ): Promise<SignInOutcome> {
+    if (input.keep !== null && !input.keep.requestId)
+      return invalid("the kept flow state holds no request id");
     const requestId = input.keep?.requestId ?? null;
     if (requestId === null && !config.allowUnsolicited) {
       return invalid("an unsolicited (IdP-initiated) response was refused; allowUnsolicited is off");
@@ -131,8 +133,10 @@ export function openSamlSignIn(context: SignInContext, config: SamlConfig): Sign
       return invalid(`the response is not valid XML: ${short((err as Error).message)}`);
     }
 
-    if (profile.nameIDFormat !== config.nameIdFormat) {
-      return invalid(`the NameID format is ${profile.nameIDFormat}, configured is ${config.nameIdFormat}`);
+    // SAML core 8.3.1: a NameID without Format is of the unspecified format.
+    const format = profile.nameIDFormat || "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified";
+    if (format !== config.nameIdFormat) {
+      return invalid(`the NameID format is ${format}, configured is ${config.nameIdFormat}`);
     }
     if (!profile.nameID) return invalid("the assertion has no NameID");
 
