@@ -20,6 +20,7 @@ import {
   decisionFor,
   judgeAccountStates,
   linkSignInAccount,
+  unlinkedFrom,
   type AccountState,
 } from "../identity/resolve.js";
 import { buildDirectoryFacts, type DirectoryFacts } from "../policy/facts.js";
@@ -115,7 +116,8 @@ export class StorePersonDirectory implements PersonDirectory {
   async resolve(identity: SignInIdentity): Promise<ResolveOutcome> {
     const account = { sourceId: identity.sourceId, subject: identity.subject };
     const who = `${account.sourceId}:${account.subject}`;
-    const decision = decisionFor(await this.store.listLinkDecisions(), account);
+    const decisions = await this.store.listLinkDecisions();
+    const decision = decisionFor(decisions, account);
     if (decision?.kind === "ignore")
       return {
         ok: false,
@@ -144,6 +146,14 @@ export class StorePersonDirectory implements PersonDirectory {
         };
     } else {
       person = await this.store.findPersonByAccount(account.sourceId, account.subject);
+      // The sync has not applied an admin's unlink yet: the stored link is void, and relinking the
+      // account elsewhere here would leave it on two people until then.
+      if (person !== null && unlinkedFrom(decisions, account).has(person.id))
+        return {
+          ok: false,
+          code: "IN_REVIEW",
+          reason: `an admin unlinked ${who} from person "${person.id}"; the next sync links it anew`,
+        };
       if (person === null) {
         const linked = await this.linkByRules(identity);
         if (!linked.ok) return linked;

@@ -36,6 +36,20 @@ export function decisionFor(
   return pin;
 }
 
+/**
+ * The people an admin unlinked `account` from and did not link it back to since (decisions oldest
+ * first): a stored link to one of them is void, even before the next sync removes it.
+ */
+export function unlinkedFrom(decisions: readonly LinkDecision[], account: AccountRef): ReadonlySet<string> {
+  const forbidden = new Set<string>();
+  for (const d of decisions) {
+    if (d.account.sourceId !== account.sourceId || d.account.subject !== account.subject) continue;
+    if (d.kind === "unlink") forbidden.add(d.personId);
+    else if (d.kind === "link") forbidden.delete(d.personId);
+  }
+  return forbidden;
+}
+
 /** Input of {@link linkSignInAccount}. */
 export interface SignInLinkInput {
   /** The proven identity; its `person` holds only values the organisation vouches for. */

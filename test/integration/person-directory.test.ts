@@ -396,6 +396,89 @@ function describePeople(flavour: Flavour): void {
       });
     });
 
+    it("refuses a stored link an admin has unlinked but the sync has not yet removed", async () => {
+      const env = await seeded();
+      const id = await env.personOf(DING, "ding-1");
+      const account = { sourceId: DING, subject: "ding-1" };
+      await env.store.addLinkDecision(
+        { kind: "unlink", account, personId: id, by: "alice", at: NOW.toISOString() },
+        () => [],
+      );
+      expect(await env.people().resolve(identity(DING, "ding-1", { employeeNo: "E001" }))).toMatchObject({
+        ok: false,
+        code: "IN_REVIEW",
+        reason: expect.stringMatching(/unlinked dingtalk-hq:ding-1/),
+      });
+    });
+
+    it("refuses a person the identity review queue holds", async () => {
+      const env = await seeded();
+      const id = await env.personOf(DING, "ding-1");
+      await env.store.setReviewQueue([
+        {
+          id: "rv_1",
+          accounts: [{ sourceId: "wecom-hq", subject: "zhangwei" }],
+          candidates: [id, "p_other"],
+          reasons: [
+            { code: "several-candidates", message: "rule same-userid matches wecom-hq:zhangwei to 2 people" },
+          ],
+          evidence: [],
+        },
+      ]);
+      expect(await env.people().resolve(identity(AD, "ad-1"))).toEqual({
+        ok: false,
+        code: "IN_REVIEW",
+        reason: expect.stringMatching(/waits in identity review: rule same-userid/),
+        personId: id,
+      });
+    });
+
+    it("links two sign-ins of one new account at once to one new person", async () => {
+      const env = await seeded();
+      const people = env.people({ justInTime: true });
+      const other = env.people({ justInTime: true });
+      const outcomes = await Promise.all([
+        people.resolve(identity(DING, "ding-9", { employeeNo: "E999" })),
+        other.resolve(identity(DING, "ding-9", { employeeNo: "E999" })),
+        people.resolve(identity(DING, "ding-9", { employeeNo: "E999" })),
+      ]);
+      const ids = new Set(outcomes.map((o) => (o.ok ? o.personId : o.code)));
+      expect(ids.size).toBe(1);
+      expect(outcomes.map((o) => o.ok && o.via).sort()).toEqual(["just-in-time", "link", "link"]);
+      const holders = (await env.store.listPeople()).filter((p) =>
+        p.accounts.some((a) => a.subject === "ding-9"),
+      );
+      expect(holders).toHaveLength(1);
+    });
+
+    it("notices a newer kept snapshot and a policy file added while running", async () => {
+      const env = await seeded();
+      const people = createPersonDirectory({
+        config: config(),
+        store: env.store,
+        audit: env.audit,
+        recheckMs: 0,
+      });
+      const id = await env.personOf(DING, "ding-1");
+      expect((await people.claims(id, "hesi-main"))?.roles).toContain(HESI_ROLES.accountant);
+      // The next sync's read: 张伟 was disabled in DingTalk.
+      const next = keptDingTalk();
+      const disabled = {
+        ...next,
+        startedAt: "2026-03-01T09:00:00.000Z",
+        finishedAt: "2026-03-01T09:00:00.000Z",
+        people: next.people.map((p) => (p.subject === "ding-1" ? { ...p, status: "disabled" as const } : p)),
+      };
+      await env.store.putLatestSnapshot(DING, JSON.stringify(disabled), disabled.finishedAt);
+      expect(await people.claims(id, "hesi-main")).toBeNull();
+      // A policy file added while running is read without a restart.
+      const file = join(dir, "policies", "scratch.yaml");
+      writeFileSync(file, hesiPolicy().replace("target: hesi-main", "target: scratch"));
+      onTestFinished(() => rmSync(file, { force: true }));
+      const two = await people.claims(await env.personOf(DING, "ding-2"), "scratch");
+      expect(two?.roles).toContain(HESI_ROLES.approver);
+    });
+
     it("gives claims with the roles the 合思 policy grants, and null for a disabled or unknown person", async () => {
       const env = await seeded();
       const people = env.people();

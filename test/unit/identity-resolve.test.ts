@@ -7,6 +7,7 @@ import {
   decisionFor,
   judgeAccountStates,
   linkSignInAccount,
+  unlinkedFrom,
   type SignInLinkInput,
 } from "../../src/identity/resolve.js";
 import { buildDirectoryFacts } from "../../src/policy/facts.js";
@@ -243,6 +244,20 @@ describe("admin decisions about an account", () => {
         account,
       ),
     ).toEqual({ kind: "ignore", by: "alice" });
+  });
+
+  it("remembers the people an account was unlinked from until an admin links it back", () => {
+    const unlink = (personId: string): LinkDecision => ({
+      kind: "unlink",
+      account,
+      personId,
+      by: "carol",
+      at,
+    });
+    const relink: LinkDecision = { kind: "link", account, personId: "p_1", by: "bob", at };
+    expect([...unlinkedFrom([unlink("p_1"), unlink("p_2")], account)]).toEqual(["p_1", "p_2"]);
+    expect([...unlinkedFrom([unlink("p_1"), unlink("p_2"), relink], account)]).toEqual(["p_2"]);
+    expect(unlinkedFrom([unlink("p_1")], { ...account, subject: "other" }).size).toBe(0);
   });
 
   it("an unlink from the pinned person lifts the pin; from another person it does not", () => {
