@@ -54,6 +54,54 @@ function expectRefused(outcome: SignInOutcome, reason: RegExp): void {
   if (!outcome.ok) expect(outcome.reason).toMatch(reason);
 }
 
+describe("SAML source config", () => {
+  const problems = (config: unknown): string[] => {
+    const result = samlConfigSchema.safeParse(config);
+    return result.success ? [] : result.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  };
+
+  it("needs the metadata URL or the IdP's entity id, SSO URL and one certificate", () => {
+    expect(problems({})).toEqual([
+      expect.stringMatching(/^idpEntityId: required/),
+      expect.stringMatching(/^idpSsoUrl: required/),
+      expect.stringMatching(/^idpCert: set exactly one/),
+    ]);
+    expect(problems({ idpMetadataUrl: "https://idp.example.test/md", idpCert: "MIIB" })).toEqual([
+      expect.stringMatching(/^idpCert: comes from idpMetadataUrl/),
+    ]);
+    expect(
+      problems({ idpEntityId: "x", idpSsoUrl: "https://idp.example.test/sso", idpCertFile: "/c.pem" }),
+    ).toEqual([]);
+  });
+
+  it("offers no way to turn off signed responses or assertions", () => {
+    for (const key of ["wantAssertionsSigned", "wantAuthnResponseSigned"]) {
+      expect(problems({ idpMetadataUrl: "https://idp.example.test/md", [key]: false })).toEqual([
+        expect.stringMatching(/unrecognized key/i),
+      ]);
+    }
+  });
+
+  it("defaults to persistent NameIDs, no unsolicited responses and 60 s skew, at most 300 s", () => {
+    const config = samlConfigSchema.parse({ idpMetadataUrl: "https://idp.example.test/md" });
+    expect(config).toMatchObject({
+      nameIdFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+      allowUnsolicited: false,
+      clockSkewSeconds: 60,
+      attributes: { username: "uid", name: "displayName", email: "email", groups: "groups" },
+    });
+    expect(problems({ idpMetadataUrl: "https://idp.example.test/md", clockSkewSeconds: 301 })).toHaveLength(
+      1,
+    );
+    expect(
+      problems({
+        idpMetadataUrl: "https://idp.example.test/md",
+        nameIdFormat: "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+      }),
+    ).toHaveLength(1);
+  });
+});
+
 describe.skipIf(idp === null)("SAML sign-in against a real SimpleSAMLphp IdP", () => {
   const peer = idp as SimpleSamlPhpPeer;
   let corp: SignInConnector;

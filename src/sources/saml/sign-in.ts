@@ -88,8 +88,9 @@ export function openSamlSignIn(context: SignInContext, config: SamlConfig): Sign
   async function completeSignIn(
     input: FlowInput & { readonly params: Readonly<Record<string, string>>; readonly keep: FlowState | null },
   ): Promise<SignInOutcome> {
-    if (input.keep !== null && !input.keep.requestId)
+    if (input.keep !== null && !input.keep.requestId) {
       return invalid("the kept flow state holds no request id");
+    }
     const requestId = input.keep?.requestId ?? null;
     if (requestId === null && !config.allowUnsolicited) {
       return invalid("an unsolicited (IdP-initiated) response was refused; allowUnsolicited is off");
@@ -116,8 +117,9 @@ export function openSamlSignIn(context: SignInContext, config: SamlConfig): Sign
       if (validated.profile === null) return invalid("the response holds no assertion");
       profile = validated.profile;
     } catch (err) {
-      if (err instanceof SamlStatusError)
+      if (err instanceof SamlStatusError) {
         return invalid(`the IdP did not sign the person in: ${short(err.message)}`);
+      }
       return invalid(`node-saml refused the response: ${short((err as Error).message)}`);
     }
 
