@@ -32,6 +32,15 @@ export const hesiConfigSchema = z.strictObject({
       "Calls per second at most; Hesi documents no limit for contacts (reference §1.7), 5 is the safe default.",
     ),
   timeoutMs: z.number().int().min(100).max(300_000).default(30_000).describe("Timeout of one HTTP call."),
+  launchLinkSeconds: z
+    .number()
+    .int()
+    .min(10)
+    .max(600)
+    .default(90)
+    .describe(
+      "`/launch/<targetId>`: lifetime of the single-use sign-in link asked from Hesi for one redirect; short, since it carries a bearer token (reference §1.6b).",
+    ),
 });
 
 /** A `hesi` target's settings as written. */

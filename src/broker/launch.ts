@@ -1,0 +1,227 @@
+/**
+ * One-click sign-in into 合思 (Hesi) (`/launch/<targetId>`): Hesi is no OpenID Connect client, so a person
+ * with an idbridge session is sent through a single-use, short-lived provisional access link that Hesi
+ * issues for their staff id (finance-targets.md §1.6b). Input checks, the person's state now, the staff id
+ * from the sync's link table, the link, and the audit entry of every launch live here; the HTTP layer
+ * (src/http/launch.ts) only moves requests in and out.
+ */
+import type { AuditEvent } from "../audit/chain.js";
+import type { Config } from "../config/load.js";
+import type { Store } from "../store/store.js";
+import type { HesiLinkPage, HesiProvisionalLinks } from "../targets/hesi/provisional.js";
+import type { PersonDirectory, ResolveFailureCode } from "./contracts.js";
+import type { RequestMeta } from "./login.js";
+
+/** Pages a launch may open, as named in the launch URL. */
+export const LAUNCH_PAGES = ["home", "approve", "form"] as const;
+export type LaunchPage = (typeof LAUNCH_PAGES)[number];
+
+/** The Hesi page type of each launch page (§1.6b): `home` is Hesi's home page (`frontPage`), not "my bills". */
+const HESI_PAGE: Readonly<Record<LaunchPage, HesiLinkPage>> = {
+  home: "frontPage",
+  approve: "approve",
+  form: "form",
+};
+
+/** Hesi bill ids are short ASCII ids (`ID01…`); anything else is refused before Hesi is asked. */
+const FLOW_ID = /^[A-Za-z0-9][A-Za-z0-9_:.-]{0,63}$/;
+
+/** Why a launch ends on a page instead of in Hesi. */
+export type LaunchFailureCode =
+  /** No target with this id, or its type has no launch. */
+  | "TARGET_UNKNOWN"
+  /** `page` is not one of {@link LAUNCH_PAGES}. */
+  | "PAGE_INVALID"
+  /** `flowId` missing for `form`, given for another page, or not a bill id. */
+  | "FLOW_ID_INVALID"
+  /** The person has no staff in this target yet (the sync has not created or matched one). */
+  | "NOT_LINKED"
+  /** The person is no longer active now (see the ResolveFailureCode). */
+  | ResolveFailureCode
+  /** Hesi refused the link (its staff is disabled or unknown there, or another refusal). */
+  | "LINK_REFUSED"
+  /** Hesi did not answer, or answered with an error. */
+  | "TARGET_UNAVAILABLE";
+
+/** A launch request that passed its checks. */
+export interface LaunchRequest {
+  /** The target id from the path. */
+  readonly targetId: string;
+  /** The page to open. */
+  readonly page: LaunchPage;
+  /** The bill, for `form`. */
+  readonly flowId?: string;
+}
+
+/** A checked request, or why it is refused (before anyone is signed in). */
+export type ParsedLaunch =
+  | { readonly ok: true; readonly request: LaunchRequest }
+  | { readonly ok: false; readonly code: "TARGET_UNKNOWN" | "PAGE_INVALID" | "FLOW_ID_INVALID" };
+
+/** Where a launch ends: the link to 302 to (never logged), or a failure code for the page. */
+export type LaunchResult =
+  { readonly ok: true; readonly url: string } | { readonly ok: false; readonly code: LaunchFailureCode };
+
+/** A target people can be launched into. */
+export interface LaunchTarget {
+  /** The target id from the config. */
+  readonly id: string;
+  /** Its provisional-link client. */
+  readonly links: HesiProvisionalLinks;
+  /** Lifetime of each link (seconds). */
+  readonly linkSeconds: number;
+}
+
+/** What the launch service works with. */
+export interface LaunchServiceOptions {
+  /** Targets with a launch, by id. */
+  readonly targets: ReadonlyMap<string, LaunchTarget>;
+  /** The link table (person → staff id). */
+  readonly store: Pick<Store, "getTargetLink" | "getPerson">;
+  /** People: claims from the last reads, and their state now through resolve. */
+  readonly people: PersonDirectory;
+  /** Appends to the audit log. */
+  readonly audit: (event: AuditEvent) => Promise<unknown>;
+}
+
+/** Launches into Hesi; one per process. */
+export class LaunchService {
+  /** A launch service on `options`. */
+  constructor(private readonly options: LaunchServiceOptions) {}
+
+  /** Checks the path and query of a launch URL. */
+  parse(targetId: string, query: { readonly page?: unknown; readonly flowId?: unknown }): ParsedLaunch {
+    if (!this.options.targets.has(targetId)) return { ok: false, code: "TARGET_UNKNOWN" };
+    const page = query.page ?? "home";
+    if (typeof page !== "string" || !(LAUNCH_PAGES as readonly string[]).includes(page))
+      return { ok: false, code: "PAGE_INVALID" };
+    const flowId = query.flowId;
+    if (page === "form") {
+      if (typeof flowId !== "string" || !FLOW_ID.test(flowId)) return { ok: false, code: "FLOW_ID_INVALID" };
+      return { ok: true, request: { targetId, page, flowId } };
+    }
+    // A flowId on another page would be dropped silently by Hesi: refuse it so the wrong URL is noticed.
+    if (flowId !== undefined) return { ok: false, code: "FLOW_ID_INVALID" };
+    return { ok: true, request: { targetId, page: page as LaunchPage } };
+  }
+
+  /**
+   * The link for a signed-in person: active now, linked to a staff in the target, and Hesi agreeing.
+   * Every outcome is audited; the link and the staff id never are.
+   */
+  async launch(
+    personId: string,
+    request: LaunchRequest,
+    meta: RequestMeta & { readonly applet?: boolean },
+  ): Promise<LaunchResult> {
+    const target = this.options.targets.get(request.targetId);
+    if (target === undefined) return this.failed(personId, request, meta, "TARGET_UNKNOWN", "no such target");
+
+    const state = await this.activeNow(personId);
+    if (!state.ok) return this.failed(personId, request, meta, state.code, state.reason);
+
+    const link = await this.options.store.getTargetLink(target.id, "user", personId);
+    if (link === null)
+      return this.failed(personId, request, meta, "NOT_LINKED", "the person has no staff in this target yet");
+
+    const result = await target.links.provisionalLink({
+      staffId: link.targetRecordId,
+      page: HESI_PAGE[request.page],
+      ...(request.flowId === undefined ? {} : { flowId: request.flowId }),
+      expiresInSeconds: target.linkSeconds,
+      applet: meta.applet === true,
+    });
+    if (!result.ok) {
+      const { failure } = result;
+      // bad-data is Hesi's answer about this request; anything else means Hesi is not usable now.
+      const code = failure.class === "bad-data" ? "LINK_REFUSED" : "TARGET_UNAVAILABLE";
+      return this.failed(personId, request, meta, code, `${failure.code}: ${failure.message}`);
+    }
+    await this.options.audit({
+      actor: personId,
+      action: "launch.succeeded",
+      subject: personId,
+      target: request.targetId,
+      details: { ...this.details(personId, request, meta), linkSeconds: target.linkSeconds },
+    });
+    return { ok: true, url: result.url };
+  }
+
+  /**
+   * Whether the person may still sign in now: the claims of the last reads, then their linked accounts
+   * asked now, the way a sign-in would (a session outlives an account disabled since).
+   */
+  private async activeNow(
+    personId: string,
+  ): Promise<{ ok: true } | { ok: false; code: ResolveFailureCode; reason: string }> {
+    const { people, store } = this.options;
+    if ((await people.claims(personId, undefined)) === null)
+      return { ok: false, code: "ACCOUNT_DISABLED", reason: "the person is not active as of the last reads" };
+    const account = (await store.getPerson(personId))?.accounts[0];
+    // A person the store does not hold (a directory given by a test or an embedder) has only claims.
+    if (account === undefined) return { ok: true };
+    // The account is linked to this person, so resolve takes the persisted link and then asks every linked
+    // source for the account's state now; the person fields are read only by link rules, never on that path.
+    const resolved = await people.resolve({
+      sourceId: account.sourceId,
+      subject: account.subject,
+      person: { subject: account.subject, departments: [], managers: [], status: "active", attributes: {} },
+    });
+    if (!resolved.ok) return { ok: false, code: resolved.code, reason: resolved.reason };
+    if (resolved.personId !== personId)
+      return {
+        ok: false,
+        code: "IN_REVIEW",
+        reason: `account ${account.sourceId}:${account.subject} now belongs to person "${resolved.personId}"`,
+      };
+    return { ok: true };
+  }
+
+  private details(
+    personId: string,
+    request: LaunchRequest,
+    meta: RequestMeta,
+  ): Record<string, string | number | boolean> {
+    return {
+      personId,
+      target: request.targetId,
+      page: request.page,
+      ...(request.flowId === undefined ? {} : { flowId: request.flowId }),
+      ip: meta.ip,
+      userAgent: meta.userAgent.slice(0, 512),
+    };
+  }
+
+  private async failed(
+    personId: string,
+    request: LaunchRequest,
+    meta: RequestMeta,
+    code: LaunchFailureCode,
+    reason: string,
+  ): Promise<LaunchResult> {
+    await this.options.audit({
+      actor: personId,
+      action: "launch.failed",
+      subject: personId,
+      target: request.targetId,
+      details: { ...this.details(personId, request, meta), code, reason: reason.slice(0, 1024) },
+    });
+    return { ok: false, code };
+  }
+}
+
+/** The launch targets of the config: every `hesi` target (SCIM platforms sign in through OIDC instead). */
+export async function openLaunchTargets(config: Config): Promise<Map<string, LaunchTarget>> {
+  const targets = new Map<string, LaunchTarget>();
+  for (const entry of config.targets) {
+    if (entry.type !== "hesi") continue;
+    // The Hesi HTTP client loads only when a Hesi target is configured, as in src/targets/registry.ts.
+    const { openHesiProvisionalLinks } = await import("../targets/hesi/provisional.js");
+    targets.set(entry.id, {
+      id: entry.id,
+      links: openHesiProvisionalLinks(entry.config),
+      linkSeconds: entry.config.launchLinkSeconds,
+    });
+  }
+  return targets;
+}
