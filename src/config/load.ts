@@ -98,12 +98,19 @@ function validate(
     const offset = isNode(node) ? node.range?.[0] : undefined;
     return offset === undefined ? "" : ` (line ${lineCounter.linePos(offset).line})`;
   };
-  const substituted = substituteEnv(value, [], env, (path, message) =>
-    problems.push(`${formatPath(path)}: ${message}${where(path)}`),
-  );
+  // A value whose ${VAR} is not set is reported once, as that; what the schema then says about the
+  // empty stand-in would only repeat it.
+  const unset = new Set<string>();
+  const substituted = substituteEnv(value, [], env, (path, message) => {
+    unset.add(formatPath(path));
+    problems.push(`${formatPath(path)}: ${message}${where(path)}`);
+  });
   const result = configSchema.safeParse(substituted);
   if (!result.success) {
-    for (const issue of result.error.issues) problems.push(...formatIssue(issue, where));
+    for (const issue of result.error.issues) {
+      const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+      if (!unset.has(formatPath(path))) problems.push(...formatIssue(issue, where));
+    }
   }
   if (problems.length > 0 || !result.success) {
     throw new AppError("CONFIG_INVALID", `${file} has ${problems.length} problem(s)`, { details: problems });

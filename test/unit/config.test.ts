@@ -46,7 +46,7 @@ describe("config", () => {
         "sources:",
         "  - id: corp-idp",
         "    type: oidc",
-        "    config: { clientSecret: '${OIDC_SECRET}' }",
+        "    config: { issuer: 'https://idp.example.test', clientId: idbridge, clientSecret: '${OIDC_SECRET}' }",
         "  - id: hq-2",
         "    type: dingding",
       ].join("\n"),
@@ -64,11 +64,13 @@ describe("config", () => {
     const file = join(dir, "c.yaml");
     writeFileSync(
       file,
-      "store:\n  url: postgres://idb:${PG_PASS}@db:5432/idb\nsources:\n  - { id: a, type: oidc, config: { note: 'cost $${X}' } }\n",
+      "store:\n  url: postgres://idb:${PG_PASS}@db:5432/idb\nsources:\n  - { id: a, type: oidc, config: { issuer: 'https://idp.example.test', clientId: idbridge, clientSecret: 'cost $${X} and more than 32 characters' } }\n",
     );
     const config = loadConfig({ file, env: { PG_PASS: "s3cret" }, cwd: "/" });
     expect(config.store.url).toBe("postgres://idb:s3cret@db:5432/idb");
-    expect(config.sources[0]?.config).toEqual({ note: "cost ${X}" });
+    expect(config.sources[0]?.config).toMatchObject({
+      clientSecret: "cost ${X} and more than 32 characters",
+    });
   });
 
   it("resolves source settings ending in File against the config file's directory", () => {
@@ -76,14 +78,12 @@ describe("config", () => {
     const file = join(dir, "c.yaml");
     writeFileSync(
       file,
-      "sources:\n  - { id: a, type: oidc, config: { caFile: certs/ca.pem, tls: { keyFile: /etc/k.pem }, caName: x.pem } }\n",
+      "sources:\n  - { id: a, type: saml, config: { idpEntityId: 'https://idp.example.test', idpSsoUrl: 'https://idp.example.test/sso', idpCertFile: certs/idp.pem } }\n" +
+        "  - { id: b, type: saml, config: { idpEntityId: 'https://idp.example.test', idpSsoUrl: 'https://idp.example.test/sso', idpCertFile: /etc/idp.pem } }\n",
     );
     const config = loadConfig({ file, env: {}, cwd: "/" });
-    expect(config.sources[0]?.config).toEqual({
-      caFile: join(dir, "certs/ca.pem"),
-      tls: { keyFile: "/etc/k.pem" },
-      caName: "x.pem",
-    });
+    expect(config.sources[0]?.config).toMatchObject({ idpCertFile: join(dir, "certs/idp.pem") });
+    expect(config.sources[1]?.config).toMatchObject({ idpCertFile: "/etc/idp.pem" });
   });
 
   it("names line and column of a YAML syntax error", () => {
@@ -92,7 +92,7 @@ describe("config", () => {
 
   it("rejects duplicate source ids and wrong types", () => {
     const problems = problemsOf(
-      "server: { port: 'eighty' }\nsources:\n  - { id: a, type: oidc }\n  - { id: a, type: saml }\n",
+      "server: { port: 'eighty' }\nsources:\n  - { id: a, type: oidc, config: { issuer: 'https://idp.example.test', clientId: idbridge } }\n  - { id: a, type: oidc, config: { issuer: 'https://idp2.example.test', clientId: idbridge } }\n",
     );
     expect(problems).toContain('sources[1].id: duplicate source id "a" (also used by sources[0]) (line 4)');
     expect(problems.some((p) => p.startsWith("server.port: "))).toBe(true);
@@ -102,7 +102,7 @@ describe("config", () => {
     const problems = problemsOf(
       [
         "sources:",
-        "  - { id: corp-idp, type: oidc }",
+        "  - { id: corp-idp, type: oidc, config: { issuer: 'https://idp.example.test', clientId: idbridge } }",
         "identity:",
         "  rules:",
         "    - id: same-login",
