@@ -1,0 +1,251 @@
+/**
+ * idbridge as an OpenID Connect provider for the finance platforms: oidc-provider configured for the
+ * authorization code flow with PKCE (S256) for every client, exact redirect URIs, refresh token rotation,
+ * RP-initiated and back-channel logout, artefacts on our Store, our pages and our people.
+ * See https://github.com/panva/node-oidc-provider/blob/main/docs/README.md
+ *
+ * Claims by scope (ID token and userinfo alike):
+ * - `openid` → `sub` (the Person id); in the ID token also `acr` (`urn:idbridge:source:<type>`) and
+ *   `amr` (`pwd` for AD/LDAP passwords, else the source type)
+ * - `profile` → `name`, `employee_no`, `departments`
+ * - `email` → `email`
+ * - `roles` → `roles` (the client's target roles, from the policy)
+ */
+import Provider, {
+  type ClientMetadata,
+  type Configuration,
+  type KoaContextWithOIDC,
+  type JWK,
+} from "oidc-provider";
+import type { Logger } from "pino";
+import type { Config } from "../config/load.js";
+import { SOURCE_TYPES } from "../sources/registry.js";
+import type { Store } from "../store/store.js";
+import { createOidcAdapter } from "./adapter.js";
+import type { PersonDirectory } from "./contracts.js";
+import { pickLanguage } from "./messages.js";
+import { renderLoggedOut, renderLogoutConfirm, renderProviderError, type Page } from "./pages.js";
+
+/** The client id of idbridge's own first-party client (launch, console): a session, never tokens. */
+export const FIRST_PARTY_CLIENT_ID = "idbridge";
+
+/** Path the provider is mounted at, below the public URL. */
+export const PROVIDER_PATH = "/oidc";
+
+/** Cookie names: ours all start with `idb_`. */
+export const COOKIE_NAMES = {
+  session: "idb_session",
+  interaction: "idb_interaction",
+  resume: "idb_resume",
+} as const;
+
+/** Scopes and the claims each one releases. */
+export const SCOPE_CLAIMS = {
+  // acr and amr: how the person signed in (ID token only): RFC 8176 `pwd`, or the source type.
+  openid: ["sub", "acr", "amr"],
+  profile: ["name", "employee_no", "departments"],
+  email: ["email"],
+  roles: ["roles"],
+} as const;
+
+/** What the provider is built from. */
+export interface ProviderOptions {
+  /** idbridge's public base URL, no trailing slash; the issuer is `<publicUrl>/oidc`. */
+  readonly publicUrl: string;
+  /** The `signIn:` section. */
+  readonly signIn: Config["signIn"];
+  /** Codes, sessions, grants and tokens live here. */
+  readonly store: Store;
+  /** Claims of people. */
+  readonly people: PersonDirectory;
+  /** Private signing JWKs: the current key first, then retired ones still in their grace period. */
+  readonly signingKeys: readonly JWK[];
+  /** Cookie signing secrets, newest first (older ones still verify). */
+  readonly cookieSecrets: readonly string[];
+  /** Trust X-Forwarded-* (the service runs behind a reverse proxy). */
+  readonly trustProxy: boolean;
+  /** Where errors and logout notices go. */
+  readonly logger: Logger;
+  /** Records a logout in the audit log. */
+  readonly onLogout?: (event: { personId: string; clientId?: string; ip: string; userAgent: string }) => void;
+}
+
+/** The `acr` of a sign-in with a source of `type`. */
+export function acrOf(type: string): string {
+  return `urn:idbridge:source:${type}`;
+}
+
+/** The issuer URL of a public base URL. */
+export function issuerOf(publicUrl: string): string {
+  return `${publicUrl}${PROVIDER_PATH}`;
+}
+
+/** The client metadata of the configured platforms and of idbridge's own first-party client. */
+export function clientMetadata(signIn: Config["signIn"], publicUrl: string): ClientMetadata[] {
+  const platforms = signIn.clients.map((client): ClientMetadata => {
+    const metadata: ClientMetadata = {
+      client_id: client.clientId,
+      redirect_uris: [...client.redirectUris],
+      post_logout_redirect_uris: [...client.postLogoutRedirectUris],
+      response_types: ["code"],
+      grant_types: ["authorization_code", "refresh_token"],
+      ...(client.clientSecret === undefined
+        ? { token_endpoint_auth_method: "none" }
+        : { client_secret: client.clientSecret, token_endpoint_auth_method: "client_secret_basic" }),
+    };
+    if (client.name !== undefined) metadata.client_name = client.name;
+    if (client.backchannelLogoutUri !== undefined) {
+      metadata.backchannel_logout_uri = client.backchannelLogoutUri;
+      metadata.backchannel_logout_session_required = true;
+    }
+    return metadata;
+  });
+  const firstParty: ClientMetadata = {
+    client_id: FIRST_PARTY_CLIENT_ID,
+    client_name: "idbridge",
+    // response_type=none (OIDC Multiple Response Types §5): the browser comes back with a session, no code.
+    response_types: ["none"],
+    grant_types: [],
+    redirect_uris: [`${publicUrl}/login/return`],
+    post_logout_redirect_uris: [],
+    token_endpoint_auth_method: "none",
+  };
+  return [...platforms, firstParty];
+}
+
+/** Page → koa response, with its own CSP (the app-wide one forbids what the provider's redirects need). */
+function send(ctx: KoaContextWithOIDC, page: Page): void {
+  ctx.type = "html";
+  ctx.set("Content-Security-Policy", page.csp);
+  ctx.set("Cache-Control", "no-store");
+  ctx.body = page.html;
+}
+
+function languageOf(ctx: KoaContextWithOIDC): ReturnType<typeof pickLanguage> {
+  const lang = ctx.query.lang;
+  const uiLocales = ctx.oidc?.params?.ui_locales;
+  return pickLanguage({
+    lang: typeof lang === "string" ? lang : undefined,
+    uiLocales: typeof uiLocales === "string" ? uiLocales : undefined,
+    acceptLanguage: ctx.get("accept-language"),
+  });
+}
+
+/** Builds the provider; mount `provider.callback()` at {@link PROVIDER_PATH}. */
+export function createProvider(options: ProviderOptions): Provider {
+  const { signIn, people, logger } = options;
+  const targets = new Map(signIn.clients.map((c) => [c.clientId, c.target]));
+  const idleSeconds = signIn.session.idleMinutes * 60;
+  const absoluteSeconds = signIn.session.absoluteHours * 3600;
+  const secure = options.publicUrl.startsWith("https:");
+  const cookie = { httpOnly: true, sameSite: "lax", secure, signed: true } as const;
+
+  const configuration: Configuration = {
+    adapter: createOidcAdapter(options.store),
+    clients: clientMetadata(signIn, options.publicUrl),
+    jwks: { keys: options.signingKeys.map((key) => ({ ...key, use: "sig" })) },
+    cookies: { names: { ...COOKIE_NAMES }, long: cookie, short: cookie, keys: [...options.cookieSecrets] },
+    claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    scopes: ["openid", "offline_access", ...Object.keys(SCOPE_CLAIMS).filter((s) => s !== "openid")],
+    responseTypes: ["code", "none"],
+    acrValues: SOURCE_TYPES.map(acrOf),
+    // Scope claims go into the ID token too, not only userinfo: platforms read roles from the ID token.
+    conformIdTokenClaims: false,
+    // RFC 9700 §2.1.1: PKCE for every client, confidential or not; oidc-provider only knows S256.
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    // Every platform may refresh; without offline_access the refresh token ends with the session
+    // (oidc-provider's expiresWithSession), so a logout or a session timeout ends it too.
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed("refresh_token"),
+    ttl: {
+      AccessToken: signIn.tokens.accessTokenSeconds,
+      AuthorizationCode: 60,
+      IdToken: signIn.tokens.idTokenSeconds,
+      RefreshToken: signIn.tokens.refreshTokenDays * 86_400,
+      Grant: signIn.tokens.refreshTokenDays * 86_400,
+      Interaction: 600,
+      // Saved again at every use, so the idle timeout restarts; never beyond login + absolute.
+      Session: (_ctx, session) => {
+        const now = Math.floor(Date.now() / 1000);
+        const loginTs = typeof session.loginTs === "number" ? session.loginTs : now;
+        return Math.max(1, Math.min(idleSeconds, loginTs + absoluteSeconds - now));
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => send(ctx, renderLogoutConfirm(languageOf(ctx), form)),
+        postLogoutSuccessSource: (ctx) => send(ctx, renderLoggedOut(languageOf(ctx))),
+      },
+    },
+    interactions: { url: (_ctx, interaction) => `/login/${interaction.uid}` },
+    // No consent screen: the platforms are the organisation's own; grant what they ask for.
+    loadExistingGrant: async (ctx) => {
+      const { client, session } = ctx.oidc;
+      if (client === undefined || session?.accountId === undefined) return undefined;
+      // Each authorization counts as use of the session and restarts its idle timeout.
+      (session as typeof session & { touched: boolean }).touched = true;
+      const grantId = ctx.oidc.result?.consent?.grantId ?? session.grantIdFor(client.clientId);
+      let grant = grantId === undefined ? undefined : await ctx.oidc.provider.Grant.find(grantId);
+      if (grant === undefined || grant.accountId !== session.accountId)
+        grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      const scope = ctx.oidc.params?.scope;
+      grant.addOIDCScope(typeof scope === "string" ? scope : "openid");
+      grant.addOIDCClaims(["amr", "acr", "auth_time"]);
+      await grant.save();
+      return grant;
+    },
+    findAccount: async (ctx, sub) => {
+      const clientId = ctx.oidc.client?.clientId;
+      const claims = await people.claims(sub, clientId === undefined ? undefined : targets.get(clientId));
+      // Unknown or no longer active: the session stops working and refresh tokens are refused.
+      if (claims === null) return undefined;
+      return {
+        accountId: sub,
+        claims: () => ({
+          sub,
+          ...(claims.name === undefined ? {} : { name: claims.name }),
+          ...(claims.email === undefined ? {} : { email: claims.email }),
+          ...(claims.employee_no === undefined ? {} : { employee_no: claims.employee_no }),
+          departments: [...claims.departments],
+          roles: [...claims.roles],
+        }),
+      };
+    },
+    renderError: (ctx, out, error) => {
+      // The OAuth error and its description stay in the log; the person reads one plain sentence.
+      logger.info({ error: out.error, description: out.error_description, err: error }, "oidc error page");
+      send(ctx, renderProviderError(languageOf(ctx)));
+    },
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.redirectUris?.some((uri) => new URL(uri).origin === origin) ?? false,
+    // Clients are the operator's own configuration, and finance platforms often sit on the internal
+    // network: back-channel logout may reach private addresses, which oidc-provider's fetch refuses.
+    fetch: (input, init) => {
+      const { dispatcher: _dispatcher, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+      return fetch(input, rest);
+    },
+  };
+
+  const provider = new Provider(issuerOf(options.publicUrl), configuration);
+  provider.proxy = options.trustProxy;
+  provider.on("server_error", (_ctx, err) => logger.error({ err }, "oidc provider error"));
+  provider.on("backchannel.error", (_ctx, err, client) =>
+    logger.warn({ err, clientId: client.clientId }, "back-channel logout failed"),
+  );
+  provider.on("end_session.success", (ctx) => {
+    const personId = ctx.oidc.session?.accountId;
+    if (personId === undefined) return;
+    options.onLogout?.({
+      personId,
+      ...(ctx.oidc.client?.clientId === undefined ? {} : { clientId: ctx.oidc.client.clientId }),
+      ip: ctx.ip,
+      userAgent: ctx.get("user-agent"),
+    });
+  });
+  return provider;
+}
