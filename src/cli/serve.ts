@@ -1,15 +1,21 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Server } from "node:http";
+import express from "express";
+import { exportJWK, exportPKCS8 } from "jose";
+import type { JWK } from "oidc-provider";
 import type { Logger } from "pino";
 import type { Config } from "../config/load.js";
 import { AuditLog } from "../audit/log.js";
+import type { PersonDirectory } from "../broker/contracts.js";
+import { startSignIn } from "../broker/service.js";
+import type { PasswordLimits } from "../http/login.js";
 import { AppError, describeError } from "../domain/errors.js";
 import { createApp } from "../http/app.js";
 import { callbackRouter } from "../http/callbacks.js";
 import { createLogger } from "../http/logging.js";
 import { createMetrics } from "../http/metrics.js";
-import { ensureKeys } from "../keys/keys.js";
+import { ensureKeys, type KeySet } from "../keys/keys.js";
 import { openStore } from "../store/index.js";
 import { SyncScheduler } from "../sync/scheduler.js";
 import { SyncService } from "../sync/service.js";
@@ -25,14 +31,23 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
+/** What tests may replace in a service. */
+export interface ServiceOverrides {
+  /** People for sign-in instead of the Store-backed directory. */
+  readonly people?: PersonDirectory;
+  /** Limits of the password form. */
+  readonly passwordLimits?: PasswordLimits;
+}
+
 /**
  * Starts idbridge: store (migrated), keys (generated on first start), the audit log with its checkpoint
- * timer, the HTTP server with the contact-change callbacks, and the sync scheduler when targets are
- * configured. Start-up failures release what was already opened.
+ * timer, the HTTP server with the contact-change callbacks and sign-in (`/oidc`, `/login`, `/saml`), and
+ * the sync scheduler when targets are configured. Start-up failures release what was already opened.
  */
 export async function startService(
   config: Config,
   logger: Logger = createLogger(config.log.level),
+  overrides: ServiceOverrides = {},
 ): Promise<RunningService> {
   const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async (): Promise<void> => {
@@ -113,6 +128,9 @@ export async function startService(
       },
     });
 
+    // Sign-in needs the public URL, which needs the port, which is known only after listening: its routes
+    // are mounted on this router once they exist.
+    const signInRoutes = express.Router();
     let shuttingDown = false;
     const app = createApp({
       store,
@@ -121,12 +139,33 @@ export async function startService(
       https: config.server.publicUrl?.startsWith("https:") ?? false,
       trustProxy: config.server.trustProxy,
       isShuttingDown: () => shuttingDown,
-      routers: [{ path: "/callbacks", router: callbacks }],
+      routers: [
+        { path: "/callbacks", router: callbacks },
+        { path: "/", router: signInRoutes },
+      ],
     });
     const server = await listen(app, config.server.host, config.server.port);
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.server.port;
     const url = `http://${config.server.host}:${port}`;
+    const publicUrl = (config.server.publicUrl ?? url).replace(/\/+$/, "");
+    try {
+      const signIn = await startSignIn({
+        config,
+        store,
+        audit,
+        publicUrl,
+        ...(await tokenKeys(keys)),
+        logger,
+        ...(overrides.people === undefined ? {} : { people: overrides.people }),
+        ...(overrides.passwordLimits === undefined ? {} : { passwordLimits: overrides.passwordLimits }),
+      });
+      cleanups.push(() => signIn.close());
+      signInRoutes.use(signIn.router);
+    } catch (err) {
+      await closeServer(server, 0);
+      throw err;
+    }
     logger.info({ url, store: store.location, instance: instance.id }, `idbridge listening on ${url}`);
 
     if (scheduler !== null) {
@@ -152,6 +191,22 @@ export async function startService(
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * TEMPORARY until src/keys offers `tokenSigningJwks` and `cookieSecrets`: the current token key only, and
+ * a cookie secret derived from it (stable across restarts and instances that share the keys directory).
+ */
+async function tokenKeys(keys: KeySet): Promise<{ signingKeys: JWK[]; cookieSecrets: string[] }> {
+  const jwk = await exportJWK(keys.token.privateKey);
+  const secret = createHash("sha256")
+    .update("idbridge cookie secret (temporary)\u0000")
+    .update(await exportPKCS8(keys.token.privateKey))
+    .digest("base64url");
+  return {
+    signingKeys: [{ ...jwk, kid: keys.token.kid, alg: keys.token.alg, use: "sig" }],
+    cookieSecrets: [secret],
+  };
 }
 
 function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {

@@ -1,0 +1,261 @@
+/**
+ * The sign-in broker under test: idbridge started in-process with AD password sign-in on the run's Samba
+ * AD DC, users of its own in an OU, a browser made of fetch and a cookie jar, and an openid-client v6
+ * relying party.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Attribute, Change, Client } from "ldapts";
+import * as oidc from "openid-client";
+import { pino } from "pino";
+import type { PersonClaims, PersonDirectory, ResolveOutcome } from "../../src/broker/contracts.js";
+import { loadConfig, type Config } from "../../src/config/load.js";
+import { startService, type RunningService, type ServiceOverrides } from "../../src/cli/serve.js";
+import type { SignInIdentity } from "../../src/sources/sign-in.js";
+import { AD_BASE } from "../fixtures/ldap/ad-directory.js";
+import type { SambaInfo } from "../peers/index.js";
+
+/** Passwords made up per run; they meet AD's default complexity rules. */
+export const makePassword = (): string => `Pw1!${randomBytes(9).toString("base64url")}`;
+
+/** AD users of one test file, in an OU of their own. */
+export interface AdUsers {
+  readonly ou: string;
+  readonly password: Record<string, string>;
+  remove(): Promise<void>;
+}
+
+/** Creates `names` (sAMAccountName `<prefix>-<name>`) under a fresh OU; names starting `disabled` are disabled. */
+export async function createAdUsers(
+  info: SambaInfo,
+  prefix: string,
+  names: readonly string[],
+): Promise<AdUsers> {
+  const ou = `OU=${prefix},${AD_BASE}`;
+  const admin = new Client({ url: info.url, tlsOptions: { ca: readFileSync(info.caFile) } });
+  await admin.bind(info.bindDn, info.bindPassword);
+  await admin.add(ou, { objectClass: ["top", "organizationalUnit"], ou: prefix });
+  const password: Record<string, string> = {};
+  for (const name of names) {
+    const sam = `${prefix}-${name}`.slice(0, 20);
+    const dn = `CN=${sam},${ou}`;
+    password[name] = makePassword();
+    await admin.add(dn, {
+      objectClass: ["top", "person", "organizationalPerson", "user"],
+      cn: sam,
+      sAMAccountName: sam,
+      userPrincipalName: `${sam}@corp.example.test`,
+      displayName: `Test ${name}`,
+      mail: `${sam}@corp.example.test`,
+      userAccountControl: "514",
+    });
+    await admin.modify(dn, [
+      new Change({
+        operation: "replace",
+        modification: new Attribute({
+          type: "unicodePwd",
+          values: [Buffer.from(`"${password[name]}"`, "utf16le")],
+        }),
+      }),
+      new Change({
+        operation: "replace",
+        modification: new Attribute({
+          type: "userAccountControl",
+          values: [name.startsWith("disabled") ? "514" : "512"],
+        }),
+      }),
+    ]);
+  }
+  return {
+    ou,
+    password,
+    async remove() {
+      for (const name of names)
+        await admin.del(`CN=${`${prefix}-${name}`.slice(0, 20)},${ou}`).catch(() => undefined);
+      await admin.del(ou).catch(() => undefined);
+      await admin.unbind();
+    },
+  };
+}
+
+/** A PersonDirectory that knows people by source subject, with claims the test sets. */
+export class FakePeople implements PersonDirectory {
+  readonly bySubject = new Map<string, string>();
+  readonly claimsOf = new Map<string, PersonClaims | null>();
+  readonly resolveFailure = new Map<string, ResolveOutcome>();
+  resolved: SignInIdentity[] = [];
+
+  async resolve(identity: SignInIdentity): Promise<ResolveOutcome> {
+    this.resolved.push(identity);
+    const failure = this.resolveFailure.get(identity.person.username ?? "");
+    if (failure !== undefined) return failure;
+    let personId = this.bySubject.get(identity.subject);
+    if (personId === undefined) {
+      personId = `p_${randomBytes(10).toString("hex")}`;
+      this.bySubject.set(identity.subject, personId);
+      this.claimsOf.set(personId, {
+        name: identity.person.name ?? identity.subject,
+        ...(identity.person.email === undefined ? {} : { email: identity.person.email }),
+        employee_no: "E-1",
+        departments: ["财务部"],
+        roles: ["报销提交人"],
+      });
+    }
+    return { ok: true, personId, via: "link" };
+  }
+
+  async claims(personId: string, targetId: string | undefined): Promise<PersonClaims | null> {
+    const claims = this.claimsOf.get(personId);
+    if (claims === undefined || claims === null) return null;
+    return targetId === undefined ? { ...claims, roles: [] } : claims;
+  }
+}
+
+/** Writes a config file and loads it. */
+export function writeConfig(dir: string, yaml: string): Config {
+  const file = join(dir, "idbridge.yaml");
+  writeFileSync(file, yaml);
+  return loadConfig({ file, env: {}, cwd: dir });
+}
+
+/** A temp directory removed by the returned function. */
+export function tempDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), "idbridge-broker-"));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Starts idbridge quietly. */
+export function start(config: Config, overrides: ServiceOverrides = {}): Promise<RunningService> {
+  return startService(config, pino({ level: "silent" }), overrides);
+}
+
+/** Cookies of one browser: name → value, as sent back (paths are ignored: tests run one flow at a time). */
+export class CookieJar {
+  readonly cookies = new Map<string, string>();
+
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+  }
+
+  take(response: Response): void {
+    for (const line of response.headers.getSetCookie()) {
+      const [pair = "", ...attrs] = line.split(";");
+      const eq = pair.indexOf("=");
+      const name = pair.slice(0, eq).trim();
+      const value = pair.slice(eq + 1).trim();
+      const expired = attrs.some((a) => /expires=Thu, 01 Jan 1970/i.test(a)) || value === "";
+      if (expired) this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+}
+
+/** Where a navigation ended: a page of ours, or a redirect to somewhere else. */
+export type Landing =
+  | { readonly kind: "page"; readonly url: URL; readonly status: number; readonly html: string }
+  | { readonly kind: "away"; readonly url: URL };
+
+/** A browser: follows redirects on `origin`, stops at the first one leaving it. */
+export class Browser {
+  readonly jar = new CookieJar();
+
+  constructor(
+    readonly origin: string,
+    readonly userAgent = "Mozilla/5.0 (X11; Linux x86_64) Chrome/120 test",
+    readonly language = "zh-CN,zh;q=0.9",
+  ) {}
+
+  async go(
+    url: string | URL,
+    init: { method?: string; form?: Record<string, string> } = {},
+  ): Promise<Landing> {
+    let next = new URL(url, this.origin);
+    let method = init.method ?? (init.form ? "POST" : "GET");
+    let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
+    for (let hops = 0; hops < 20; hops++) {
+      if (next.origin !== new URL(this.origin).origin) return { kind: "away", url: next };
+      const response = await fetch(next, {
+        method,
+        redirect: "manual",
+        headers: {
+          cookie: this.jar.header(),
+          "user-agent": this.userAgent,
+          "accept-language": this.language,
+          ...(body === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" }),
+        },
+        ...(body === undefined ? {} : { body }),
+      });
+      this.jar.take(response);
+      const location = response.headers.get("location");
+      if (response.status >= 300 && response.status < 400 && location !== null) {
+        next = new URL(location, next);
+        method = "GET";
+        body = undefined;
+        continue;
+      }
+      return { kind: "page", url: next, status: response.status, html: await response.text() };
+    }
+    throw new Error("too many redirects");
+  }
+}
+
+/** The first password form of a login page: its action and CSRF token. */
+export function passwordForm(html: string): { action: string; csrf: string } {
+  const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1];
+  const csrf = /name="csrf" value="([^"]+)"/.exec(html)?.[1];
+  if (action === undefined || csrf === undefined) throw new Error(`no password form on the page:\n${html}`);
+  return { action: action.replace(/&amp;/g, "&"), csrf };
+}
+
+/** The error sentence of a page, if any. */
+export function errorSentence(html: string): string | undefined {
+  return /class="error" role="alert">([^<]*)</.exec(html)?.[1];
+}
+
+/** An openid-client relying party registered as `clientId`. */
+export interface RelyingParty {
+  readonly config: oidc.Configuration;
+  readonly redirectUri: string;
+  /** A fresh authorization request (PKCE S256, state, nonce). */
+  authorizationRequest(extra?: Record<string, string>): Promise<{
+    url: URL;
+    verifier: string;
+    state: string;
+    nonce: string;
+  }>;
+}
+
+/** Discovers idbridge and returns a relying party for one client. */
+export async function relyingParty(
+  issuer: string,
+  client: { clientId: string; clientSecret?: string; redirectUri: string },
+): Promise<RelyingParty> {
+  const config = await oidc.discovery(
+    new URL(issuer),
+    client.clientId,
+    client.clientSecret === undefined ? {} : { client_secret: client.clientSecret },
+    client.clientSecret === undefined ? oidc.None() : oidc.ClientSecretBasic(client.clientSecret),
+    { execute: [oidc.allowInsecureRequests, oidc.enableNonRepudiationChecks] },
+  );
+  return {
+    config,
+    redirectUri: client.redirectUri,
+    async authorizationRequest(extra = {}) {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const nonce = oidc.randomNonce();
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: client.redirectUri,
+        scope: "openid profile email roles",
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: "S256",
+        state,
+        nonce,
+        ...extra,
+      });
+      return { url, verifier, state, nonce };
+    },
+  };
+}
