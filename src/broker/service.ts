@@ -50,6 +50,8 @@ export interface SignIn {
   readonly router: Router;
   /** Session helpers for idbridge's own pages (launch). */
   readonly firstParty: FirstParty;
+  /** The people sign-in resolves to (launch checks a person's state with it). */
+  readonly people: PersonDirectory;
   /** Closes connectors and stops the sweep. */
   close(): Promise<void>;
 }
@@ -130,6 +132,7 @@ export async function startSignIn(options: SignInOptions): Promise<SignIn> {
     return {
       router,
       firstParty,
+      people,
       async close() {
         stopSweep();
         await sources.close();
