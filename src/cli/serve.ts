@@ -8,11 +8,13 @@ import type { Logger } from "pino";
 import type { Config } from "../config/load.js";
 import { AuditLog } from "../audit/log.js";
 import type { PersonDirectory } from "../broker/contracts.js";
+import { LaunchService, openLaunchTargets } from "../broker/launch.js";
 import { startSignIn } from "../broker/service.js";
 import type { PasswordLimits } from "../http/login.js";
 import { AppError, describeError } from "../domain/errors.js";
 import { createApp } from "../http/app.js";
 import { callbackRouter } from "../http/callbacks.js";
+import { launchRouter } from "../http/launch.js";
 import { createLogger } from "../http/logging.js";
 import { createMetrics } from "../http/metrics.js";
 import { ensureKeys, type KeySet } from "../keys/keys.js";
@@ -162,6 +164,13 @@ export async function startService(
       });
       cleanups.push(() => signIn.close());
       signInRoutes.use(signIn.router);
+      const launch = new LaunchService({
+        targets: await openLaunchTargets(config),
+        store,
+        people: signIn.people,
+        audit: (event) => audit.record(event),
+      });
+      signInRoutes.use("/launch", launchRouter({ launch, firstParty: signIn.firstParty, logger }));
     } catch (err) {
       await closeServer(server, 0);
       throw err;
