@@ -383,6 +383,17 @@ describe("OIDC sign-in against a real oidc-provider IdP", () => {
     expect(refusal(await complete(flow, a)).code).toBe("CANCELLED");
   });
 
+  it("keeps at most 100 printable ASCII characters of an attacker-chosen 16 KB error parameter", async () => {
+    const flow = connect(idp.issuer);
+    const a = await attempt(flow, "cancel");
+    const error = "x\r\n\u001b[31m" + "é".repeat(50) + "y".repeat(16 * 1024);
+    const outcome = refusal(await complete(flow, { ...a, params: { ...a.params, error } }));
+    expect(outcome.code).toBe("INVALID_RESPONSE");
+    const echoed = outcome.reason.slice(outcome.reason.indexOf("the IdP answered ") + 17);
+    expect(echoed).toBe("x???[31m" + "?".repeat(50) + "y".repeat(42));
+    expect(outcome.reason).toMatch(/^[\x20-\x7E]+$/);
+  });
+
   it("reports SOURCE_UNAVAILABLE within the timeout when the token endpoint hangs", async () => {
     const flow = connect(idp.issuer, {}, 800);
     const a = await attempt(flow);

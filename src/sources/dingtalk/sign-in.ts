@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { AppError } from "../../domain/errors.js";
 import { isSourceReadError } from "../builder.js";
 import { sendRequest } from "../http/send.js";
+import { clipUntrusted } from "../http/untrusted-text.js";
 import type {
   JsapiCodeSignIn,
   LiveStatus,
@@ -51,7 +52,6 @@ const ENDPOINTS = {
 
 // DingTalk: getbyunionid contact_type 1 = an external contact (外部联系人), not an employee.
 const EXTERNAL_CONTACT = 1;
-const ERROR_PARAM_MAX = 100;
 
 /** A refusal found midway; turned into the outcome at the top of the attempt. */
 class Refusal extends Error {
@@ -128,9 +128,7 @@ class DingTalkSignIn {
   completeWeb(params: Readonly<Record<string, string>>): Promise<SignInOutcome> {
     // Reference A3: a refusal comes back as `?error=…&state=` — no token call then.
     if (params.error !== undefined) {
-      return Promise.resolve(
-        fail("CANCELLED", `DingTalk returned error=${params.error.slice(0, ERROR_PARAM_MAX)}`),
-      );
+      return Promise.resolve(fail("CANCELLED", `DingTalk returned error=${clipUntrusted(params.error)}`));
     }
     const code = params.authCode ?? params.code;
     if (code === undefined || code === "") {

@@ -16,6 +16,7 @@ import type {
   SignInFailureCode,
   SignInOutcome,
 } from "../sign-in.js";
+import { clipUntrusted } from "../http/untrusted-text.js";
 import type { SourcePerson } from "../snapshot.js";
 import type { OidcConfig } from "./config.js";
 
@@ -167,7 +168,10 @@ class OidcRedirectFlow implements RedirectSignIn {
       // RFC 6749 §4.1.2.1: the IdP's own answer on the redirect, after state and iss were checked
       if (error.error === "access_denied") return this.#fail("CANCELLED", "the IdP answered access_denied");
       const code = error.error === "temporarily_unavailable" || error.error === "server_error";
-      return this.#fail(code ? "SOURCE_UNAVAILABLE" : "INVALID_RESPONSE", `the IdP answered ${error.error}`);
+      return this.#fail(
+        code ? "SOURCE_UNAVAILABLE" : "INVALID_RESPONSE",
+        `the IdP answered ${clipUntrusted(error.error)}`,
+      );
     }
     if (error instanceof client.ResponseBodyError) {
       // RFC 6749 §5.2: invalid_client means the IdP refuses our own credentials
@@ -175,7 +179,7 @@ class OidcRedirectFlow implements RedirectSignIn {
         error.error === "invalid_client" || error.error === "unauthorized_client" || error.status >= 500;
       return this.#fail(
         ours ? "SOURCE_UNAVAILABLE" : "INVALID_RESPONSE",
-        `the token endpoint answered ${error.error} (HTTP ${error.status})`,
+        `the token endpoint answered ${clipUntrusted(error.error)} (HTTP ${error.status})`,
       );
     }
     if (error instanceof client.ClientError) {
