@@ -299,6 +299,8 @@ export function loginRouter(options: LoginRouterOptions): Router {
     limit: limits.perIp,
     standardHeaders: "draft-8",
     legacyHeaders: false,
+    // server.trustProxy is the operator saying a proxy in front sets X-Forwarded-For.
+    validate: { trustProxy: false },
     handler: (req, res) => void limited(req, res, "per IP"),
   });
   const perLogin = rateLimit({

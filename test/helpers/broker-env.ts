@@ -160,6 +160,8 @@ export type Landing =
 /** A browser: follows redirects on `origin`, stops at the first one leaving it. */
 export class Browser {
   readonly jar = new CookieJar();
+  /** Where requests to `origin` really go (an instance behind a shared public URL); `origin` itself by default. */
+  via: string | undefined;
 
   constructor(
     readonly origin: string,
@@ -176,13 +178,16 @@ export class Browser {
     let body: string | undefined = init.form ? new URLSearchParams(init.form).toString() : undefined;
     for (let hops = 0; hops < 20; hops++) {
       if (next.origin !== new URL(this.origin).origin) return { kind: "away", url: next };
-      const response = await fetch(next, {
+      const target = this.via === undefined ? next : new URL(`${next.pathname}${next.search}`, this.via);
+      const response = await fetch(target, {
         method,
         redirect: "manual",
         headers: {
           cookie: this.jar.header(),
           "user-agent": this.userAgent,
           "accept-language": this.language,
+          // Behind the shared public URL, as a reverse proxy would say (the service trusts it then).
+          ...(this.via === undefined ? {} : { "x-forwarded-host": next.host, "x-forwarded-proto": "http" }),
           ...(body === undefined ? {} : { "content-type": "application/x-www-form-urlencoded" }),
         },
         ...(body === undefined ? {} : { body }),
@@ -231,14 +236,33 @@ export interface RelyingParty {
 export async function relyingParty(
   issuer: string,
   client: { clientId: string; clientSecret?: string; redirectUri: string },
+  /** Rewrites the provider's URLs to where it really listens (a shared public URL). */
+  route?: () => string,
 ): Promise<RelyingParty> {
+  const routed: oidc.CustomFetch | undefined =
+    route === undefined
+      ? undefined
+      : (url, options) => {
+          const u = new URL(url);
+          const headers = new Headers((options as RequestInit).headers);
+          headers.set("x-forwarded-host", u.host);
+          headers.set("x-forwarded-proto", "http");
+          return fetch(new URL(`${u.pathname}${u.search}`, route()), {
+            ...(options as RequestInit),
+            headers,
+          });
+        };
   const config = await oidc.discovery(
     new URL(issuer),
     client.clientId,
     client.clientSecret === undefined ? {} : { client_secret: client.clientSecret },
     client.clientSecret === undefined ? oidc.None() : oidc.ClientSecretBasic(client.clientSecret),
-    { execute: [oidc.allowInsecureRequests, oidc.enableNonRepudiationChecks] },
+    {
+      execute: [oidc.allowInsecureRequests, oidc.enableNonRepudiationChecks],
+      ...(routed === undefined ? {} : { [oidc.customFetch]: routed }),
+    },
   );
+  if (routed !== undefined) config[oidc.customFetch] = routed;
   return {
     config,
     redirectUri: client.redirectUri,

@@ -1,0 +1,200 @@
+/**
+ * The idbridge SSO session: idle and absolute timeouts (on a pinned clock), a restart on the same SQLite
+ * keeps it, and two instances on one PostgreSQL share sign-ins. idbridge is reached at one public URL
+ * (`http://idbridge.test`) that the browser and the relying party route to whichever instance a test
+ * picks.
+ */
+import * as oidc from "openid-client";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import type { RunningService } from "../../src/cli/serve.js";
+import {
+  Browser,
+  createAdUsers,
+  FakePeople,
+  passwordForm,
+  relyingParty,
+  start,
+  tempDir,
+  writeConfig,
+  type AdUsers,
+  type Landing,
+  type RelyingParty,
+} from "../helpers/broker-env.js";
+import { createDatabase, postgresUrlOrSkip, sambaOrSkip } from "../peers/index.js";
+
+const samba = sambaOrSkip();
+const postgresUrl = postgresUrlOrSkip();
+const PUBLIC = "http://idbridge.test";
+
+describe.skipIf(samba === null)("idbridge sessions", () => {
+  const info = samba!;
+  let users: AdUsers;
+  const tmp = tempDir();
+  const people = new FakePeople();
+  const running: RunningService[] = [];
+
+  beforeAll(async () => {
+    users = await createAdUsers(info, "brokersess", ["carol"]);
+  }, 60_000);
+  afterEach(async () => {
+    vi.useRealTimers();
+    while (running.length > 0) await running.pop()!.stop();
+  });
+  afterAll(async () => {
+    await users?.remove();
+    tmp.remove();
+  });
+
+  function config(name: string, storeUrl: string, session = "") {
+    return writeConfig(
+      tmp.dir,
+      `
+server: { host: 127.0.0.1, port: 0, publicUrl: "${PUBLIC}", trustProxy: true }
+store: { url: "${storeUrl}" }
+keys: { dir: "${tmp.dir}/keys-${name}" }
+log: { level: silent }
+sources:
+  - id: corp-ad
+    type: ldap
+    config:
+      url: "${info.url}"
+      flavor: ad
+      caFile: "${info.caFile}"
+      bindDn: "${info.bindDn}"
+      bindPassword: "${info.bindPassword}"
+      users: { baseDns: ["${users.ou}"] }
+      groups: { baseDns: [] }
+signIn:
+  ${session}
+  clients:
+    - clientId: portal
+      redirectUris: ["https://portal.example.test/cb"]
+`,
+    );
+  }
+
+  async function startOne(cfg: ReturnType<typeof config>): Promise<RunningService> {
+    const service = await start(cfg, { people });
+    running.push(service);
+    return service;
+  }
+
+  async function signIn(browser: Browser, rp: RelyingParty): Promise<Landing> {
+    const request = await rp.authorizationRequest();
+    const page = await browser.go(request.url);
+    if (page.kind !== "page") throw new Error(`expected the login page, went to ${page.url.href}`);
+    const form = passwordForm(page.html);
+    return browser.go(form.action, {
+      form: { csrf: form.csrf, login: "brokersess-carol", password: users.password.carol! },
+    });
+  }
+
+  /** Whether a new authorization completes without the login page. */
+  async function silent(browser: Browser, rp: RelyingParty): Promise<boolean> {
+    const request = await rp.authorizationRequest();
+    const landing = await browser.go(request.url);
+    if (landing.kind === "away") {
+      const tokens = await oidc.authorizationCodeGrant(rp.config, landing.url, {
+        pkceCodeVerifier: request.verifier,
+        expectedState: request.state,
+        expectedNonce: request.nonce,
+      });
+      return tokens.claims()?.sub !== undefined;
+    }
+    expect(landing.url.pathname).toMatch(/^\/login\//);
+    return false;
+  }
+
+  function party(route: () => string): Promise<RelyingParty> {
+    return relyingParty(
+      `${PUBLIC}/oidc`,
+      { clientId: "portal", redirectUri: "https://portal.example.test/cb" },
+      route,
+    );
+  }
+
+  it("ends a session left unused for the idle time, and keeps one in use", async () => {
+    const service = await startOne(
+      config("idle", `sqlite:${tmp.dir}/idle.db`, "session: { idleMinutes: 1, absoluteHours: 1 }"),
+    );
+    const rp = await party(() => service.url);
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+    const used = new Browser(PUBLIC);
+    used.via = service.url;
+    expect((await signIn(used, rp)).kind).toBe("away");
+    const idle = new Browser(PUBLIC);
+    idle.via = service.url;
+    expect((await signIn(idle, rp)).kind).toBe("away");
+    for (let i = 0; i < 3; i++) {
+      vi.advanceTimersByTime(40_000);
+      expect(await silent(used, rp)).toBe(true);
+    }
+    // 120 s since `idle` was last used, 40 s since `used` was.
+    expect(await silent(idle, rp)).toBe(false);
+    expect(await silent(used, rp)).toBe(true);
+  });
+
+  it("ends a session at the absolute time however much it is used", async () => {
+    const service = await startOne(
+      config("absolute", `sqlite:${tmp.dir}/absolute.db`, "session: { idleMinutes: 30, absoluteHours: 1 }"),
+    );
+    const rp = await party(() => service.url);
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
+    const browser = new Browser(PUBLIC);
+    browser.via = service.url;
+    expect((await signIn(browser, rp)).kind).toBe("away");
+    for (let t = 0; t < 3; t++) {
+      vi.advanceTimersByTime(20 * 60_000 - 1000);
+      expect(await silent(browser, rp)).toBe(true);
+    }
+    vi.advanceTimersByTime(5000);
+    expect(await silent(browser, rp)).toBe(false);
+  });
+
+  it("keeps a session over a restart on the same SQLite file", async () => {
+    const cfg = config("restart", `sqlite:${tmp.dir}/restart.db`);
+    let service = await startOne(cfg);
+    const rp = await party(() => service.url);
+    const browser = new Browser(PUBLIC);
+    browser.via = service.url;
+    expect((await signIn(browser, rp)).kind).toBe("away");
+    await running.pop()!.stop();
+    service = await startOne(cfg);
+    browser.via = service.url;
+    expect(await silent(browser, rp)).toBe(true);
+  });
+
+  it.skipIf(postgresUrl === null)(
+    "finishes on a second instance a sign-in started on the first (one PostgreSQL)",
+    async () => {
+      const url = await createDatabase(postgresUrl!, `broker_${Date.now()}`);
+      // Both instances share the keys directory, as a deployment shares its keys.
+      const cfg = config("pg", url);
+      const one = await startOne(cfg);
+      const two = await startOne(cfg);
+      let current = one.url;
+      const rp = await party(() => current);
+      const browser = new Browser(PUBLIC);
+      browser.via = one.url;
+      const request = await rp.authorizationRequest();
+      const page = await browser.go(request.url);
+      if (page.kind !== "page") throw new Error("expected the login page");
+      const form = passwordForm(page.html);
+      browser.via = two.url;
+      current = two.url;
+      const landing = await browser.go(form.action, {
+        form: { csrf: form.csrf, login: "brokersess-carol", password: users.password.carol! },
+      });
+      expect(landing.kind).toBe("away");
+      current = one.url;
+      const tokens = await oidc.authorizationCodeGrant(rp.config, (landing as { url: URL }).url, {
+        pkceCodeVerifier: request.verifier,
+        expectedState: request.state,
+        expectedNonce: request.nonce,
+      });
+      expect(tokens.claims()?.sub).toMatch(/^p_/);
+      browser.via = one.url;
+      expect(await silent(browser, rp)).toBe(true);
+    },
+  );
+});
