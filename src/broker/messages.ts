@@ -119,6 +119,12 @@ const resources = {
         done: "您已退出登录。",
       },
       source: { dingtalk: "钉钉", wecom: "企业微信", ldap: "域账号", oidc: "企业账号", saml: "企业账号" },
+      launch: {
+        title: "无法打开{{target}}",
+        notLinked: "您在{{target}}的账号尚未开通，请联系管理员。",
+        refused: "{{target}}未能为您登录，请联系管理员。",
+        invalid: "此链接无效，请检查链接或联系管理员。",
+      },
     },
   },
   en: {
@@ -150,6 +156,12 @@ const resources = {
         yes: "Sign out",
         no: "Stay signed in",
         done: "You have signed out.",
+      },
+      launch: {
+        title: "Cannot open {{target}}",
+        notLinked: "Your {{target}} account has not been set up yet. Contact your administrator.",
+        refused: "{{target}} did not sign you in. Contact your administrator.",
+        invalid: "This link is not valid. Check it or contact your administrator.",
       },
       source: {
         dingtalk: "DingTalk",

@@ -208,6 +208,15 @@ export function renderFailure(input: {
   return page(input.language, title, body);
 }
 
+/** A page of one sentence under a title, for idbridge's own pages (launch). */
+export function renderNotice(input: {
+  readonly language: Language;
+  readonly title: string;
+  readonly text: string;
+}): Page {
+  return page(input.language, input.title, eta.render("@message", { error: true, text: input.text }));
+}
+
 /** The provider's error page: one plain sentence, never the OAuth error code or its description. */
 export function renderProviderError(language: Language): Page {
   const t = translator(language);
