@@ -7,8 +7,8 @@ import express, { type Request, type Response, type Router } from "express";
 import type { Logger } from "pino";
 import type { FirstParty } from "../broker/first-party.js";
 import type { LaunchFailureCode, LaunchRequest, LaunchService } from "../broker/launch.js";
-import { pickLanguage, type FailureCode, type Language } from "../broker/messages.js";
-import { renderFailure, type Page } from "../broker/pages.js";
+import { pickLanguage, translator, type FailureCode, type Language } from "../broker/messages.js";
+import { renderFailure, renderNotice, type Page } from "../broker/pages.js";
 
 /** What the launch router needs. */
 export interface LaunchRouterOptions {
@@ -20,20 +20,25 @@ export interface LaunchRouterOptions {
   readonly logger: Logger;
 }
 
-/** HTTP status and the sentence shown for each way a launch can stop. */
-const SHOWN: Readonly<Record<LaunchFailureCode, { status: number; code: FailureCode }>> = {
-  TARGET_UNKNOWN: { status: 404, code: "REQUEST_INVALID" },
-  PAGE_INVALID: { status: 400, code: "REQUEST_INVALID" },
-  FLOW_ID_INVALID: { status: 400, code: "REQUEST_INVALID" },
-  NOT_LINKED: { status: 403, code: "NOT_PROVISIONED" },
-  // Hesi refuses a staff it has disabled or does not know: for the person, not set up there either.
-  LINK_REFUSED: { status: 403, code: "NOT_PROVISIONED" },
-  NOT_PROVISIONED: { status: 403, code: "NOT_PROVISIONED" },
-  IN_REVIEW: { status: 403, code: "IN_REVIEW" },
-  IGNORED: { status: 403, code: "IGNORED" },
-  ACCOUNT_DISABLED: { status: 403, code: "ACCOUNT_DISABLED" },
-  ACCOUNT_LEFT: { status: 403, code: "ACCOUNT_LEFT" },
-  TARGET_UNAVAILABLE: { status: 503, code: "SOURCE_UNAVAILABLE" },
+/**
+ * HTTP status and the sentence shown for each way a launch can stop: a launch sentence (`launch.*`) where
+ * the target matters, the sign-in sentence of the same failure otherwise.
+ */
+const SHOWN: Readonly<
+  Record<LaunchFailureCode, { status: number } & ({ launch: string } | { failure: FailureCode })>
+> = {
+  TARGET_UNKNOWN: { status: 404, launch: "invalid" },
+  PAGE_INVALID: { status: 400, launch: "invalid" },
+  FLOW_ID_INVALID: { status: 400, launch: "invalid" },
+  NOT_LINKED: { status: 403, launch: "notLinked" },
+  // Hesi refuses a staff it has disabled or does not know.
+  LINK_REFUSED: { status: 403, launch: "refused" },
+  NOT_PROVISIONED: { status: 403, failure: "NOT_PROVISIONED" },
+  IN_REVIEW: { status: 403, failure: "IN_REVIEW" },
+  IGNORED: { status: 403, failure: "IGNORED" },
+  ACCOUNT_DISABLED: { status: 403, failure: "ACCOUNT_DISABLED" },
+  ACCOUNT_LEFT: { status: 403, failure: "ACCOUNT_LEFT" },
+  TARGET_UNAVAILABLE: { status: 503, failure: "SOURCE_UNAVAILABLE" },
 };
 
 /** How Hesi is named in a sentence ("合思暂时无法访问，请稍后重试。"). */
@@ -75,11 +80,18 @@ export function launchRouter(options: LaunchRouterOptions): Router {
   const stop = (req: Request, res: Response, code: LaunchFailureCode): void => {
     const lang = language(req);
     const shown = SHOWN[code];
-    send(
-      res,
-      shown.status,
-      renderFailure({ language: lang, code: shown.code, sourceLabel: HESI_LABEL[lang] }),
-    );
+    const target = HESI_LABEL[lang];
+    if ("failure" in shown) {
+      send(res, shown.status, renderFailure({ language: lang, code: shown.failure, sourceLabel: target }));
+      return;
+    }
+    const t = translator(lang);
+    const page = renderNotice({
+      language: lang,
+      title: t("launch.title", { target }),
+      text: t(`launch.${shown.launch}`, { target }),
+    });
+    send(res, shown.status, page);
   };
 
   router.get("/:targetId", async (req, res) => {

@@ -173,7 +173,14 @@ describe.skipIf(samba === null)("launch into Hesi", () => {
     const { browser } = await signInUnlinked("carl");
     const again = await browser.go(`/launch/${HESI}?page=approve`);
     expect(again).toMatchObject({ kind: "page", status: 403 });
-    if (again.kind === "page") expect(errorSentence(again.html)).toBe("您的账号尚未开通，请联系管理员。");
+    if (again.kind === "page")
+      expect(errorSentence(again.html)).toBe("您在合思的账号尚未开通，请联系管理员。");
+    const english = await browser.go(`/launch/${HESI}?page=approve&lang=en`);
+    expect(english).toMatchObject({ kind: "page", status: 403 });
+    if (english.kind === "page")
+      expect(errorSentence(english.html)).toBe(
+        "Your Hesi account has not been set up yet. Contact your administrator.",
+      );
     expect(sim.launches.length).toBe(before);
   });
 
@@ -229,6 +236,7 @@ describe.skipIf(samba === null)("launch into Hesi", () => {
     await link(personId, "corp1:legacy-2");
     const landing = await browser.go(`/launch/${HESI}?page=home`);
     expect(landing).toMatchObject({ kind: "page", status: 403 });
+    if (landing.kind === "page") expect(errorSentence(landing.html)).toBe("合思未能为您登录，请联系管理员。");
     expect((await launchAudits(personId)).at(-1)?.details).toMatchObject({ code: "LINK_REFUSED" });
   });
 
@@ -260,7 +268,7 @@ describe.skipIf(samba === null)("launch into Hesi", () => {
     const response = await fetch(new URL(path, service.url), { redirect: "manual" });
     expect(response.status).toBe(status);
     expect(response.headers.get("location")).toBeNull();
-    expect(errorSentence(await response.text())).toBe("请求无效。");
+    expect(errorSentence(await response.text())).toBe("此链接无效，请检查链接或联系管理员。");
     expect((await launchAudits()).length).toBe(before);
   });
 });
