@@ -3,6 +3,8 @@
  * in-app 免登 code, and every refusal the connector owes: another organisation, non-members, people who
  * left or have not activated, reused and expired codes, a wrong app secret, a denial, a source down or slow.
  */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { SimClock } from "../../src/simulators/common/clock.js";
 import {
@@ -288,6 +290,46 @@ describe("DingTalk sign-in: the source down or slow", () => {
     expect(outcome.code).toBe("SOURCE_UNAVAILABLE");
     expect(outcome.reason).toMatch(/within 800 ms/);
     expect(Date.now() - started).toBeLessThan(1500);
+  });
+});
+
+describe("DingTalk sign-in: single-use codes are sent once", () => {
+  it("reports one HTTP 5xx at getuserinfo as SOURCE_UNAVAILABLE without sending the 免登 code again", async () => {
+    const sim = await start({ faults: "5xx@/topapi/v2/user/getuserinfo" });
+    const inApp = connect(sim).inApp as JsapiCodeSignIn;
+    const code = await inAppCode(sim, person(sim, "active").userid);
+    const outcome = failure(await inApp.complete(code));
+    expect(outcome.code).toBe("SOURCE_UNAVAILABLE");
+    expect(outcome.reason).toMatch(/HTTP 502/);
+    expect(outcome.reason).not.toContain(code);
+    expect(sim.controls.calls.get("/topapi/v2/user/getuserinfo")).toBe(1);
+  });
+
+  it("still repeats user/get after an HTTP 5xx and signs the member in", async () => {
+    const sim = await start({ faults: "5xx@/topapi/v2/user/get" });
+    const inApp = connect(sim).inApp as JsapiCodeSignIn;
+    const who = person(sim, "active");
+    const outcome = await inApp.complete(await inAppCode(sim, who.userid));
+    expect(outcome.ok && outcome.identity.subject).toBe(who.userid);
+    expect(sim.controls.calls.get("/topapi/v2/user/get")).toBe(2);
+  });
+
+  it("reports an HTTP 5xx at userAccessToken as SOURCE_UNAVAILABLE after one request", async () => {
+    const sim = await start();
+    // The simulator's userAccessToken takes no faults: a stand-in API host answers 502 and counts.
+    let requests = 0;
+    const failing = createServer((_req, res) => {
+      requests++;
+      res.writeHead(502, { "content-type": "text/plain" }).end("Bad Gateway");
+    });
+    await new Promise<void>((resolve) => failing.listen(0, "127.0.0.1", resolve));
+    running.push({ close: () => new Promise<void>((resolve) => failing.close(() => resolve())) });
+    const { port } = failing.address() as AddressInfo;
+    const connector = connect(sim, { apiBaseUrl: `http://127.0.0.1:${port}` });
+    const params = await pickAtDingTalk(connector, { userid: person(sim, "active").userid });
+    const outcome = failure(await completeWeb(connector, params));
+    expect(outcome.code).toBe("SOURCE_UNAVAILABLE");
+    expect(requests).toBe(1);
   });
 });
 

@@ -291,6 +291,26 @@ describe("WeCom sign-in: an unreachable, slow or misconfigured WeCom", () => {
     expect(await s.connector.accountStatus!("anyone")).toBe("unavailable");
   });
 
+  it("sends the code to auth/getuserinfo once: one HTTP 5xx is SOURCE_UNAVAILABLE", async () => {
+    const s = await setup({ sim: { faults: "5xx@/cgi-bin/auth/getuserinfo" } });
+    const start = await s.web.begin({ callbackUrl: CALLBACK, state: STATE });
+    const params = await pick(start.url, `data-userid="${person(s.sim.org, "active").userid}"`);
+    const outcome = await s.web.complete({ callbackUrl: CALLBACK, state: STATE, params, keep: {} });
+    expect(outcome).toMatchObject({ ok: false, code: "SOURCE_UNAVAILABLE" });
+    if (!outcome.ok) expect(outcome.reason).not.toContain(params.code);
+    expect(s.sim.controls.calls.get("/cgi-bin/auth/getuserinfo")).toBe(1);
+  });
+
+  it("still repeats user/get after an HTTP 5xx and signs the member in", async () => {
+    const s = await setup({ sim: { faults: "5xx@/cgi-bin/user/get" } });
+    const who = person(s.sim.org, "active");
+    const start = await s.web.begin({ callbackUrl: CALLBACK, state: STATE });
+    const params = await pick(start.url, `data-userid="${who.userid}"`);
+    const outcome = await s.web.complete({ callbackUrl: CALLBACK, state: STATE, params, keep: {} });
+    expect(outcome.ok && outcome.identity.subject).toBe(who.userid);
+    expect(s.sim.controls.calls.get("/cgi-bin/user/get")).toBe(2);
+  });
+
   it("answers SOURCE_UNAVAILABLE naming the app's credentials when the secret is wrong", async () => {
     const s = await setup({ config: { secret: "not-the-secret" } });
     const start = await s.web.begin({ callbackUrl: CALLBACK, state: STATE });

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import { AppError } from "../../domain/errors.js";
 import { isSourceReadError } from "../builder.js";
 import { sendRequest } from "../http/send.js";
+import { callVendor, type CallOutcome } from "../http/vendor-call.js";
 import { clipUntrusted } from "../http/untrusted-text.js";
 import type {
   JsapiCodeSignIn,
@@ -190,13 +191,7 @@ class DingTalkSignIn {
   completeInApp(code: string): Promise<SignInOutcome> {
     if (code === "") return Promise.resolve(fail("INVALID_RESPONSE", "the page sent an empty 免登 code"));
     return this.attempt(async (signal) => {
-      const info = await this.client.post(
-        ENDPOINTS.userInfo,
-        { code },
-        `POST ${ENDPOINTS.userInfo.path}`,
-        userInfoSchema,
-        signal,
-      );
+      const info = await this.exchangeOnce(ENDPOINTS.userInfo, { code }, userInfoSchema, signal);
       if (!("result" in info)) {
         throw new Refusal(
           "INVALID_RESPONSE",
@@ -240,6 +235,38 @@ class DingTalkSignIn {
       signal,
     );
     return "result" in reply ? reply : ("left" as const);
+  }
+
+  /**
+   * A legacy endpoint given a single-use code, sent once: a repeat after a lost answer would present a code
+   * DingTalk may already have spent and turn "DingTalk is down" into "unknown code". Only a rejected app
+   * token is fetched again and the call repeated, as the gateway refuses that before the code is read.
+   * Not paced by the client's rate limits, which are for repeated reads, not one person's sign-in.
+   */
+  private exchangeOnce<T>(
+    endpoint: Endpoint,
+    body: Record<string, unknown>,
+    schema: z.ZodType<T>,
+    signal: AbortSignal,
+  ): Promise<T> {
+    const where = `POST ${endpoint.path}`;
+    return callVendor({
+      sourceId: this.context.sourceId,
+      where,
+      tokens: this.client.tokens,
+      sleep: abortableSleep,
+      signal,
+      attempt: async (token) => {
+        const url = `${trim(this.config.oapiBaseUrl)}${endpoint.path}?access_token=${encodeURIComponent(token)}`;
+        const reply = await sendRequest(url, {
+          method: "POST",
+          body,
+          timeoutMs: this.config.timeoutMs,
+          signal,
+        });
+        return notRepeated(classifyReply(reply, endpoint, where, schema));
+      },
+    });
   }
 
   /**
@@ -324,6 +351,24 @@ type Failure = Extract<SignInOutcome, { ok: false }>;
 
 function fail(code: SignInFailureCode, reason: string): Failure {
   return { ok: false, code, reason };
+}
+
+/** Busy, 5xx, network errors and throttling end the call: the code it carried must not be sent again. */
+function notRepeated<T>(outcome: CallOutcome<T>): CallOutcome<T> {
+  if (outcome.kind === "transient")
+    return {
+      kind: "failed",
+      reason: {
+        code: outcome.code ?? "SERVER_ERROR",
+        message: `${outcome.detail} (not repeated: the code is single-use)`,
+      },
+    };
+  if (outcome.kind === "throttled")
+    return {
+      kind: "failed",
+      reason: { code: "RATE_LIMITED", message: `${outcome.detail} (not repeated: the code is single-use)` },
+    };
+  return outcome;
 }
 
 function trim(baseUrl: string): string {

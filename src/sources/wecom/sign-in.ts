@@ -35,6 +35,19 @@ const SIGN_IN_POLICY: RetryPolicy = {
   maxDelayMs: 1_000,
 };
 
+/**
+ * auth/getuserinfo spends the login code, so it is sent once: a repeat after a lost answer would present a
+ * spent code and turn "WeCom is down" into "code refused". Only a rejected app token is fetched again and
+ * the call repeated, as WeCom refuses that before it reads the code.
+ */
+const CODE_EXCHANGE_POLICY: RetryPolicy = {
+  transientRetries: 0,
+  throttledRetries: 0,
+  tokenRefreshes: 1,
+  baseDelayMs: 200,
+  maxDelayMs: 1_000,
+};
+
 // WX-DOC 96442: a member comes back with userid (whether or not in the app's visible range), anyone else
 // with openid (+ external_userid).
 const userInfoReply = z.looseObject({
@@ -79,11 +92,13 @@ export function openWeComSignIn(context: SignInContext, config: WeComConfig): Si
     now: context.now,
     sleep: abortableSleep,
   };
-  const client = new WeComClient(
-    sourceContext,
-    { ...config, timeoutMs: Math.min(config.timeoutMs, context.timeoutMs) },
-    { secret: "app", policy: SIGN_IN_POLICY },
-  );
+  const signInConfig = { ...config, timeoutMs: Math.min(config.timeoutMs, context.timeoutMs) };
+  const client = new WeComClient(sourceContext, signInConfig, { secret: "app", policy: SIGN_IN_POLICY });
+  // A client's policy covers all its calls (gettoken too), so the code exchange has its own.
+  const exchange = new WeComClient(sourceContext, signInConfig, {
+    secret: "app",
+    policy: CODE_EXCHANGE_POLICY,
+  });
   const corp = config.corpId;
   const app = `app ${agentId} of corp ${corp}`;
 
@@ -141,7 +156,7 @@ export function openWeComSignIn(context: SignInContext, config: WeComConfig): Si
       return fail("INVALID_RESPONSE", `${flow}: the code is longer than WeCom's ${MAX_CODE_BYTES} bytes`);
 
     const info = await bounded("GET /cgi-bin/auth/getuserinfo", (signal) =>
-      client.call(
+      exchange.call(
         "/cgi-bin/auth/getuserinfo",
         { method: "GET", query: { code } },
         userInfoReply,
