@@ -95,8 +95,9 @@ describe.skipIf(samba === null)("launch into Hesi", () => {
   async function launchSigningIn(
     name: string,
     path: string,
+    userAgent?: string,
   ): Promise<{ browser: Browser; landing: Landing }> {
-    const browser = new Browser(service.url);
+    const browser = new Browser(service.url, userAgent);
     const login = await browser.go(path);
     if (login.kind !== "page") throw new Error(`expected the login page, went to ${login.url.href}`);
     expect(login.url.pathname).toMatch(/^\/login\//);
@@ -205,7 +206,10 @@ describe.skipIf(samba === null)("launch into Hesi", () => {
   it("a person disabled in AD since signing in gets no link, and the audit says why", async () => {
     const { browser, personId } = await signInUnlinked("bob");
     await link(personId, "corp1:legacy-3");
-    expect((await browser.go(`/launch/${HESI}?page=home`)).kind).toBe("away");
+    const home = await browser.go(`/launch/${HESI}?page=home`);
+    expect(home.kind).toBe("away");
+    // page=home is Hesi's home page, not its "my bills" (pageType home).
+    expect(home.url.searchParams.get("pageType")).toBe("frontPage");
 
     const admin = new Client({ url: info.url, tlsOptions: { ca: readFileSync(info.caFile) } });
     await admin.bind(info.bindDn, info.bindPassword);
@@ -229,6 +233,14 @@ describe.skipIf(samba === null)("launch into Hesi", () => {
       target: HESI,
       details: { code: "ACCOUNT_DISABLED", page: "approve" },
     });
+  });
+
+  it("a phone gets Hesi's app page, signing in on the way when the session is another browser's", async () => {
+    const phone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148 test";
+    const { landing } = await launchSigningIn("anna", `/launch/${HESI}?page=approve`, phone);
+    expect(landing.kind).toBe("away");
+    expect(landing.url.pathname).toBe("/applet/thirdparty.html");
+    expect(await open(landing.url)).toContain("老财务");
   });
 
   it("a staff Hesi has disabled gets no link", async () => {
