@@ -8,6 +8,7 @@ import { Attribute, Change, Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dateToFileTime } from "../../src/sources/ldap/ad.js";
 import { verifyPassword, type PasswordResult } from "../../src/sources/ldap/index.js";
+import { INVALID_CREDENTIALS_FLOOR_MS } from "../../src/sources/ldap/password.js";
 import { openLdapDirectory } from "../../src/sources/ldap/reader.js";
 import { AD_BASE, LOCKOUT_THRESHOLD } from "../fixtures/ldap/ad-directory.js";
 import { OL_BASE } from "../fixtures/ldap/openldap-directory.js";
@@ -192,9 +193,10 @@ describe.skipIf(samba === null)("password sign-in against Samba AD", () => {
     expect(result.reason).toMatch(/no person/);
   });
 
-  it("spends about as long on an unknown login as on a wrong password (a bind either way)", async () => {
+  it("makes a wrong password and an unknown login both take the floor, and a right password not", async () => {
     const wrong: number[] = [];
     const unknown: number[] = [];
+    const good: number[] = [];
     // Fewer wrong binds than the lockout threshold.
     for (let i = 0; i < LOCKOUT_THRESHOLD - 1; i++) {
       let started = performance.now();
@@ -203,9 +205,23 @@ describe.skipIf(samba === null)("password sign-in against Samba AD", () => {
       started = performance.now();
       await verifyPassword(context, config(), { login: "signin-nobody", password: "Nope1!nope" });
       unknown.push(performance.now() - started);
+      started = performance.now();
+      expect(
+        (await verifyPassword(context, config(), { login: "signin-timing", password: passwords.timing })).ok,
+      ).toBe(true);
+      good.push(performance.now() - started);
     }
-    // Without the dummy bind an unknown login skips a TLS connection and a bind: about half the time.
-    expect(median(unknown)).toBeGreaterThan(0.7 * median(wrong));
+    // On Samba a wrong password took ~42 ms and an unknown login ~24 ms before the floor: both far below it.
+    expect(Math.min(...wrong)).toBeGreaterThanOrEqual(INVALID_CREDENTIALS_FLOOR_MS);
+    expect(Math.min(...unknown)).toBeGreaterThanOrEqual(INVALID_CREDENTIALS_FLOOR_MS);
+    expect(median(good)).toBeLessThan(INVALID_CREDENTIALS_FLOOR_MS);
+  });
+
+  it("makes a refusal before any bind (an empty password) take the floor too", async () => {
+    const started = performance.now();
+    const result = failure(await verifyPassword(context, config(), { login: "signin-good", password: " " }));
+    expect(result.code).toBe("INVALID_CREDENTIALS");
+    expect(performance.now() - started).toBeGreaterThanOrEqual(INVALID_CREDENTIALS_FLOOR_MS);
   });
 
   it("reports a service account that cannot bind as SOURCE_UNAVAILABLE, not as the person's fault", async () => {

@@ -3,7 +3,8 @@
  * separate connection, then check their status the way the reader does. Wrong credentials are a result,
  * never an exception, and an unknown login looks exactly like a wrong password.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomInt } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { InvalidCredentialsError } from "ldapts";
 import { isSourceReadError } from "../builder.js";
 import type { PersonStatus } from "../snapshot.js";
@@ -95,6 +96,16 @@ const STATUS_RESULTS: Partial<Record<PersonStatus, PasswordFailureCode>> = {
   left: "ACCOUNT_DISABLED",
 };
 
+/**
+ * The least time a wrong login or password takes, from the start of {@link verifyPassword}. The dummy bind
+ * alone left a gap (on Samba a wrong password took ~42 ms median, an unknown login ~24 ms: the real DN's
+ * bind checks a password hash and bumps badPwdCount), enough to enumerate accounts over many tries. Both
+ * now wait until the floor, well above either; a directory slower than the floor still shows its own time.
+ */
+export const INVALID_CREDENTIALS_FLOOR_MS = 250;
+/** Up to this much more at random, so the floor itself is not a sharp edge to measure against. */
+const FLOOR_JITTER_MS = 25;
+
 function refuse(code: PasswordFailureCode, reason: string): PasswordFailure {
   return { ok: false, code, message: MESSAGES[code], reason };
 }
@@ -109,9 +120,28 @@ function refuse(code: PasswordFailureCode, reason: string): PasswordFailure {
  * service account and a disabled, locked or expired person is refused.
  *
  * An unknown or ambiguous login costs the same round trips as a wrong password (a bind as a DN that does
- * not exist, with a random password), so neither the answer nor its timing tells whether the account exists.
+ * not exist, with a random password), and every INVALID_CREDENTIALS takes at least
+ * {@link INVALID_CREDENTIALS_FLOOR_MS}, so neither the answer nor its timing tells whether the account
+ * exists. A successful sign-in is not slowed.
  */
 export async function verifyPassword(
+  context: SourceContext,
+  config: LdapConfig,
+  credentials: PasswordCredentials,
+): Promise<PasswordResult> {
+  // Wall-clock time on purpose: what an attacker measures, whatever clock the context carries.
+  const started = performance.now();
+  const result = await checkPassword(context, config, credentials);
+  if (!result.ok && result.code === "INVALID_CREDENTIALS") {
+    const wait =
+      INVALID_CREDENTIALS_FLOOR_MS + randomInt(FLOOR_JITTER_MS + 1) - (performance.now() - started);
+    if (wait > 0) await sleep(wait);
+  }
+  return result;
+}
+
+/** {@link verifyPassword} without the floor on refusals. */
+async function checkPassword(
   context: SourceContext,
   config: LdapConfig,
   credentials: PasswordCredentials,
