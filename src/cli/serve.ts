@@ -1,9 +1,7 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Server } from "node:http";
 import express from "express";
-import { exportJWK, exportPKCS8 } from "jose";
-import type { JWK } from "oidc-provider";
 import type { Logger } from "pino";
 import type { Config } from "../config/load.js";
 import { AuditLog } from "../audit/log.js";
@@ -17,7 +15,7 @@ import { callbackRouter } from "../http/callbacks.js";
 import { launchRouter } from "../http/launch.js";
 import { createLogger } from "../http/logging.js";
 import { createMetrics } from "../http/metrics.js";
-import { ensureKeys, type KeySet } from "../keys/keys.js";
+import { ensureKeys, tokenSigningJwks } from "../keys/keys.js";
 import { openStore } from "../store/index.js";
 import { SyncScheduler } from "../sync/scheduler.js";
 import { SyncService } from "../sync/service.js";
@@ -157,7 +155,10 @@ export async function startService(
         store,
         audit,
         publicUrl,
-        ...(await tokenKeys(keys)),
+        // Rotation (`idbridge keys rotate`) takes effect here, at start: the new key signs, retired ones
+        // verify until their grace ends.
+        signingKeys: tokenSigningJwks(keys.tokenKeys, new Date(), config.signIn.signingKeyGraceDays).keys,
+        cookieSecrets: keys.cookieSecrets,
         logger,
         ...(overrides.people === undefined ? {} : { people: overrides.people }),
         ...(overrides.passwordLimits === undefined ? {} : { passwordLimits: overrides.passwordLimits }),
@@ -200,22 +201,6 @@ export async function startService(
     await cleanup();
     throw err;
   }
-}
-
-/**
- * TEMPORARY until src/keys offers `tokenSigningJwks` and `cookieSecrets`: the current token key only, and
- * a cookie secret derived from it (stable across restarts and instances that share the keys directory).
- */
-async function tokenKeys(keys: KeySet): Promise<{ signingKeys: JWK[]; cookieSecrets: string[] }> {
-  const jwk = await exportJWK(keys.token.privateKey);
-  const secret = createHash("sha256")
-    .update("idbridge cookie secret (temporary)\u0000")
-    .update(await exportPKCS8(keys.token.privateKey))
-    .digest("base64url");
-  return {
-    signingKeys: [{ ...jwk, kid: keys.token.kid, alg: keys.token.alg, use: "sig" }],
-    cookieSecrets: [secret],
-  };
 }
 
 function listen(app: ReturnType<typeof createApp>, host: string, port: number): Promise<Server> {

@@ -4,7 +4,9 @@
  * (`http://idbridge.test`) that the browser and the relying party route to whichever instance a test
  * picks.
  */
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import * as oidc from "openid-client";
+import { rotateTokenKey } from "../../src/keys/keys.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { RunningService } from "../../src/cli/serve.js";
 import {
@@ -162,6 +164,52 @@ signIn:
     service = await startOne(cfg);
     browser.via = service.url;
     expect(await silent(browser, rp)).toBe(true);
+  });
+
+  it("keeps verifying a token signed before a key rotation, and the session, after the restart", async () => {
+    const cfg = config("rotation", `sqlite:${tmp.dir}/rotation.db`);
+    let service = await startOne(cfg);
+    const rp = await party(() => service.url);
+    const browser = new Browser(PUBLIC);
+    browser.via = service.url;
+    const request = await rp.authorizationRequest();
+    const page = await browser.go(request.url);
+    if (page.kind !== "page") throw new Error("expected the login page");
+    const form = passwordForm(page.html);
+    const landing = await browser.go(form.action, {
+      form: { csrf: form.csrf, login: "brokersess-carol", password: users.password.carol! },
+    });
+    const before = await oidc.authorizationCodeGrant(rp.config, (landing as { url: URL }).url, {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+      expectedNonce: request.nonce,
+    });
+    const oldKid = decodeProtectedHeader(before.id_token!).kid;
+    await running.pop()!.stop();
+    await rotateTokenKey(`${tmp.dir}/keys-rotation`, new Date(), { graceDays: 7 });
+    service = await startOne(cfg);
+    browser.via = service.url;
+    const jwks = (await (await fetch(`${service.url}/oidc/jwks`)).json()) as { keys: { kid: string }[] };
+    expect(jwks.keys.map((k) => k.kid)).toContain(oldKid);
+    const remote = createRemoteJWKSet(new URL(`${service.url}/oidc/jwks`));
+    await expect(
+      jwtVerify(before.id_token!, remote, {
+        issuer: `${PUBLIC}/oidc`,
+        audience: "portal",
+        currentDate: new Date(),
+      }),
+    ).resolves.toBeDefined();
+    // New tokens are signed with the new key; the session survived (the cookie secret still verifies).
+    const fresh = await party(() => service.url);
+    const again = await fresh.authorizationRequest();
+    const next = await browser.go(again.url);
+    expect(next.kind).toBe("away");
+    const after = await oidc.authorizationCodeGrant(fresh.config, (next as { url: URL }).url, {
+      pkceCodeVerifier: again.verifier,
+      expectedState: again.state,
+      expectedNonce: again.nonce,
+    });
+    expect(decodeProtectedHeader(after.id_token!).kid).not.toBe(oldKid);
   });
 
   it.skipIf(postgresUrl === null)(
