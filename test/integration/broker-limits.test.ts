@@ -1,0 +1,135 @@
+/**
+ * The login pages' guards without any real source: the password form rate-limited per login name (and
+ * audited), an LDAP server that is down shown as a sentence, and stale or malformed requests answered
+ * with a clear 4xx page. The LDAP source points at a closed loopback port.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningService } from "../../src/cli/serve.js";
+import { openStore } from "../../src/store/index.js";
+import {
+  Browser,
+  errorSentence,
+  FakePeople,
+  passwordForm,
+  relyingParty,
+  start,
+  tempDir,
+  writeConfig,
+  type RelyingParty,
+} from "../helpers/broker-env.js";
+
+describe("sign-in broker: login page guards", () => {
+  const tmp = tempDir();
+  let service: RunningService;
+  let rp: RelyingParty;
+  let storeUrl: string;
+
+  beforeAll(async () => {
+    storeUrl = `sqlite:${tmp.dir}/idbridge.db`;
+    const config = writeConfig(
+      tmp.dir,
+      `
+server: { host: 127.0.0.1, port: 0 }
+store: { url: "${storeUrl}" }
+keys: { dir: "${tmp.dir}/keys" }
+log: { level: silent }
+sources:
+  - id: corp-ad
+    type: ldap
+    config:
+      url: "ldap://127.0.0.1:1"
+      insecure: true
+      flavor: ad
+      bindDn: "CN=svc,DC=corp,DC=example,DC=test"
+      bindPassword: "not-used-here"
+      users: { baseDns: ["DC=corp,DC=example,DC=test"] }
+signIn:
+  upstreamTimeoutSeconds: 1
+  clients:
+    - clientId: portal
+      redirectUris: ["https://portal.example.test/cb"]
+`,
+    );
+    service = await start(config, {
+      people: new FakePeople(),
+      passwordLimits: { perIp: 100, perLogin: 3, windowMs: 60_000 },
+    });
+    rp = await relyingParty(`${service.url}/oidc`, {
+      clientId: "portal",
+      redirectUri: "https://portal.example.test/cb",
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await service?.stop();
+    tmp.remove();
+  });
+
+  async function loginPage(browser: Browser) {
+    const request = await rp.authorizationRequest();
+    const page = await browser.go(request.url);
+    if (page.kind !== "page") throw new Error("expected the login page");
+    return passwordForm(page.html);
+  }
+
+  it("says the domain is not reachable when the LDAP server is down", async () => {
+    const browser = new Browser(service.url);
+    const form = await loginPage(browser);
+    const done = await browser.go(form.action, {
+      form: { csrf: form.csrf, login: "someone", password: "x" },
+    });
+    expect(done.kind === "page" && errorSentence(done.html)).toBe("域账号暂时无法访问，请稍后重试。");
+  });
+
+  it("stops a fourth attempt at one login name with a sentence, and audits it", async () => {
+    const browser = new Browser(service.url, undefined, "en");
+    const form = await loginPage(browser);
+    const statuses: number[] = [];
+    let last = "";
+    for (let i = 0; i < 4; i++) {
+      const done = await browser.go(form.action, {
+        form: { csrf: form.csrf, login: "Guessed.Name", password: `try-${i}` },
+      });
+      if (done.kind !== "page") throw new Error("expected a page");
+      statuses.push(done.status);
+      last = done.html;
+    }
+    expect(statuses.slice(3)).toStrictEqual([429]);
+    expect(statuses.slice(0, 3)).not.toContain(429);
+    expect(errorSentence(last)).toBe("Too many attempts. Try again later.");
+    const store = await openStore({ url: storeUrl });
+    try {
+      const head = await store.auditHead();
+      const entries = await store.readAudit(0, head.seq, 500);
+      const limited = entries.filter((e) => e.action === "login.failed" && e.details.code === "RATE_LIMITED");
+      expect(limited).toHaveLength(1);
+      expect(JSON.stringify(entries)).not.toContain("try-3");
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("answers an unknown interaction with a 400 page, not a stack", async () => {
+    const browser = new Browser(service.url);
+    const landing = await browser.go("/login/not-an-interaction");
+    expect(landing.kind === "page" && landing.status).toBe(400);
+    expect(landing.kind === "page" && landing.html).toContain("登录页面已过期");
+  });
+
+  it("answers a malformed authorization request with a plain 400 page", async () => {
+    const browser = new Browser(service.url);
+    const landing = await browser.go("/oidc/auth?client_id=nobody&response_type=code&scope=openid");
+    expect(landing.kind === "page" && landing.status).toBe(400);
+    expect(landing.kind === "page" && landing.html).toContain("请求无效。");
+    expect(landing.kind === "page" && landing.html).not.toMatch(/invalid_client|stack|Error:/);
+  });
+
+  it("refuses an oversized SAML-style callback post with 413", async () => {
+    const res = await fetch(`${service.url}/login/callback/corp-ad`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `SAMLResponse=${"A".repeat(300_000)}`,
+    });
+    expect(res.status).toBe(413);
+  });
+});
