@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "../../src/domain/errors.js";
 import { samlConfigSchema } from "../../src/sources/saml/config.js";
@@ -37,8 +37,22 @@ function testContext(overrides: Partial<SignInContext> = {}): SignInContext & { 
   };
 }
 
+/** The SimpleSAMLphp peer and the stand-ins here speak http on 127.0.0.1, hence allowInsecureHttp. */
 function open(config: Record<string, unknown>, context: SignInContext = testContext()): SignInConnector {
-  return samlSource.openSignIn!(context, samlConfigSchema.parse(config));
+  return samlSource.openSignIn!(context, samlConfigSchema.parse({ allowInsecureHttp: true, ...config }));
+}
+
+/** Serves `answer` on 127.0.0.1 until the returned close is called. */
+async function serve(
+  answer: (res: ServerResponse) => void,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer((_req, res) => answer(res));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  return {
+    url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}/metadata`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 function decode(post: IdpPost): string {
@@ -72,6 +86,27 @@ describe("SAML source config", () => {
     expect(
       problems({ idpEntityId: "x", idpSsoUrl: "https://idp.example.test/sso", idpCertFile: "/c.pem" }),
     ).toEqual([]);
+  });
+
+  it("refuses http IdP URLs unless allowInsecureHttp is set for a loopback IdP", () => {
+    const manual = { idpEntityId: "x", idpCert: "MIIB" };
+    expect(problems({ idpMetadataUrl: "http://idp.example.test/md" })).toEqual([
+      expect.stringMatching(/^idpMetadataUrl: must be https/),
+    ]);
+    expect(problems({ ...manual, idpSsoUrl: "http://127.0.0.1:8080/sso" })).toEqual([
+      expect.stringMatching(/^idpSsoUrl: must be https/),
+    ]);
+    expect(problems({ idpMetadataUrl: "http://idp.example.test/md", allowInsecureHttp: true })).toEqual([
+      expect.stringMatching(/^allowInsecureHttp: only allowed for URLs on a loopback address/),
+    ]);
+    expect(problems({ idpMetadataUrl: "ftp://idp.example.test/md" })).toHaveLength(1);
+    for (const host of ["127.0.0.1:8080", "localhost", "[::1]:8443"]) {
+      expect(problems({ idpMetadataUrl: `http://${host}/md`, allowInsecureHttp: true })).toEqual([]);
+      expect(problems({ ...manual, idpSsoUrl: `http://${host}/sso`, allowInsecureHttp: true })).toEqual([]);
+    }
+    expect(samlConfigSchema.parse({ idpMetadataUrl: "https://idp.example.test/md" }).allowInsecureHttp).toBe(
+      false,
+    );
   });
 
   it("offers no way to turn off signed responses or assertions", () => {
@@ -489,6 +524,39 @@ describe.skipIf(idp === null)("SAML sign-in against a real SimpleSAMLphp IdP", (
         code: "SOURCE_UNAVAILABLE",
         reason: expect.stringMatching(/not reachable/),
       });
+    });
+
+    it("does not follow a redirect from the metadata URL, even to the real metadata", async () => {
+      const moved = await serve((res) => res.writeHead(302, { location: peer.metadataUrl }).end());
+      try {
+        const redirected = open({ idpMetadataUrl: moved.url });
+        await expect(redirected.web!.begin({ callbackUrl: CALLBACK, state: "s" })).rejects.toMatchObject({
+          code: "SOURCE_UNAVAILABLE",
+          message: expect.stringMatching(/redirect/),
+        });
+      } finally {
+        await moved.close();
+      }
+    });
+
+    it("refuses metadata naming an http SingleSignOnService off the loopback interface", async () => {
+      const xml = (await (await fetch(peer.metadataUrl)).text()).replaceAll(
+        peer.ssoUrl,
+        "http://idp.example.test/sso",
+      );
+      expect(xml).toContain("http://idp.example.test/sso");
+      const tampered = await serve((res) => res.writeHead(200, { "content-type": "text/xml" }).end(xml));
+      try {
+        const misled = open({ idpMetadataUrl: tampered.url });
+        await expect(misled.web!.begin({ callbackUrl: CALLBACK, state: "s" })).rejects.toMatchObject({
+          code: "SOURCE_UNAVAILABLE",
+          message: expect.stringMatching(
+            /SingleSignOnService http:\/\/idp\.example\.test\/sso: only allowed/,
+          ),
+        });
+      } finally {
+        await tampered.close();
+      }
     });
 
     it("is SOURCE_UNAVAILABLE within the context's timeout when the metadata URL does not answer", async () => {

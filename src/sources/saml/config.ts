@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { plainHttpProblem } from "../http/plain-http.js";
 
 // Only zod here: the config loader imports this module eagerly, node-saml loads when the source opens.
 
@@ -49,7 +50,7 @@ const attributesSchema = z
 export const samlConfigSchema = z
   .strictObject({
     idpMetadataUrl: z
-      .url()
+      .url({ protocol: /^https?$/ })
       .optional()
       .describe(
         "URL of the IdP's SAML metadata (ADFS: https://adfs.example.com/FederationMetadata/2007-06/FederationMetadata.xml). The entity id, the HTTP-Redirect SingleSignOnService and the signing certificates are read from it; it is fetched when the first sign-in starts and again after an hour. Set this, or idpEntityId + idpSsoUrl + idpCert/idpCertFile.",
@@ -62,7 +63,7 @@ export const samlConfigSchema = z
         "The IdP's entity id: the Issuer every response and assertion must carry. Overrides the metadata's when both are set.",
       ),
     idpSsoUrl: z
-      .url()
+      .url({ protocol: /^https?$/ })
       .optional()
       .describe("The IdP's SingleSignOnService URL for the HTTP-Redirect binding (without metadata)."),
     idpCert: z
@@ -106,8 +107,24 @@ export const samlConfigSchema = z
       .describe(
         "How far the IdP's clock may differ from ours when NotBefore and NotOnOrAfter are checked, in seconds (at most 300).",
       ),
+    allowInsecureHttp: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Allow `http:` for idpMetadataUrl, idpSsoUrl and the metadata's SingleSignOnService on a loopback address (tests, a local IdP). Never for a real IdP: whoever sits in between could swap the signing certificate in the metadata.",
+      ),
   })
   .superRefine((config, ctx) => {
+    for (const key of ["idpMetadataUrl", "idpSsoUrl"] as const) {
+      const url = config[key];
+      const problem = url === undefined ? null : plainHttpProblem(url, config.allowInsecureHttp);
+      if (problem !== null)
+        ctx.addIssue({
+          code: "custom",
+          path: [problem.at === "url" ? key : problem.at],
+          message: problem.message,
+        });
+    }
     if (config.idpMetadataUrl !== undefined) {
       for (const key of ["idpSsoUrl", "idpCert", "idpCertFile"] as const) {
         if (config[key] !== undefined) {

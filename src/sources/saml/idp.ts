@@ -1,6 +1,7 @@
 /** The IdP's settings: from its metadata URL (fetched with a bound, cached for an hour) or from the config. */
 import { readFile } from "node:fs/promises";
 import xpath from "xpath";
+import { plainHttpProblem } from "../http/plain-http.js";
 import type { SignInContext } from "../sign-in.js";
 import type { SamlConfig } from "./config.js";
 import { parseXml } from "./xml.js";
@@ -63,6 +64,8 @@ async function fromMetadata(context: SignInContext, config: SamlConfig, url: str
     const res = await fetch(url, {
       signal: AbortSignal.timeout(context.timeoutMs),
       headers: { accept: "application/samlmetadata+xml, application/xml, text/xml" },
+      // The metadata carries the certificates we trust: a redirect could lead off https or to another host.
+      redirect: "error",
     });
     if (!res.ok) return { ok: false, reason: `IdP metadata ${url} answered HTTP ${res.status}` };
     text = await res.text();
@@ -75,11 +78,23 @@ async function fromMetadata(context: SignInContext, config: SamlConfig, url: str
   }
   if (text.length > MAX_METADATA_BYTES)
     return { ok: false, reason: `IdP metadata ${url} is larger than 1 MB` };
+  let found: IdpLookup;
   try {
-    return parseMetadata(text, config.idpEntityId, url);
+    found = parseMetadata(text, config.idpEntityId, url);
   } catch (err) {
     return { ok: false, reason: `IdP metadata ${url} is not valid XML: ${(err as Error).message}` };
   }
+  if (found.ok) {
+    // People type their IdP password on the page behind it.
+    const sso = found.idp.ssoUrl;
+    const problem = /^https?:\/\//i.test(sso)
+      ? plainHttpProblem(sso, config.allowInsecureHttp)?.message
+      : "must be an https URL";
+    if (problem !== undefined) {
+      return { ok: false, reason: `IdP metadata ${url} names SingleSignOnService ${sso}: ${problem}` };
+    }
+  }
+  return found;
 }
 
 /** Picks the IdP's EntityDescriptor (by `entityId` when the document holds several). */
