@@ -85,7 +85,7 @@ export async function startSignIn(options: SignInOptions): Promise<SignIn> {
       onLogout: (event) => {
         record({
           actor: event.personId,
-          action: "logout",
+          action: "logout.succeeded",
           subject: event.personId,
           details: {
             personId: event.personId,

@@ -368,5 +368,16 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
     const landing = await browser.go(next.url);
     expect(landing.kind === "page" && landing.url.pathname).toMatch(/^\/login\//);
     expect(decodeJwt(tokens.id_token!).sid).toBe(payload.sid);
+    const store = await openStore({ url: config.store.url });
+    try {
+      const head = await store.auditHead();
+      const entries = await store.readAudit(Math.max(0, head.seq - 20), head.seq, 50);
+      expect(entries.filter((e) => e.action === "logout.succeeded").at(-1)?.details).toMatchObject({
+        personId: payload.sub,
+        clientId: "portal",
+      });
+    } finally {
+      await store.close();
+    }
   });
 });
