@@ -1,8 +1,8 @@
 /**
- * Redirect and in-app flows through the broker against the DingTalk simulator: a QR/web sign-in, the
+ * Redirect and in-app flows through the broker against the DingTalk and WeCom simulators: a QR/web sign-in, the
  * flow state single-use and bound to the browser (replayed, tampered and foreign callbacks refused with a
  * sentence and no code), the DingTalk in-app page (JSAPI code posted without a click) and a DingTalk
- * that is down.
+ * that is down; the WeCom in-app browser sent straight into snsapi_base.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningService } from "../../src/cli/serve.js";
@@ -11,6 +11,7 @@ import {
   DINGTALK_SIM_USER_COOKIE,
   type RunningDingTalkSimulator,
 } from "../../src/simulators/dingtalk/index.js";
+import { startWeComSimulator } from "../../src/simulators/wecom/index.js";
 import {
   Browser,
   FakePeople,
@@ -31,12 +32,18 @@ describe("sign-in broker: DingTalk redirect and in-app flows", () => {
   const tmp = tempDir();
   const people = new FakePeople();
   let sim: RunningDingTalkSimulator;
+  let wecom: Awaited<ReturnType<typeof startWeComSimulator>>;
   let service: RunningService;
   let rp: RelyingParty;
   let closed = false;
 
   beforeAll(async () => {
     sim = await startDingTalkSimulator({ people: 50, seed: 3, redirectUrls: [CALLBACK] });
+    wecom = await startWeComSimulator({
+      people: 20,
+      seed: 5,
+      apps: [{ agentId: 1000002, trustedDomains: ["idbridge.test"] }],
+    });
     const yaml = `
 server: { host: 127.0.0.1, port: 0, publicUrl: "${PUBLIC}", trustProxy: true }
 store: { url: "sqlite:${tmp.dir}/idbridge.db" }
@@ -46,6 +53,9 @@ sources:
   - id: dingtalk-hq
     type: dingtalk
     config: ${JSON.stringify(sim.sourceConfig())}
+  - id: wecom-hq
+    type: wecom
+    config: ${JSON.stringify(wecom.sourceConfig({ use: "app" }))}
 signIn:
   upstreamTimeoutSeconds: 2
   clients:
@@ -63,6 +73,7 @@ signIn:
   afterAll(async () => {
     await service?.stop();
     if (!closed) await sim?.close();
+    await wecom?.close();
     tmp.remove();
   });
 
@@ -158,6 +169,28 @@ signIn:
     const csrf = /name="csrf" value="([^"]+)"/.exec(page.html)![1]!;
     const landing = await b.go(action, { form: { csrf, code, error: "" } });
     expect(landing.kind === "away" && landing.url.searchParams.has("code")).toBe(true);
+  });
+
+  it("sends the WeCom in-app browser straight into WeCom's silent OAuth and signs in", async () => {
+    const member = wecom.org.people.find((p) => p.status === "active")!;
+    const b = browser(
+      "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 wxwork/4.1.20 MicroMessenger/7.0.1",
+    );
+    const request = await rp.authorizationRequest();
+    const away = await b.go(request.url);
+    if (away.kind !== "away") throw new Error(`expected a redirect to WeCom, got a page:\n${away.html}`);
+    expect(away.url.pathname).toBe("/connect/oauth2/authorize");
+    expect(away.url.searchParams.get("scope")).toBe("snsapi_base");
+    expect(away.url.searchParams.get("state")).toMatch(/^[0-9a-f]{64}$/);
+    const res = await fetch(away.url, {
+      redirect: "manual",
+      headers: { cookie: `wecom_sim_user=${member.userid}` },
+    });
+    const callback = new URL(res.headers.get("location")!);
+    expect(`${callback.origin}${callback.pathname}`).toBe(`${PUBLIC}/login/callback/wecom-hq`);
+    const landing = await b.go(callback);
+    expect(landing.kind === "away" && landing.url.searchParams.has("code")).toBe(true);
+    expect(people.resolved.at(-1)?.subject).toBe(member.userid);
   });
 
   it("says DingTalk is not reachable when it is down, in Chinese and in English", async () => {
