@@ -3,6 +3,7 @@ import { AppError } from "../domain/errors.js";
 import { dingtalkConfigSchema } from "./dingtalk/config.js";
 import { ldapConfigSchema } from "./ldap/config.js";
 import { oidcConfigSchema } from "./oidc/config.js";
+import { abortableSleep } from "./http/abortable-sleep.js";
 import { samlConfigSchema } from "./saml/config.js";
 import type { SignInConnector, SignInContext } from "./sign-in.js";
 import type { DirectoryReader, SourceContext } from "./source.js";
@@ -48,20 +49,7 @@ export function defaultSourceContext(sourceId: string): SourceContext {
   return {
     sourceId,
     now: () => new Date(),
-    sleep: (ms, signal) =>
-      new Promise<void>((resolve) => {
-        if (signal?.aborted) {
-          resolve();
-          return;
-        }
-        const timer = setTimeout(done, ms);
-        function done(): void {
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", done);
-          resolve();
-        }
-        signal?.addEventListener("abort", done, { once: true });
-      }),
+    sleep: abortableSleep,
   };
 }
 

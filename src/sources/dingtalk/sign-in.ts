@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { AppError } from "../../domain/errors.js";
 import { isSourceReadError } from "../builder.js";
+import { abortableSleep } from "../http/abortable-sleep.js";
 import { sendRequest } from "../http/send.js";
 import { callVendor, type CallOutcome } from "../http/vendor-call.js";
 import { clipUntrusted } from "../http/untrusted-text.js";
@@ -373,20 +374,4 @@ function notRepeated<T>(outcome: CallOutcome<T>): CallOutcome<T> {
 
 function trim(baseUrl: string): string {
   return baseUrl.replace(/\/+$/, "");
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

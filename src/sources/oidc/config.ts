@@ -1,6 +1,8 @@
 import { z } from "zod";
+import { isLoopbackHost } from "../http/plain-http.js";
 
-// Only zod here: the config loader imports this module eagerly, openid-client loads on demand.
+// Only zod and the import-free https rule here: the config loader imports this module eagerly,
+// openid-client loads on demand.
 
 const CLAIM_NAME = z.string().min(1);
 
@@ -71,7 +73,7 @@ export const oidcConfigSchema = z
           path: ["issuer"],
           message: "must be https (http only with allowInsecureHttp, for a loopback test IdP)",
         });
-      } else if (!isLoopback(url.hostname)) {
+      } else if (!isLoopbackHost(url.hostname)) {
         ctx.addIssue({
           code: "custom",
           path: ["allowInsecureHttp"],
@@ -82,7 +84,3 @@ export const oidcConfigSchema = z
   });
 
 export type OidcConfig = z.infer<typeof oidcConfigSchema>;
-
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(hostname);
-}

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AppError } from "../../domain/errors.js";
 import { isSourceReadError } from "../builder.js";
+import { abortableSleep } from "../http/abortable-sleep.js";
 import type { RetryPolicy } from "../http/vendor-call.js";
 import type {
   FlowInput,
@@ -275,20 +276,4 @@ async function start(
     throw new TypeError("WeCom state must be 1 to 128 characters of [a-zA-Z0-9] (WX-DOC 91022)");
   const url = `${base.replace(/\/+$/, "")}${path}?${new URLSearchParams(query).toString()}`;
   return { url, keep: {} };
-}
-
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }
