@@ -302,7 +302,20 @@ export class LoginService {
       return { ok: false, code: outcome.code, uid: interaction.uid, sourceId: source.id };
     }
     const identity: SignInIdentity = outcome.identity;
-    const resolved = await this.options.people.resolve(identity);
+    let resolved;
+    try {
+      resolved = await this.options.people.resolve(identity);
+    } catch (err) {
+      // A broken policy file or an unreachable store: the attempt is still audited, the person told plainly.
+      this.options.logger.error({ err, sourceId: source.id }, "resolving a sign-in identity failed");
+      await this.failed(meta, {
+        ...base,
+        code: "INTERNAL",
+        reason: "resolving the identity failed (details in the server log)",
+        subject: identity.subject,
+      });
+      return { ok: false, code: "INTERNAL", uid: interaction.uid, sourceId: source.id };
+    }
     if (!resolved.ok) {
       await this.failed(meta, {
         ...base,

@@ -85,10 +85,13 @@ export class FakePeople implements PersonDirectory {
   readonly bySubject = new Map<string, string>();
   readonly claimsOf = new Map<string, PersonClaims | null>();
   readonly resolveFailure = new Map<string, ResolveOutcome>();
+  /** Usernames whose resolution throws (a broken policy, a store that is down). */
+  readonly throwFor = new Set<string>();
   resolved: SignInIdentity[] = [];
 
   async resolve(identity: SignInIdentity): Promise<ResolveOutcome> {
     this.resolved.push(identity);
+    if (this.throwFor.has(identity.person.username ?? "")) throw new Error("store unreachable (test)");
     const failure = this.resolveFailure.get(identity.person.username ?? "");
     if (failure !== undefined) return failure;
     let personId = this.bySubject.get(identity.subject);

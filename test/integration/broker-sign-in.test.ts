@@ -296,6 +296,28 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
     }
   });
 
+  it("shows a sentence and audits the attempt when resolving the person fails", async () => {
+    people.throwFor.add("broker-bob");
+    try {
+      const browser = new Browser(service.url);
+      const { done } = await signIn(browser, portal, "broker-bob", users.password.bob!);
+      expect(done.kind === "page" && errorSentence(done.html)).toBe("出现了问题，请稍后重试。");
+      const store = await openStore({ url: config.store.url });
+      try {
+        const head = await store.auditHead();
+        const last = (await store.readAudit(Math.max(0, head.seq - 5), head.seq, 10)).at(-1)!;
+        expect(last).toMatchObject({
+          action: "login.failed",
+          details: { code: "INTERNAL", source: "corp-ad" },
+        });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      people.throwFor.delete("broker-bob");
+    }
+  });
+
   it("refuses a password post without the page's CSRF token", async () => {
     const browser = new Browser(service.url);
     const request = await portal.authorizationRequest();
