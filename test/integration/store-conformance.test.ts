@@ -11,8 +11,10 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { chainEvents, GENESIS_HASH, linkProblem, type AuditEvent } from "../../src/audit/chain.js";
 import { openStore, type AuditRecord, type Checkpoint, type Store } from "../../src/store/index.js";
-import type { SqlDriver } from "../../src/store/sql/driver.js";
-import { CODE_SCHEMA_VERSION } from "../../src/store/sql/migrations.js";
+import type { SqlClient, SqlDriver } from "../../src/store/sql/driver.js";
+import { CODE_SCHEMA_VERSION, migrate } from "../../src/store/sql/migrations.js";
+import { openPostgres } from "../../src/store/sql/postgres.js";
+import { SqlStore } from "../../src/store/sql/sql-store.js";
 import { storeFlavours, type Flavour } from "../helpers/store-flavours.js";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
@@ -462,6 +464,136 @@ function describeConformance(flavour: Flavour): void {
 
 describeConformance(sqlite);
 describeConformance(postgres);
+
+/** Which path of the driver each write statement took, by the table it wrote. */
+async function storeOnSpiedDriver(
+  raw: SqlDriver,
+): Promise<{ store: SqlStore; writes: { path: "durable" | "relaxed"; table: string }[] }> {
+  await migrate(raw);
+  const writes: { path: "durable" | "relaxed"; table: string }[] = [];
+  const note = (path: "durable" | "relaxed", sql: string): void => {
+    const table = /^\s*(?:INSERT INTO|UPDATE|DELETE FROM)\s+(\w+)/i.exec(sql)?.[1];
+    if (table !== undefined) writes.push({ path, table });
+  };
+  const spied = (path: "durable" | "relaxed", client: SqlClient): SqlClient => ({
+    query: (sql, params) => (note(path, sql), client.query(sql, params)),
+    run: (sql, params) => (note(path, sql), client.run(sql, params)),
+  });
+  const driver: SqlDriver = {
+    ...raw,
+    ...spied("durable", raw),
+    relaxed: spied("relaxed", raw.relaxed),
+    transaction: (lock, fn) => raw.transaction(lock, (tx) => fn(spied("durable", tx))),
+  };
+  return { store: new SqlStore(driver), writes };
+}
+
+describe("relaxed durability (sqlite)", () => {
+  async function openRaw(): Promise<SqlDriver> {
+    const raw = sqlite.openRaw(await sqlite.freshUrl());
+    onTestFinished(() => raw.close());
+    return raw;
+  }
+  const synchronous = async (client: SqlClient): Promise<unknown> =>
+    (await client.query<{ synchronous: number }>("PRAGMA synchronous"))[0]?.synchronous;
+
+  it("runs a relaxed statement with synchronous = NORMAL and every other one with FULL", async () => {
+    const raw = await openRaw();
+    expect(await synchronous(raw)).toBe(2);
+    expect(await synchronous(raw.relaxed)).toBe(1);
+    expect(await synchronous(raw)).toBe(2);
+    expect(await raw.transaction(null, (tx) => synchronous(tx))).toBe(2);
+  });
+
+  it("puts synchronous back to FULL when the relaxed statement fails", async () => {
+    const raw = await openRaw();
+    await expect(raw.relaxed.run("INSERT INTO no_such_table VALUES (1)")).rejects.toMatchObject({
+      code: "STORE_UNAVAILABLE",
+    });
+    expect(await synchronous(raw)).toBe(2);
+  });
+
+  it("keeps synchronous = FULL for statements queued behind a relaxed one", async () => {
+    const raw = await openRaw();
+    // Issued together: the turn queue must not let the second run while the first has NORMAL set.
+    const [inside, after] = await Promise.all([synchronous(raw.relaxed), synchronous(raw)]);
+    expect([inside, after]).toEqual([1, 2]);
+  });
+
+  it("writes artefacts and flows relaxed, then commits an audit append with FULL", async () => {
+    const raw = await openRaw();
+    const { store, writes } = await storeOnSpiedDriver(raw);
+    await store.upsertOidcArtifact("AccessToken", "at-1", "{}", Date.now() + 60_000, { grantId: "g-1" });
+    await store.consumeOidcArtifact("AccessToken", "at-1", Date.now());
+    await store.putSignInFlow("state-1", "{}", Date.now() + 60_000);
+    expect(await store.takeSignInFlow("state-1", Date.now())).toBe("{}");
+    expect(await store.claimOnce("once-1", Date.now() + 60_000, Date.now())).toBe(true);
+    expect(await synchronous(raw)).toBe(2);
+    await store.appendAudit((head) => chainEvents(head, events("system", 1), TIME));
+    expect(writes).toEqual([
+      { path: "relaxed", table: "oidc_artifacts" },
+      { path: "relaxed", table: "oidc_artifacts" },
+      { path: "relaxed", table: "oidc_artifacts" },
+      { path: "relaxed", table: "oidc_artifacts" },
+      { path: "relaxed", table: "oidc_artifacts" },
+      { path: "durable", table: "audit_entries" },
+    ]);
+    expect((await store.auditHead()).seq).toBe(1);
+  });
+});
+
+describe.skipIf(!postgres.available)("relaxed durability (postgres)", () => {
+  /** A one-connection driver on a fresh database whose default is synchronous_commit = on. */
+  async function openRaw(): Promise<SqlDriver> {
+    const url = await postgres.freshUrl();
+    const setup = openPostgres(url, 1);
+    // The test server runs with synchronous_commit = off; the database default makes the change visible.
+    await setup.run(
+      "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = on', current_database()); END $$",
+    );
+    await setup.close();
+    const raw = openPostgres(url, 1);
+    onTestFinished(() => raw.close());
+    return raw;
+  }
+  const synchronousCommit = async (client: SqlClient): Promise<unknown> =>
+    (await client.query<{ synchronous_commit: string }>("SHOW synchronous_commit"))[0]?.synchronous_commit;
+
+  it("runs a relaxed statement with synchronous_commit off and returns the connection with it on", async () => {
+    const raw = await openRaw();
+    expect(await synchronousCommit(raw)).toBe("on");
+    expect(await synchronousCommit(raw.relaxed)).toBe("off");
+    // One pooled connection: the same session, back at its default.
+    expect(await synchronousCommit(raw)).toBe("on");
+  });
+
+  it("rolls back a failed relaxed statement and leaves the connection at its default, outside a transaction", async () => {
+    const raw = await openRaw();
+    await expect(raw.relaxed.run("INSERT INTO no_such_table VALUES (1)")).rejects.toMatchObject({
+      code: "STORE_UNAVAILABLE",
+    });
+    expect(await synchronousCommit(raw)).toBe("on");
+    // Outside a transaction, now() moves between statements.
+    const [a] = await raw.query<{ t: string }>("SELECT now()::text AS t");
+    await setTimeout(5);
+    const [b] = await raw.query<{ t: string }>("SELECT now()::text AS t");
+    expect(b?.t).not.toBe(a?.t);
+  });
+
+  it("writes artefacts and flows relaxed and appends audit entries durably", async () => {
+    const raw = await openRaw();
+    const { store, writes } = await storeOnSpiedDriver(raw);
+    await store.upsertOidcArtifact("Session", "s-1", "{}", Date.now() + 60_000, { uid: "u-1" });
+    await store.destroyOidcArtifact("Session", "s-1");
+    await store.appendAudit((head) => chainEvents(head, events("system", 1), TIME));
+    expect(writes).toEqual([
+      { path: "relaxed", table: "oidc_artifacts" },
+      { path: "relaxed", table: "oidc_artifacts" },
+      { path: "durable", table: "audit_entries" },
+    ]);
+    expect(await synchronousCommit(raw)).toBe("on");
+  });
+});
 
 // PostgreSQL only: SQLite has no connection to lose.
 describe.skipIf(!postgres.available)("postgres store under connection loss", () => {

@@ -19,6 +19,14 @@ export interface SqlDriver extends SqlClient {
   /** Where the database is, without credentials. */
   readonly location: string;
   /**
+   * The same database with relaxed durability, each statement its own commit: on a power failure or an
+   * operating-system crash the last commits made through it may be lost (never the database's
+   * consistency, and never anything committed through the durable path, nor on a mere process crash).
+   * Only for data whose loss means someone signs in again: OIDC provider artefacts and sign-in flow
+   * state — never audit entries, plans, links or people.
+   */
+  readonly relaxed: SqlClient;
+  /**
    * Runs `fn` in a transaction that holds `lock` (serialised across connections and processes), commits
    * when it resolves and rolls back when it throws.
    */

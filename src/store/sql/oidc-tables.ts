@@ -1,6 +1,13 @@
-/** The downstream OIDC provider's artefacts (codes, tokens, sessions, grants…), for src/broker/adapter.ts. */
+/**
+ * The downstream OIDC provider's artefacts (codes, tokens, sessions, grants…), for src/broker/adapter.ts.
+ *
+ * Every write goes through the driver's relaxed path: a token exchange writes four or five artefacts, and
+ * a sync of the disk for each was most of its cost. A power failure may lose the last few hundred
+ * milliseconds of them — a code not yet marked used, a new session or token — which means a person signs
+ * in again; the database stays consistent, and the audit log keeps its durable commits.
+ */
 import type { OidcArtifact, OidcArtifactKeys } from "../store.js";
-import type { SqlClient } from "./driver.js";
+import type { SqlClient, SqlDriver } from "./driver.js";
 
 interface ArtifactRow {
   model: string;
@@ -33,14 +40,14 @@ function toArtifact(row: ArtifactRow | undefined): OidcArtifact | null {
 
 /** Inserts or replaces an artefact; a replaced one starts unconsumed (its payload says otherwise if it was). */
 export async function upsertArtifact(
-  db: SqlClient,
+  db: SqlDriver,
   model: string,
   id: string,
   payload: string,
   expiresAt: number | null,
   keys: OidcArtifactKeys,
 ): Promise<void> {
-  await db.run(
+  await db.relaxed.run(
     `INSERT INTO oidc_artifacts (model, id, payload, grant_id, user_code, uid, expires_at, consumed_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
      ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, grant_id = excluded.grant_id,
@@ -79,24 +86,24 @@ export async function findArtifactBy(
 }
 
 /** Marks an artefact consumed at `at` (the first consumption counts). */
-export async function consumeArtifact(db: SqlClient, model: string, id: string, at: number): Promise<void> {
-  await db.run(
+export async function consumeArtifact(db: SqlDriver, model: string, id: string, at: number): Promise<void> {
+  await db.relaxed.run(
     "UPDATE oidc_artifacts SET consumed_at = $3 WHERE model = $1 AND id = $2 AND consumed_at IS NULL",
     [model, id, at],
   );
 }
 
 /** Removes one artefact. */
-export async function destroyArtifact(db: SqlClient, model: string, id: string): Promise<void> {
-  await db.run("DELETE FROM oidc_artifacts WHERE model = $1 AND id = $2", [model, id]);
+export async function destroyArtifact(db: SqlDriver, model: string, id: string): Promise<void> {
+  await db.relaxed.run("DELETE FROM oidc_artifacts WHERE model = $1 AND id = $2", [model, id]);
 }
 
 /** Removes every artefact of a grant, whatever its model. */
-export async function revokeGrant(db: SqlClient, grantId: string): Promise<void> {
-  await db.run("DELETE FROM oidc_artifacts WHERE grant_id = $1", [grantId]);
+export async function revokeGrant(db: SqlDriver, grantId: string): Promise<void> {
+  await db.relaxed.run("DELETE FROM oidc_artifacts WHERE grant_id = $1", [grantId]);
 }
 
 /** Removes expired artefacts; returns how many. */
-export async function deleteExpired(db: SqlClient, now: number): Promise<number> {
-  return db.run("DELETE FROM oidc_artifacts WHERE expires_at <= $1", [now]);
+export async function deleteExpired(db: SqlDriver, now: number): Promise<number> {
+  return db.relaxed.run("DELETE FROM oidc_artifacts WHERE expires_at <= $1", [now]);
 }

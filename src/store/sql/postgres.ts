@@ -77,11 +77,49 @@ export function openPostgres(url: string, poolSize: number): SqlDriver {
   });
   const direct = wrap(pool);
 
+  /**
+   * Relaxed durability: the statement runs in its own transaction with `SET LOCAL synchronous_commit = off`,
+   * so COMMIT returns before its WAL record is flushed. A server crash may lose the last such commits
+   * (up to 3 × wal_writer_delay), never consistency; the setting ends with the transaction, so the
+   * pooled connection goes back as it came. https://www.postgresql.org/docs/current/wal-async-commit.html
+   */
+  const relaxedly = async <T>(fn: (c: SqlClient) => Promise<T>): Promise<T> => {
+    let conn: pg.PoolClient;
+    try {
+      conn = await pool.connect();
+    } catch (err) {
+      throw postgresError(err, url);
+    }
+    let broken: unknown = null;
+    const onError = (err: unknown): void => {
+      broken = err;
+    };
+    conn.on("error", onError);
+    try {
+      // One round trip for both: without parameters pg sends a simple query, which may hold several.
+      await conn.query("BEGIN; SET LOCAL synchronous_commit = off");
+      const result = await fn(wrap(conn));
+      await conn.query("COMMIT");
+      return result;
+    } catch (err) {
+      await conn.query("ROLLBACK").catch((rollbackErr: unknown) => (broken ??= rollbackErr));
+      // The statement's own failure is already mapped; BEGIN's or COMMIT's is not.
+      throw err instanceof AppError ? err : postgresError(err, url);
+    } finally {
+      conn.off("error", onError);
+      conn.release(broken ? (broken as Error) : undefined);
+    }
+  };
+
   return {
     flavour: "postgres",
     location: redactUrl(url),
     query: direct.query,
     run: direct.run,
+    relaxed: {
+      query: (sql, params) => relaxedly((c) => c.query(sql, params)),
+      run: (sql, params) => relaxedly((c) => c.run(sql, params)),
+    },
     async transaction<T>(lock: TxLock | null, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
       for (let attempt = 1; ; attempt++) {
         let conn: pg.PoolClient;

@@ -4,15 +4,18 @@ import Database from "better-sqlite3";
 import { AppError, describeError } from "../../domain/errors.js";
 import type { Row, SqlClient, SqlDriver, TxLock } from "./driver.js";
 
-/** Turns `$1`-style placeholders into SQLite's positional `?`, repeating parameters as needed. */
-function positional(sql: string, params: readonly unknown[]): { sql: string; params: unknown[] } {
-  const out: unknown[] = [];
+/** Turns `$1`-style placeholders into SQLite's positional `?`: the new text and, per `?`, which parameter. */
+function positional(sql: string): { sql: string; order: number[] } {
+  const order: number[] = [];
   const text = sql.replace(/\$(\d+)/g, (_m, n: string) => {
-    out.push(params[Number(n) - 1]);
+    order.push(Number(n) - 1);
     return "?";
   });
-  return { sql: text, params: out };
+  return { sql: text, order };
 }
+
+// Enough for every fixed statement of the Store; multi-row inserts of varying width come and go.
+const STATEMENT_CACHE_SIZE = 500;
 
 /** Why the directory of `file` cannot take writes, if the file system can tell: full, read-only, missing. */
 function diagnoseDirectory(file: string): string | null {
@@ -72,10 +75,12 @@ const fileQueues = new Map<string, { tail: Promise<unknown>; connections: number
 export function openSqlite(file: string): SqlDriver {
   let opened: Database.Database | undefined;
   let key: string | null;
+  let wal: boolean;
   try {
     if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
     opened = new Database(file, { timeout: 5000 });
-    opened.pragma("journal_mode = WAL");
+    // An in-memory database (and a file system without shared memory) stays in another journal mode.
+    wal = opened.pragma("journal_mode = WAL", { simple: true }) === "wal";
     opened.pragma("synchronous = FULL");
     opened.pragma("foreign_keys = ON");
     key = file === ":memory:" ? null : realpathSync(file);
@@ -94,20 +99,37 @@ export function openSqlite(file: string): SqlDriver {
   }
   const db = opened;
 
+  // Prepared statements by their `$1`-style text: the token path runs the same few statements thousands
+  // of times a second, and preparing one costs about as much as running it. Oldest out first when full.
+  const statements = new Map<string, { stmt: Database.Statement; order: number[] }>();
+  const prepared = (sql: string, params: readonly unknown[]): [Database.Statement, unknown[]] => {
+    let entry = statements.get(sql);
+    if (entry === undefined) {
+      const p = positional(sql);
+      entry = { stmt: db.prepare(p.sql), order: p.order };
+      // SQLite applies (and reads) many pragmas while preparing, so a cached PRAGMA would replay a stale one.
+      if (!/^\s*PRAGMA/i.test(sql)) {
+        if (statements.size >= STATEMENT_CACHE_SIZE)
+          statements.delete(statements.keys().next().value as string);
+        statements.set(sql, entry);
+      }
+    }
+    return [entry.stmt, entry.order.map((i) => params[i])];
+  };
+
   const client: SqlClient = {
     async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-      const p = positional(sql, params);
       try {
-        const stmt = db.prepare(p.sql);
-        return (stmt.reader ? stmt.all(...p.params) : (stmt.run(...p.params), [])) as T[];
+        const [stmt, values] = prepared(sql, params);
+        return (stmt.reader ? stmt.all(...values) : (stmt.run(...values), [])) as T[];
       } catch (err) {
         throw sqliteError(err, file);
       }
     },
     async run(sql: string, params: readonly unknown[] = []): Promise<number> {
-      const p = positional(sql, params);
       try {
-        return db.prepare(p.sql).run(...p.params).changes;
+        const [stmt, values] = prepared(sql, params);
+        return stmt.run(...values).changes;
       } catch (err) {
         throw sqliteError(err, file);
       }
@@ -125,11 +147,33 @@ export function openSqlite(file: string): SqlDriver {
     return next;
   };
 
+  // Relaxed durability: in WAL mode, synchronous = NORMAL commits without syncing the WAL. SQLite stays
+  // consistent and keeps the commit through a process crash; only a power failure or OS crash can lose it,
+  // and only until the next FULL commit or checkpoint syncs the WAL up to there (a durable commit after a
+  // relaxed one therefore makes both durable). The pragma is per connection: it is set and put back
+  // inside the turn, so no other statement ever runs under it. https://www.sqlite.org/pragma.html#pragma_synchronous
+  const relaxedly = <T>(fn: () => Promise<T>): Promise<T> =>
+    exclusive(async () => {
+      // Outside WAL (in memory) NORMAL would be no faster, and in a rollback journal less safe.
+      if (!wal) return fn();
+      // db.pragma prepares afresh each time: SQLite applies this pragma while preparing, not when run.
+      db.pragma("synchronous = NORMAL");
+      try {
+        return await fn();
+      } finally {
+        db.pragma("synchronous = FULL");
+      }
+    });
+
   return {
     flavour: "sqlite",
     location: file,
     query: (sql, params) => exclusive(() => client.query(sql, params)),
     run: (sql, params) => exclusive(() => client.run(sql, params)),
+    relaxed: {
+      query: (sql, params) => relaxedly(() => client.query(sql, params)),
+      run: (sql, params) => relaxedly(() => client.run(sql, params)),
+    },
     transaction<T>(_lock: TxLock | null, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
       // BEGIN IMMEDIATE takes SQLite's single write lock, which serialises every named lock at once.
       return exclusive(async () => {
