@@ -18,6 +18,7 @@ import type { LiveStatus, SignInIdentity } from "../../src/sources/sign-in.js";
 import type { DirectorySnapshot, PersonStatus, SourcePerson } from "../../src/sources/snapshot.js";
 import { openStore, type Store } from "../../src/store/index.js";
 import { SyncService } from "../../src/sync/service.js";
+import { fullSnapshot, sourcePerson } from "../fixtures/identity/people.js";
 import { hesiPolicy, HESI_ROLES } from "../fixtures/sync/policies.js";
 import { storeFlavours, type Flavour } from "../helpers/store-flavours.js";
 
@@ -89,37 +90,14 @@ function config(options: { justInTime?: boolean } = {}): Config {
   return loadConfig({ file, env: {}, cwd: dir });
 }
 
-function person(subject: string, fields: Partial<SourcePerson> = {}): SourcePerson {
-  return {
-    subject,
-    departments: [{ departmentId: "1", main: true, leader: false }],
-    managers: [],
-    status: "active",
-    attributes: {},
-    ...fields,
-  };
-}
-
-function snapshot(
+/** A full read of a source as the last sync kept it, read at {@link READ_AT}. */
+function kept(
   sourceId: string,
   sourceType: string,
   people: SourcePerson[],
   extra: Partial<DirectorySnapshot> = {},
 ): DirectorySnapshot {
-  return {
-    sourceId,
-    sourceType,
-    mode: "full",
-    startedAt: READ_AT,
-    finishedAt: READ_AT,
-    people,
-    departments: [],
-    groups: [],
-    unavailableFields: [],
-    completeness: { complete: true },
-    warnings: [],
-    ...extra,
-  };
+  return fullSnapshot(sourceId, people, { sourceType, startedAt: READ_AT, finishedAt: READ_AT, ...extra });
 }
 
 const DEPARTMENTS = [
@@ -129,22 +107,22 @@ const DEPARTMENTS = [
 
 /** The company as the last sync read it. */
 function keptDingTalk(extraPeople: SourcePerson[] = []): DirectorySnapshot {
-  return snapshot(
+  return kept(
     DING,
     "dingtalk",
     [
-      person("ding-1", {
+      sourcePerson("ding-1", {
         name: "张伟",
         employeeNo: "E001",
         departments: [{ departmentId: "2", main: true, leader: false }],
       }),
-      person("ding-2", {
+      sourcePerson("ding-2", {
         name: "李娜",
         employeeNo: "E002",
         departments: [{ departmentId: "1", main: true, leader: true }],
       }),
-      person("ding-3", { name: "王芳", employeeNo: "E003" }),
-      person("ding-5", { name: "赵强", employeeNo: "E005" }),
+      sourcePerson("ding-3", { name: "王芳", employeeNo: "E003" }),
+      sourcePerson("ding-5", { name: "赵强", employeeNo: "E005" }),
       ...extraPeople,
     ],
     {
@@ -153,12 +131,12 @@ function keptDingTalk(extraPeople: SourcePerson[] = []): DirectorySnapshot {
     },
   );
 }
-const KEPT_AD = snapshot(AD, "ldap", [
-  person("ad-1", { attributes: { employeeID: "E001" }, email: "zhang.wei@corp.example.com" }),
-  person("ad-2", { attributes: { employeeID: "E002" } }),
-  person("ad-3", { attributes: { employeeID: "E003" }, status: "disabled" }),
-  person("ad-4", { attributes: { employeeID: "E004" }, email: "chen.jie@corp.example.com" }),
-  person("ad-5", { attributes: { employeeID: "E005" } }),
+const KEPT_AD = kept(AD, "ldap", [
+  sourcePerson("ad-1", { attributes: { employeeID: "E001" }, email: "zhang.wei@corp.example.com" }),
+  sourcePerson("ad-2", { attributes: { employeeID: "E002" } }),
+  sourcePerson("ad-3", { attributes: { employeeID: "E003" }, status: "disabled" }),
+  sourcePerson("ad-4", { attributes: { employeeID: "E004" }, email: "chen.jie@corp.example.com" }),
+  sourcePerson("ad-5", { attributes: { employeeID: "E005" } }),
 ]);
 
 /**
@@ -194,7 +172,7 @@ function liveDirectory(down: Set<string>): (sourceId: string, subject: string) =
 }
 
 function identity(sourceId: string, subject: string, fields: Partial<SourcePerson> = {}): SignInIdentity {
-  return { sourceId, subject, person: person(subject, fields) };
+  return { sourceId, subject, person: sourcePerson(subject, fields) };
 }
 
 function describePeople(flavour: Flavour): void {
@@ -499,7 +477,7 @@ function describePeople(flavour: Flavour): void {
 
     it("computes claims from a cache: 10,000 calls on a 10,000-person snapshot", async () => {
       const many = Array.from({ length: 10_000 }, (_, i) =>
-        person(`bulk-${i}`, {
+        sourcePerson(`bulk-${i}`, {
           name: `员工${i}`,
           employeeNo: `B${i}`,
           departments: [{ departmentId: "2", main: true, leader: false }],

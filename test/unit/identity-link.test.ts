@@ -1,23 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { identityConfigSchema, type IdentityConfig } from "../../src/identity/config.js";
 import { linkPeople, type LinkDecision, type LinkInput, type LinkResult } from "../../src/identity/link.js";
-import type { Person } from "../../src/identity/person.js";
 import { generateOrg } from "../../src/simulators/common/org.js";
 import { proveComplete, type DirectorySnapshot, type SourcePerson } from "../../src/sources/snapshot.js";
-
-const NOW = new Date("2026-03-01T08:00:00Z");
-const EARLIER = "2026-01-01T00:00:00.000Z";
-
-function person(subject: string, fields: Partial<SourcePerson> = {}): SourcePerson {
-  return {
-    subject,
-    departments: [{ departmentId: "1", main: true, leader: false }],
-    managers: [],
-    status: "active",
-    attributes: {},
-    ...fields,
-  };
-}
+import {
+  EARLIER,
+  NOW,
+  linkedPerson,
+  provenSnapshot,
+  sourcePerson,
+  throttledSnapshot,
+} from "../fixtures/identity/people.js";
 
 /** A full snapshot; complete (proven) unless told otherwise. */
 function snapshot(
@@ -25,23 +18,7 @@ function snapshot(
   people: SourcePerson[],
   options: { complete?: boolean } = {},
 ): DirectorySnapshot {
-  const base: DirectorySnapshot = {
-    sourceId,
-    sourceType: sourceId.split("-")[0]!,
-    mode: "full",
-    startedAt: EARLIER,
-    finishedAt: EARLIER,
-    people,
-    departments: [],
-    groups: [],
-    unavailableFields: [],
-    completeness:
-      options.complete === false
-        ? { complete: false, reasons: [{ code: "RATE_LIMITED", message: `${sourceId} throttled` }] }
-        : { complete: true },
-    warnings: [],
-  };
-  return options.complete === false ? base : proveComplete(base)!;
+  return options.complete === false ? throttledSnapshot(sourceId, people) : provenSnapshot(sourceId, people);
 }
 
 function config(input: unknown): IdentityConfig {
@@ -73,18 +50,6 @@ function link(partial: Partial<LinkInput> & Pick<LinkInput, "snapshots">): LinkR
   return linkPeople({ config: CONFIG, existing: [], decisions: [], now: NOW, newId: ids(), ...partial });
 }
 
-function linked(personId: string, ...accounts: [sourceId: string, subject: string, rule?: string][]): Person {
-  return {
-    id: personId,
-    accounts: accounts.map(([sourceId, subject, rule]) => ({
-      sourceId,
-      subject,
-      rule: rule ?? "created",
-      linkedAt: EARLIER,
-    })),
-  };
-}
-
 /** "source:subject" lists per person, for short assertions. */
 function shape(result: LinkResult): Record<string, string[]> {
   return Object.fromEntries(
@@ -100,14 +65,14 @@ function accountOf(result: LinkResult, sourceId: string, subject: string) {
 }
 
 const ad = (subject: string, username: string, employeeID?: string, extra: Partial<SourcePerson> = {}) =>
-  person(subject, { username, attributes: employeeID === undefined ? {} : { employeeID }, ...extra });
+  sourcePerson(subject, { username, attributes: employeeID === undefined ? {} : { employeeID }, ...extra });
 
 describe("linking by rules", () => {
   it("links a DingTalk job number to the AD employeeID as one person, recording rule and time", () => {
     const result = link({
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
-        snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: " E001 " })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-zhang", { employeeNo: " E001 " })]),
       ],
     });
     expect(shape(result)).toEqual({ p_001: ["ad-hq:guid-1", "dingtalk-hq:dt-zhang"] });
@@ -139,7 +104,7 @@ describe("linking by rules", () => {
   it("lets the primary source's account found a new person seen in several sources", () => {
     const snapshots = [
       snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
-      snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: "E001" })]),
+      snapshot("dingtalk-hq", [sourcePerson("dt-zhang", { employeeNo: "E001" })]),
     ];
     const adFirst = link({ snapshots });
     expect(adFirst.changes[0]).toMatchObject({ account: { sourceId: "ad-hq" } });
@@ -155,7 +120,7 @@ describe("linking by rules", () => {
     const result = link({
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "ZhangSan")]),
-        snapshot("wecom-hq", [person("zhangsan", { username: "zhangsan" })]),
+        snapshot("wecom-hq", [sourcePerson("zhangsan", { username: "zhangsan" })]),
       ],
     });
     expect(shape(result)).toEqual({ p_001: ["ad-hq:guid-1", "wecom-hq:zhangsan"] });
@@ -165,8 +130,8 @@ describe("linking by rules", () => {
   it("links three sources met for the first time through AD, by two different rules", () => {
     const result = link({
       snapshots: [
-        snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: "E001" })]),
-        snapshot("wecom-hq", [person("zhangsan", { username: "zhangsan" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-zhang", { employeeNo: "E001" })]),
+        snapshot("wecom-hq", [sourcePerson("zhangsan", { username: "zhangsan" })]),
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
       ],
     });
@@ -177,10 +142,10 @@ describe("linking by rules", () => {
 
   it("links a new account to the existing person its rule points to", () => {
     const result = link({
-      existing: [linked("p_old", ["ad-hq", "guid-1"])],
+      existing: [linkedPerson("p_old", ["ad-hq", "guid-1"])],
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
-        snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: "E001" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-zhang", { employeeNo: "E001" })]),
       ],
     });
     expect(shape(result)).toEqual({ p_old: ["ad-hq:guid-1", "dingtalk-hq:dt-zhang"] });
@@ -191,11 +156,11 @@ describe("linking by rules", () => {
 
   it("links two new accounts to an existing person when only one of them matches the person directly", () => {
     const result = link({
-      existing: [linked("p_old", ["dingtalk-hq", "dt-zhang"])],
+      existing: [linkedPerson("p_old", ["dingtalk-hq", "dt-zhang"])],
       snapshots: [
-        snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: "E001" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-zhang", { employeeNo: "E001" })]),
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
-        snapshot("wecom-hq", [person("zhangsan", { username: "zhangsan" })]),
+        snapshot("wecom-hq", [sourcePerson("zhangsan", { username: "zhangsan" })]),
       ],
     });
     expect(shape(result)).toEqual({ p_old: ["ad-hq:guid-1", "dingtalk-hq:dt-zhang", "wecom-hq:zhangsan"] });
@@ -214,7 +179,7 @@ describe("linking by rules", () => {
       newId: ids("p_x"),
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
-        snapshot("dingtalk-hq", [person("dt-li", { employeeNo: "E002" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-li", { employeeNo: "E002" })]),
       ],
     });
     expect(shape(result)).toEqual({ p_x001: ["ad-hq:guid-1"], p_x002: ["dingtalk-hq:dt-li"] });
@@ -235,8 +200,8 @@ describe("linking by rules", () => {
     const result = link({
       config: mobile,
       snapshots: [
-        snapshot("dingtalk-hq", [person("dt-zhang", { mobile: "138-0013-8000" })]),
-        snapshot("wecom-hq", [person("zhangsan", { mobile: "+86 13800138000" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-zhang", { mobile: "138-0013-8000" })]),
+        snapshot("wecom-hq", [sourcePerson("zhangsan", { mobile: "+86 13800138000" })]),
       ],
     });
     expect(shape(result)).toEqual({ p_001: ["dingtalk-hq:dt-zhang", "wecom-hq:zhangsan"] });
@@ -247,10 +212,14 @@ describe("linking by rules", () => {
     const result = link({
       snapshots: [
         snapshot("dingtalk-hq", [
-          person("dt-zhang", { email: "zhang@corp.example.com", mobile: "13800138000", employeeNo: "E001" }),
+          sourcePerson("dt-zhang", {
+            email: "zhang@corp.example.com",
+            mobile: "13800138000",
+            employeeNo: "E001",
+          }),
         ]),
         snapshot("wecom-hq", [
-          person("zhangsan", { email: "zhang@corp.example.com", mobile: "13800138000" }),
+          sourcePerson("zhangsan", { email: "zhang@corp.example.com", mobile: "13800138000" }),
         ]),
       ],
     });
@@ -273,8 +242,8 @@ describe("linking by rules", () => {
       config: mail,
       snapshots: [
         snapshot("dingtalk-hq", [
-          person("dt-zhang", { email: "Zhang@Corp.Example.com" }),
-          person("dt-li", { email: "li@partner.example.com" }),
+          sourcePerson("dt-zhang", { email: "Zhang@Corp.Example.com" }),
+          sourcePerson("dt-li", { email: "li@partner.example.com" }),
         ]),
         snapshot("ad-hq", [
           ad("guid-1", "zhangsan", undefined, { email: "zhang@corp.example.com" }),
@@ -293,7 +262,7 @@ describe("linking by rules", () => {
   it("links every person of a generated company read from DingTalk and WeCom by userid", () => {
     const org = generateOrg({ people: 60, seed: 7 });
     const toSource = (p: (typeof org.people)[number]) =>
-      person(p.userid, { username: p.userid, name: p.name, employeeNo: p.jobNumber });
+      sourcePerson(p.userid, { username: p.userid, name: p.name, employeeNo: p.jobNumber });
     const useridRule = config({
       rules: [
         {
@@ -324,11 +293,11 @@ describe("linking by rules", () => {
 describe("ambiguity and conflicts go to review, and link nothing", () => {
   it("holds an account one rule matches to two people", () => {
     const result = link({
-      existing: [linked("p_a", ["dingtalk-hq", "dt-a"]), linked("p_b", ["dingtalk-hq", "dt-b"])],
+      existing: [linkedPerson("p_a", ["dingtalk-hq", "dt-a"]), linkedPerson("p_b", ["dingtalk-hq", "dt-b"])],
       snapshots: [
         snapshot("dingtalk-hq", [
-          person("dt-a", { employeeNo: "E001" }),
-          person("dt-b", { employeeNo: "E001" }),
+          sourcePerson("dt-a", { employeeNo: "E001" }),
+          sourcePerson("dt-b", { employeeNo: "E001" }),
         ]),
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
       ],
@@ -352,10 +321,10 @@ describe("ambiguity and conflicts go to review, and link nothing", () => {
 
   it("holds an account two rules link to different people", () => {
     const result = link({
-      existing: [linked("p_a", ["dingtalk-hq", "dt-a"]), linked("p_b", ["wecom-hq", "lisi"])],
+      existing: [linkedPerson("p_a", ["dingtalk-hq", "dt-a"]), linkedPerson("p_b", ["wecom-hq", "lisi"])],
       snapshots: [
-        snapshot("dingtalk-hq", [person("dt-a", { employeeNo: "E001" })]),
-        snapshot("wecom-hq", [person("lisi", { username: "lisi" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-a", { employeeNo: "E001" })]),
+        snapshot("wecom-hq", [sourcePerson("lisi", { username: "lisi" })]),
         snapshot("ad-hq", [ad("guid-1", "lisi", "E001")]),
       ],
     });
@@ -366,10 +335,10 @@ describe("ambiguity and conflicts go to review, and link nothing", () => {
 
   it("holds an account whose one candidate already has an account of that source (a left account stays linked)", () => {
     const result = link({
-      existing: [linked("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-old"])],
+      existing: [linkedPerson("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-old"])],
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
-        snapshot("dingtalk-hq", [person("dt-new", { employeeNo: "E001" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-new", { employeeNo: "E001" })]),
       ],
     });
     expect(shape(result)).toEqual({ p_a: ["ad-hq:guid-1", "dingtalk-hq:dt-old"] });
@@ -387,8 +356,8 @@ describe("ambiguity and conflicts go to review, and link nothing", () => {
     const result = link({
       snapshots: [
         snapshot("dingtalk-hq", [
-          person("dt-a", { employeeNo: "E001" }),
-          person("dt-b", { employeeNo: "E001" }),
+          sourcePerson("dt-a", { employeeNo: "E001" }),
+          sourcePerson("dt-b", { employeeNo: "E001" }),
         ]),
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
       ],
@@ -415,12 +384,12 @@ describe("ambiguity and conflicts go to review, and link nothing", () => {
     });
     const result = link({
       config: rules,
-      existing: [linked("p_a", ["ad-hq", "guid-1"])],
+      existing: [linkedPerson("p_a", ["ad-hq", "guid-1"])],
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
         snapshot("dingtalk-hq", [
-          person("dt-a", { employeeNo: "E001" }),
-          person("dt-b", { username: "zhangsan" }),
+          sourcePerson("dt-a", { employeeNo: "E001" }),
+          sourcePerson("dt-b", { username: "zhangsan" }),
         ]),
       ],
     });
@@ -431,11 +400,11 @@ describe("ambiguity and conflicts go to review, and link nothing", () => {
 
   it("gives the same review item the same id from run to run", () => {
     const input = {
-      existing: [linked("p_a", ["dingtalk-hq", "dt-a"]), linked("p_b", ["dingtalk-hq", "dt-b"])],
+      existing: [linkedPerson("p_a", ["dingtalk-hq", "dt-a"]), linkedPerson("p_b", ["dingtalk-hq", "dt-b"])],
       snapshots: [
         snapshot("dingtalk-hq", [
-          person("dt-a", { employeeNo: "E001" }),
-          person("dt-b", { employeeNo: "E001" }),
+          sourcePerson("dt-a", { employeeNo: "E001" }),
+          sourcePerson("dt-b", { employeeNo: "E001" }),
         ]),
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
       ],
@@ -446,7 +415,7 @@ describe("ambiguity and conflicts go to review, and link nothing", () => {
 });
 
 describe("stability", () => {
-  const existing = [linked("p_zhang", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-zhang", "employee-no"])];
+  const existing = [linkedPerson("p_zhang", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-zhang", "employee-no"])];
 
   it("keeps the person id when the person is renamed, moved to another OU and changes email and employee number", () => {
     const result = link({
@@ -460,7 +429,7 @@ describe("stability", () => {
             attributes: { employeeID: "E999", distinguishedName: "CN=张三丰,OU=Finance,DC=corp" },
           }),
         ]),
-        snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: "E001", name: "张三" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-zhang", { employeeNo: "E001", name: "张三" })]),
       ],
     });
     expect(result.people).toEqual(existing);
@@ -493,7 +462,7 @@ describe("stability", () => {
       config: replaced,
       existing,
       snapshots: [
-        snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: "E001" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-zhang", { employeeNo: "E001" })]),
         snapshot("ad-new", [ad("new-guid-1", "zhangsan", "E001")]),
       ],
     });
@@ -514,7 +483,7 @@ describe("stability", () => {
     });
     const result = link({
       config: migration,
-      existing: [linked("p_zhang", ["ad-hq", "guid-1"])],
+      existing: [linkedPerson("p_zhang", ["ad-hq", "guid-1"])],
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
         snapshot("ad-new", [ad("g2", "zs", "E001")]),
@@ -525,12 +494,12 @@ describe("stability", () => {
   });
 
   it("waits with a new person while a partially read source hides linked accounts the account might match", () => {
-    const existingWithDt = [linked("p_zhang", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-zhang"])];
+    const existingWithDt = [linkedPerson("p_zhang", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-zhang"])];
     const snapshots = (complete: boolean) => [
       snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001"), ad("guid-2", "lisi", "E002")], { complete }),
       snapshot("dingtalk-hq", [
-        person("dt-zhang", { employeeNo: "E001" }),
-        person("dt-li", { employeeNo: "E002" }),
+        sourcePerson("dt-zhang", { employeeNo: "E001" }),
+        sourcePerson("dt-li", { employeeNo: "E002" }),
       ]),
     ];
     const partial = link({
@@ -550,7 +519,7 @@ describe("stability", () => {
     const result = link({
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")], { complete: false }),
-        snapshot("dingtalk-hq", [person("dt-li", { employeeNo: "E002" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-li", { employeeNo: "E002" })]),
       ],
     });
     expect(result.people).toHaveLength(2);
@@ -566,14 +535,14 @@ describe("determinism", () => {
       ad("guid-3", "wangwu"),
     ]),
     snapshot("dingtalk-hq", [
-      person("dt-li", { employeeNo: "E002" }),
-      person("dt-zhang", { employeeNo: "E001" }),
-      person("dt-x", { employeeNo: "E001" }),
-      person("dt-zhao", { employeeNo: "E004" }),
+      sourcePerson("dt-li", { employeeNo: "E002" }),
+      sourcePerson("dt-zhang", { employeeNo: "E001" }),
+      sourcePerson("dt-x", { employeeNo: "E001" }),
+      sourcePerson("dt-zhao", { employeeNo: "E004" }),
     ]),
     snapshot("wecom-hq", [
-      person("wangwu", { username: "WangWu" }),
-      person("zhangsan", { username: "zhangsan" }),
+      sourcePerson("wangwu", { username: "WangWu" }),
+      sourcePerson("zhangsan", { username: "zhangsan" }),
     ]),
   ];
 
@@ -601,11 +570,11 @@ describe("manual decisions", () => {
   const decision = (d: Partial<LinkDecision> & Pick<LinkDecision, "kind">): LinkDecision =>
     ({ by: "admin-wang", at: EARLIER, ...d }) as LinkDecision;
   const ambiguous = {
-    existing: [linked("p_a", ["dingtalk-hq", "dt-a"]), linked("p_b", ["dingtalk-hq", "dt-b"])],
+    existing: [linkedPerson("p_a", ["dingtalk-hq", "dt-a"]), linkedPerson("p_b", ["dingtalk-hq", "dt-b"])],
     snapshots: [
       snapshot("dingtalk-hq", [
-        person("dt-a", { employeeNo: "E001" }),
-        person("dt-b", { employeeNo: "E001" }),
+        sourcePerson("dt-a", { employeeNo: "E001" }),
+        sourcePerson("dt-b", { employeeNo: "E001" }),
       ]),
       snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
     ],
@@ -627,14 +596,14 @@ describe("manual decisions", () => {
 
   it("moves an account to another person against the rules", () => {
     const existing = [
-      linked("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-a", "employee-no"]),
-      linked("p_b", ["wecom-hq", "w"]),
+      linkedPerson("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-a", "employee-no"]),
+      linkedPerson("p_b", ["wecom-hq", "w"]),
     ];
     const result = link({
       existing,
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
-        snapshot("dingtalk-hq", [person("dt-a", { employeeNo: "E001" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-a", { employeeNo: "E001" })]),
       ],
       decisions: [
         decision({ kind: "link", account: { sourceId: "dingtalk-hq", subject: "dt-a" }, personId: "p_b" }),
@@ -646,14 +615,14 @@ describe("manual decisions", () => {
   });
 
   it("displaces a rule-linked account of the same source when an admin links another one, and reviews it", () => {
-    const existing = [linked("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-old", "employee-no"])];
+    const existing = [linkedPerson("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-old", "employee-no"])];
     const result = link({
       existing,
       snapshots: [
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
         snapshot("dingtalk-hq", [
-          person("dt-old", { employeeNo: "E001" }),
-          person("dt-new", { employeeNo: "E001" }),
+          sourcePerson("dt-old", { employeeNo: "E001" }),
+          sourcePerson("dt-new", { employeeNo: "E001" }),
         ]),
       ],
       decisions: [
@@ -669,8 +638,8 @@ describe("manual decisions", () => {
 
   it("lets the later of two admin links of one source to one person win and reviews the earlier", () => {
     const result = link({
-      existing: [linked("p_a", ["ad-hq", "guid-1"])],
-      snapshots: [snapshot("dingtalk-hq", [person("dt-1"), person("dt-2")])],
+      existing: [linkedPerson("p_a", ["ad-hq", "guid-1"])],
+      snapshots: [snapshot("dingtalk-hq", [sourcePerson("dt-1"), sourcePerson("dt-2")])],
       decisions: [
         decision({ kind: "link", account: { sourceId: "dingtalk-hq", subject: "dt-1" }, personId: "p_a" }),
         decision({ kind: "link", account: { sourceId: "dingtalk-hq", subject: "dt-2" }, personId: "p_a" }),
@@ -683,7 +652,7 @@ describe("manual decisions", () => {
     expect(result.changes.map((c) => c.kind)).toEqual(["account-linked"]);
     const again = link({
       existing: result.people,
-      snapshots: [snapshot("dingtalk-hq", [person("dt-1"), person("dt-2")])],
+      snapshots: [snapshot("dingtalk-hq", [sourcePerson("dt-1"), sourcePerson("dt-2")])],
       decisions: [
         decision({ kind: "link", account: { sourceId: "dingtalk-hq", subject: "dt-1" }, personId: "p_a" }),
         decision({ kind: "link", account: { sourceId: "dingtalk-hq", subject: "dt-2" }, personId: "p_a" }),
@@ -695,8 +664,8 @@ describe("manual decisions", () => {
 
   it("unlinks an earlier admin link when a later decision links another account of its source to the person", () => {
     const result = link({
-      existing: [linked("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-1", "manual"])],
-      snapshots: [snapshot("dingtalk-hq", [person("dt-1"), person("dt-2")])],
+      existing: [linkedPerson("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-1", "manual"])],
+      snapshots: [snapshot("dingtalk-hq", [sourcePerson("dt-1"), sourcePerson("dt-2")])],
       decisions: [
         decision({ kind: "link", account: { sourceId: "dingtalk-hq", subject: "dt-1" }, personId: "p_a" }),
         decision({
@@ -715,10 +684,10 @@ describe("manual decisions", () => {
   });
 
   it("unlinks an account for good: it becomes its own person and the rule does not relink it", () => {
-    const existing = [linked("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-a", "employee-no"])];
+    const existing = [linkedPerson("p_a", ["ad-hq", "guid-1"], ["dingtalk-hq", "dt-a", "employee-no"])];
     const snapshots = [
       snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
-      snapshot("dingtalk-hq", [person("dt-a", { employeeNo: "E001" })]),
+      snapshot("dingtalk-hq", [sourcePerson("dt-a", { employeeNo: "E001" })]),
     ];
     const decisions = [
       decision({ kind: "unlink", account: { sourceId: "dingtalk-hq", subject: "dt-a" }, personId: "p_a" }),
@@ -737,11 +706,11 @@ describe("manual decisions", () => {
 
   it("reviews a new account that reaches, through another new account, a person an admin unlinked it from", () => {
     const result = link({
-      existing: [linked("p_a", ["dingtalk-hq", "dt-zhang"])],
+      existing: [linkedPerson("p_a", ["dingtalk-hq", "dt-zhang"])],
       snapshots: [
-        snapshot("dingtalk-hq", [person("dt-zhang", { employeeNo: "E001" })]),
+        snapshot("dingtalk-hq", [sourcePerson("dt-zhang", { employeeNo: "E001" })]),
         snapshot("ad-hq", [ad("guid-1", "zhangsan", "E001")]),
-        snapshot("wecom-hq", [person("zhangsan", { username: "zhangsan" })]),
+        snapshot("wecom-hq", [sourcePerson("zhangsan", { username: "zhangsan" })]),
       ],
       decisions: [
         decision({ kind: "unlink", account: { sourceId: "wecom-hq", subject: "zhangsan" }, personId: "p_a" }),
@@ -758,7 +727,7 @@ describe("manual decisions", () => {
     expect(ignored.people).toEqual(ambiguous.existing);
     expect(ignored.held).toEqual({ personIds: [], accounts: [] });
     const unlinked = link({
-      existing: [linked("p_a", ["ad-hq", "guid-1"])],
+      existing: [linkedPerson("p_a", ["ad-hq", "guid-1"])],
       snapshots: [snapshot("ad-hq", [ad("guid-1", "svc-test")])],
       decisions: [decision({ kind: "ignore", account: guid1 })],
     });
@@ -799,16 +768,19 @@ describe("input invariants", () => {
   it("refuses two snapshots of one source, an account on two people, two accounts of one source and a repeated id", () => {
     expect(() => link({ snapshots: [snapshot("ad-hq", []), snapshot("ad-hq", [])] })).toThrow(TypeError);
     expect(() =>
-      link({ snapshots: [], existing: [linked("p_a", ["ad-hq", "g"]), linked("p_b", ["ad-hq", "g"])] }),
+      link({
+        snapshots: [],
+        existing: [linkedPerson("p_a", ["ad-hq", "g"]), linkedPerson("p_b", ["ad-hq", "g"])],
+      }),
     ).toThrow(/linked to both/);
-    expect(() => link({ snapshots: [], existing: [linked("p_a", ["ad-hq", "g"], ["ad-hq", "h"])] })).toThrow(
-      /two accounts of source/,
-    );
+    expect(() =>
+      link({ snapshots: [], existing: [linkedPerson("p_a", ["ad-hq", "g"], ["ad-hq", "h"])] }),
+    ).toThrow(/two accounts of source/);
     expect(() =>
       link({
         config: config({}),
         snapshots: [snapshot("ad-hq", [ad("g", "x")])],
-        existing: [linked("p_001", ["dingtalk-hq", "d"])],
+        existing: [linkedPerson("p_001", ["dingtalk-hq", "d"])],
       }),
     ).toThrow(/already in use/);
   });
@@ -830,7 +802,7 @@ describe("random companies (seeded)", () => {
       // Few distinct values, so duplicates, ambiguity and conflicts are common.
       const people = (prefix: string) =>
         Array.from({ length: 1 + Math.floor(random() * 6) }, (_, i) =>
-          person(`${prefix}${i}`, {
+          sourcePerson(`${prefix}${i}`, {
             ...(random() < 0.8 ? { employeeNo: `E${Math.floor(random() * 8)}` } : {}),
             ...(random() < 0.8 ? { username: `u${Math.floor(random() * 8)}` } : {}),
           }),

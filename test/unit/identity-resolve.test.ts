@@ -13,54 +13,8 @@ import {
 import { buildDirectoryFacts } from "../../src/policy/facts.js";
 import { parsePolicyText } from "../../src/policy/load.js";
 import type { SignInIdentity } from "../../src/sources/sign-in.js";
-import { proveComplete, type DirectorySnapshot, type SourcePerson } from "../../src/sources/snapshot.js";
-
-const NOW = new Date("2026-03-01T08:00:00Z");
-const EARLIER = "2026-01-01T00:00:00.000Z";
-
-function person(subject: string, fields: Partial<SourcePerson> = {}): SourcePerson {
-  return {
-    subject,
-    departments: [{ departmentId: "1", main: true, leader: false }],
-    managers: [],
-    status: "active",
-    attributes: {},
-    ...fields,
-  };
-}
-
-function snapshot(
-  sourceId: string,
-  people: SourcePerson[],
-  extra: Partial<DirectorySnapshot> = {},
-): DirectorySnapshot {
-  return proveComplete({
-    sourceId,
-    sourceType: sourceId.split("-")[0]!,
-    mode: "full",
-    startedAt: EARLIER,
-    finishedAt: EARLIER,
-    people,
-    departments: [],
-    groups: [],
-    unavailableFields: [],
-    completeness: { complete: true },
-    warnings: [],
-    ...extra,
-  })!;
-}
-
-function linked(personId: string, ...accounts: [sourceId: string, subject: string][]): Person {
-  return {
-    id: personId,
-    accounts: accounts.map(([sourceId, subject]) => ({
-      sourceId,
-      subject,
-      rule: "created",
-      linkedAt: EARLIER,
-    })),
-  };
-}
+import type { SourcePerson } from "../../src/sources/snapshot.js";
+import { EARLIER, NOW, linkedPerson, provenSnapshot, sourcePerson } from "../fixtures/identity/people.js";
 
 const CONFIG: IdentityConfig = identityConfigSchema.parse({
   primarySource: "ad-hq",
@@ -82,23 +36,23 @@ const CONFIG: IdentityConfig = identityConfigSchema.parse({
   ],
 });
 
-const AD = snapshot("ad-hq", [
-  person("guid-1", {
+const AD = provenSnapshot("ad-hq", [
+  sourcePerson("guid-1", {
     employeeNo: "E001",
     attributes: { employeeID: "E001" },
     email: "zhang.wei@corp.example.com",
   }),
-  person("guid-2", { attributes: { employeeID: "E002" }, email: "li.na@corp.example.com" }),
-  person("guid-3", { attributes: { employeeID: "E002" } }),
+  sourcePerson("guid-2", { attributes: { employeeID: "E002" }, email: "li.na@corp.example.com" }),
+  sourcePerson("guid-3", { attributes: { employeeID: "E002" } }),
 ]);
 const PEOPLE = [
-  linked("p_1", ["ad-hq", "guid-1"]),
-  linked("p_2", ["ad-hq", "guid-2"]),
-  linked("p_3", ["ad-hq", "guid-3"]),
+  linkedPerson("p_1", ["ad-hq", "guid-1"]),
+  linkedPerson("p_2", ["ad-hq", "guid-2"]),
+  linkedPerson("p_3", ["ad-hq", "guid-3"]),
 ];
 
 function identity(sourceId: string, subject: string, fields: Partial<SourcePerson> = {}): SignInIdentity {
-  return { sourceId, subject, person: person(subject, fields) };
+  return { sourceId, subject, person: sourcePerson(subject, fields) };
 }
 
 function resolveByRules(id: SignInIdentity, extra: Partial<SignInLinkInput> = {}) {
@@ -332,10 +286,10 @@ describe("account states at sign-in", () => {
 });
 
 describe("claims from the kept snapshots", () => {
-  const DING = snapshot(
+  const DING = provenSnapshot(
     "dingtalk-hq",
     [
-      person("ding-1", {
+      sourcePerson("ding-1", {
         name: "张伟",
         employeeNo: "E001",
         email: "zhang.wei@corp.example.com",
@@ -344,7 +298,7 @@ describe("claims from the kept snapshots", () => {
           { departmentId: "2", main: true, leader: true },
         ],
       }),
-      person("ding-2", { name: "李娜", status: "disabled" }),
+      sourcePerson("ding-2", { name: "李娜", status: "disabled" }),
     ],
     {
       departments: [
@@ -378,7 +332,7 @@ separationOfDuties:
 
   it("gives name, email, employee number, departments main first and the roles the policy grants, not the withheld", () => {
     const claims = claimsOf({
-      person: linked("p_1", ["ad-hq", "guid-1"], ["dingtalk-hq", "ding-1"]),
+      person: linkedPerson("p_1", ["ad-hq", "guid-1"], ["dingtalk-hq", "ding-1"]),
       directories,
       readStarted,
       orgChartSource: "dingtalk-hq",
@@ -395,19 +349,25 @@ separationOfDuties:
   });
 
   it("gives no roles without a policy", () => {
-    const claims = claimsOf({ person: linked("p_1", ["dingtalk-hq", "ding-1"]), directories, readStarted });
+    const claims = claimsOf({
+      person: linkedPerson("p_1", ["dingtalk-hq", "ding-1"]),
+      directories,
+      readStarted,
+    });
     expect(claims?.roles).toEqual([]);
   });
 
   it("is null for a person disabled in a linked source, or absent from a source's last read", () => {
     expect(
       claimsOf({
-        person: linked("p_2", ["ad-hq", "guid-2"], ["dingtalk-hq", "ding-2"]),
+        person: linkedPerson("p_2", ["ad-hq", "guid-2"], ["dingtalk-hq", "ding-2"]),
         directories,
         readStarted,
       }),
     ).toBeNull();
-    expect(claimsOf({ person: linked("p_9", ["dingtalk-hq", "gone"]), directories, readStarted })).toBeNull();
+    expect(
+      claimsOf({ person: linkedPerson("p_9", ["dingtalk-hq", "gone"]), directories, readStarted }),
+    ).toBeNull();
   });
 
   it("keeps a person linked after the last read (a just-in-time new hire) whom the read does not list", () => {
