@@ -1,12 +1,16 @@
 /**
  * The broker with the real people side (StorePersonDirectory): AD password sign-in of an account no
- * person has yet, created just in time, then found by its link; the same `sub` both times.
+ * person has yet, created just in time, then found by its link; the same `sub` both times, and the
+ * roles claim from the client's target policy over the directory as a sync kept it.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningService } from "../../src/cli/serve.js";
+import { ldapConfigSchema } from "../../src/sources/ldap/config.js";
+import { openLdapDirectory } from "../../src/sources/ldap/reader.js";
 import { openStore } from "../../src/store/index.js";
+import { ldapTestContext } from "../helpers/ldap.js";
 import {
   Browser,
   createAdUsers,
@@ -79,6 +83,15 @@ targets:
 sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 `,
     );
+    // The directory as a sync would have kept it: the person's facts (active) that the policy reads.
+    const snapshot = await openLdapDirectory(
+      ldapTestContext("corp-ad"),
+      ldapConfigSchema.parse(config.sources[0]!.config),
+    ).read();
+    expect(snapshot.completeness.complete).toBe(true);
+    const store = await openStore({ url: storeUrl });
+    await store.putLatestSnapshot("corp-ad", JSON.stringify(snapshot), snapshot.finishedAt);
+    await store.close();
     service = await start(config);
     rp = await relyingParty(`${service.url}/oidc`, {
       clientId: "portal",
@@ -124,5 +137,10 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
     } finally {
       await store.close();
     }
+  });
+
+  it("claims the roles the client's target policy grants the person", async () => {
+    const claims = await signIn();
+    expect(claims.roles).toStrictEqual(["报销提交人"]);
   });
 });
