@@ -3,16 +3,23 @@
  * created here, in an OU of their own, so the reader tests' counts stay as seeded.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { Attribute, Change, Client } from "ldapts";
+import type { Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dateToFileTime } from "../../src/sources/ldap/ad.js";
 import { verifyPassword, type PasswordResult } from "../../src/sources/ldap/index.js";
 import { INVALID_CREDENTIALS_FLOOR_MS } from "../../src/sources/ldap/password.js";
 import { openLdapDirectory } from "../../src/sources/ldap/reader.js";
 import { AD_BASE, LOCKOUT_THRESHOLD } from "../fixtures/ldap/ad-directory.js";
 import { OL_BASE } from "../fixtures/ldap/openldap-directory.js";
-import { adTestConfig, ldapTestContext, openldapTestConfig } from "../helpers/ldap.js";
+import {
+  addAdUser,
+  adTestConfig,
+  ldapTestContext,
+  lockAdAccount,
+  openAdAdmin,
+  openldapTestConfig,
+  seedSlapdEntries,
+  type SlapdEntry,
+} from "../helpers/ldap.js";
 import { sambaOrSkip, slapdOrSkip } from "../peers/index.js";
 
 const samba = sambaOrSkip();
@@ -48,63 +55,17 @@ describe.skipIf(samba === null)("password sign-in against Samba AD", () => {
   let admin: Client;
 
   beforeAll(async () => {
-    admin = new Client({ url: info.url, tlsOptions: { ca: await readFile(info.caFile) } });
-    await admin.bind(info.bindDn, info.bindPassword);
+    admin = await openAdAdmin(info);
     await admin.add(OU, { objectClass: ["top", "organizationalUnit"], ou: "SignIn" });
     for (const [name, password] of Object.entries(passwords) as [keyof typeof passwords, string][]) {
-      const sam = `signin-${name}`;
-      await admin.add(dn(name), {
-        objectClass: ["top", "person", "organizationalPerson", "user"],
-        cn: sam,
-        sAMAccountName: sam,
-        userPrincipalName: `${sam}@corp.example.test`,
-        // NORMAL_ACCOUNT | ACCOUNTDISABLE until the password is set ([MS-ADTS] 2.2.16).
-        userAccountControl: "514",
+      await addAdUser(admin, dn(name), `signin-${name}`, {
+        password,
+        disabled: name === "disabled",
+        expired: name === "expired",
+        mustChangePassword: name === "mustchange",
       });
-      const changes = [
-        new Change({
-          operation: "replace",
-          modification: new Attribute({
-            type: "unicodePwd",
-            values: [Buffer.from(`"${password}"`, "utf16le")],
-          }),
-        }),
-        new Change({
-          operation: "replace",
-          modification: new Attribute({
-            type: "userAccountControl",
-            values: [name === "disabled" ? "514" : "512"],
-          }),
-        }),
-      ];
-      if (name === "expired") {
-        changes.push(
-          new Change({
-            operation: "replace",
-            modification: new Attribute({
-              type: "accountExpires",
-              values: [dateToFileTime(new Date("2020-01-01T00:00:00Z"))],
-            }),
-          }),
-        );
-      }
-      if (name === "mustchange") {
-        // pwdLastSet 0: "User must change password at next logon" ([MS-ADA3] Pwd-Last-Set).
-        changes.push(
-          new Change({
-            operation: "replace",
-            modification: new Attribute({ type: "pwdLastSet", values: ["0"] }),
-          }),
-        );
-      }
-      await admin.modify(dn(name), changes);
     }
-    // Locked the way it happens: failed binds up to the domain's threshold.
-    for (let i = 0; i < LOCKOUT_THRESHOLD; i++) {
-      const probe = new Client({ url: info.url, tlsOptions: { ca: await readFile(info.caFile) } });
-      await probe.bind(dn("locked"), "wrong-password").catch(() => undefined);
-      await probe.unbind().catch(() => undefined);
-    }
+    await lockAdAccount(info, dn("locked"));
   });
 
   afterAll(async () => {
@@ -243,7 +204,7 @@ describe.skipIf(slapd === null)("password sign-in against slapd", () => {
   const B = `ou=b,${OU}`;
   const passwords = { good: pw(), expired: pw(), twin: pw() };
   const config = () => openldapTestConfig(info, { users: { baseDns: [OU] }, groups: { baseDns: [] } });
-  const entries: [string, Record<string, string | string[]>][] = [
+  const entries: SlapdEntry[] = [
     [OU, { objectClass: "organizationalUnit", ou: "signin" }],
     [A, { objectClass: "organizationalUnit", ou: "a" }],
     [B, { objectClass: "organizationalUnit", ou: "b" }],
@@ -273,24 +234,12 @@ describe.skipIf(slapd === null)("password sign-in against slapd", () => {
       { objectClass: "inetOrgPerson", uid: "twin", cn: "Twin B", sn: "B", userPassword: passwords.twin },
     ],
   ];
-  let admin: Client;
-
-  beforeAll(async () => {
-    admin = new Client({ url: info.url });
-    await admin.bind(info.adminDn, info.adminPassword);
-    for (const [entryDn, attributes] of entries) await admin.add(entryDn, attributes);
-  });
-
-  afterAll(async () => {
-    if (admin === undefined) return;
-    for (const [entryDn] of [...entries].reverse()) await admin.del(entryDn).catch(() => undefined);
-    await admin.unbind();
-  });
+  const admin = seedSlapdEntries(info, entries);
 
   it("signs in with the right password by uid, with the entryUUID as subject", async () => {
     const result = await verifyPassword(context, config(), { login: "sgood", password: passwords.good });
     expect(result).toMatchObject({ ok: true, username: "sgood", dn: `uid=sgood,${A}` });
-    const uuid = await admin.search(`uid=sgood,${A}`, { scope: "base", attributes: ["entryUUID"] });
+    const uuid = await admin().search(`uid=sgood,${A}`, { scope: "base", attributes: ["entryUUID"] });
     expect(result.ok && result.subject).toBe(uuid.searchEntries[0]!.entryUUID);
   });
 

@@ -4,17 +4,26 @@
  * subject. The people are created here, in an OU of their own, so the reader tests' counts stay as seeded.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
-import { Attribute, Change, Client } from "ldapts";
+import type { Client } from "ldapts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dateToFileTime } from "../../src/sources/ldap/ad.js";
 import type { LdapConfig } from "../../src/sources/ldap/config.js";
 import { ldapSource, openLdapSignIn } from "../../src/sources/ldap/index.js";
 import type { SignInContext, SignInOutcome } from "../../src/sources/sign-in.js";
-import { AD_BASE, LOCKOUT_THRESHOLD } from "../fixtures/ldap/ad-directory.js";
+import { AD_BASE } from "../fixtures/ldap/ad-directory.js";
 import { OL_BASE } from "../fixtures/ldap/openldap-directory.js";
-import { adTestConfig, ldapTestContext, openldapTestConfig, readLdap } from "../helpers/ldap.js";
+import {
+  addAdUser,
+  adTestConfig,
+  ldapTestContext,
+  lockAdAccount,
+  openAdAdmin,
+  openldapTestConfig,
+  readLdap,
+  replaceValues,
+  seedSlapdEntries,
+  type SlapdEntry,
+} from "../helpers/ldap.js";
 import { sambaOrSkip, slapdOrSkip } from "../peers/index.js";
 
 const samba = sambaOrSkip();
@@ -86,48 +95,29 @@ describe.skipIf(samba === null)("ldap sign-in connector against Samba AD", () =>
   const config = () => adTestConfig(info, { users: { baseDns: [OU] }, groups: { baseDns: [] } });
   let admin: Client;
 
-  const replace = (type: string, values: string[] | Buffer[]) =>
-    new Change({ operation: "replace", modification: new Attribute({ type, values }) });
-
   beforeAll(async () => {
-    admin = new Client({ url: info.url, tlsOptions: { ca: await readFile(info.caFile) } });
-    await admin.bind(info.bindDn, info.bindPassword);
+    admin = await openAdAdmin(info);
     await admin.add(OU, { objectClass: ["top", "organizationalUnit"], ou: "SignInConnector" });
     // The boss first: the good person's manager must exist.
     for (const name of ["boss", "good", "disabled", "expired", "locked", "gone"] as const) {
-      await admin.add(dn(name), {
-        objectClass: ["top", "person", "organizationalPerson", "user"],
-        cn: sam(name),
-        sAMAccountName: sam(name),
-        userPrincipalName: `${sam(name)}@corp.example.test`,
-        // NORMAL_ACCOUNT | ACCOUNTDISABLE until the password is set ([MS-ADTS] 2.2.16).
-        userAccountControl: "514",
-        ...(name === "good"
-          ? {
-              displayName: "王 Good",
-              mail: "sic-good@corp.example.test",
-              employeeID: "E-4711",
-              title: "Cashier",
-              manager: dn("boss"),
-            }
-          : {}),
+      await addAdUser(admin, dn(name), sam(name), {
+        password: passwords[name],
+        disabled: name === "disabled",
+        expired: name === "expired",
+        attributes:
+          name === "good"
+            ? {
+                displayName: "王 Good",
+                mail: "sic-good@corp.example.test",
+                employeeID: "E-4711",
+                title: "Cashier",
+                manager: dn("boss"),
+              }
+            : {},
       });
-      const changes = [
-        replace("unicodePwd", [Buffer.from(`"${passwords[name]}"`, "utf16le")]),
-        replace("userAccountControl", [name === "disabled" ? "514" : "512"]),
-      ];
-      if (name === "expired") {
-        changes.push(replace("accountExpires", [dateToFileTime(new Date("2020-01-01T00:00:00Z"))]));
-      }
-      await admin.modify(dn(name), changes);
     }
-    await admin.modify(OU, [replace("managedBy", [dn("good")])]);
-    // Locked the way it happens: failed binds up to the domain's threshold.
-    for (let i = 0; i < LOCKOUT_THRESHOLD; i++) {
-      const probe = new Client({ url: info.url, tlsOptions: { ca: await readFile(info.caFile) } });
-      await probe.bind(dn("locked"), "wrong-password").catch(() => undefined);
-      await probe.unbind().catch(() => undefined);
-    }
+    await admin.modify(OU, [replaceValues("managedBy", [dn("good")])]);
+    await lockAdAccount(info, dn("locked"));
   });
 
   afterAll(async () => {
@@ -236,7 +226,7 @@ describe.skipIf(slapd === null)("ldap sign-in connector against slapd", () => {
     sn: uid,
     ...extra,
   });
-  const entries: [string, Record<string, string | string[]>][] = [
+  const entries: SlapdEntry[] = [
     [OU, { objectClass: "organizationalUnit", ou: "signinconnector" }],
     [
       `uid=olgood,${OU}`,
@@ -253,19 +243,7 @@ describe.skipIf(slapd === null)("ldap sign-in connector against slapd", () => {
     ],
     [`uid=olgone,${OU}`, person("olgone", { userPassword: passwords.gone })],
   ];
-  let admin: Client;
-
-  beforeAll(async () => {
-    admin = new Client({ url: info.url });
-    await admin.bind(info.adminDn, info.adminPassword);
-    for (const [entryDn, attributes] of entries) await admin.add(entryDn, attributes);
-  });
-
-  afterAll(async () => {
-    if (admin === undefined) return;
-    for (const [entryDn] of [...entries].reverse()) await admin.del(entryDn).catch(() => undefined);
-    await admin.unbind();
-  });
+  const admin = seedSlapdEntries(info, entries);
 
   it("signs in with the right password as exactly the person the directory reader gives", async () => {
     const outcome = await verify(config(), "olgood", passwords.good);
@@ -295,7 +273,7 @@ describe.skipIf(slapd === null)("ldap sign-in connector against slapd", () => {
     expect(await status(config(), subject("olexpired"))).toBe("expired");
     const gone = subject("olgone");
     expect(await status(config(), gone)).toBe("active");
-    await admin.del(`uid=olgone,${OU}`);
+    await admin().del(`uid=olgone,${OU}`);
     expect(await status(config(), gone)).toBe("not-found");
     // Filter metacharacters are matched literally, not as a wildcard.
     expect(await status(config(), "*")).toBe("not-found");
