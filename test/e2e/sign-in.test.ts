@@ -8,7 +8,7 @@
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { sambaOrSkip } from "../peers/index.js";
 import { simplesamlphpOrSkip, type SimpleSamlPhpPeer } from "../peers/simplesamlphp.js";
@@ -162,24 +162,104 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
 
   const corpId = (): string => String(env.dingtalk.sourceConfig().corpId);
 
+  /** A page in a fresh browser context (its own cookies), closed when the test ends. */
+  async function newPage(options: ContextOptions = {}): Promise<Page> {
+    const ctx = await context(options);
+    onTestFinished(() => ctx.close());
+    return ctx.newPage();
+  }
+
+  /** A page in DingTalk's or WeCom's in-app browser, where the app already knows the person as `userid`. */
+  async function inAppPage(app: "dingTalk" | "weCom", userid: string): Promise<Page> {
+    const ctx = await context({ userAgent: USER_AGENTS[app] });
+    onTestFinished(() => ctx.close());
+    const [url, name] =
+      app === "dingTalk" ? [env.dingtalk.url, "dingtalk_sim_user"] : [env.wecom.url, "wecom_sim_user"];
+    await setCookiesOn(ctx, url, [{ name, value: userid }]);
+    return ctx.newPage();
+  }
+
+  /** From idbridge's login page for A to a source's own page (QR picker or IdP form), with screenshots if named. */
+  async function toSourcePage(
+    page: Page,
+    sourceId: string,
+    shots: { login?: string; source?: string } = {},
+  ): Promise<void> {
+    const pageOf: Record<string, string> = {
+      [DINGTALK_ID]: env.dingtalk.url,
+      [WECOM_ID]: env.wecom.url,
+      [OIDC_ID]: env.idp.url,
+      [SAML_ID]: env.saml.baseUrl,
+    };
+    await loginPage(page);
+    if (shots.login !== undefined) await shoot(page, shots.login);
+    await page.click(`a.source[href*="/source/${sourceId}"]`);
+    await page.waitForURL((u) => u.href.startsWith(pageOf[sourceId]!));
+    if (shots.source !== undefined) await shoot(page, shots.source);
+  }
+
+  /** Picks the DingTalk user `userid` of our organisation on DingTalk's QR page. */
+  async function pickOnDingTalk(page: Page, userid: string, shots?: { login?: string; source?: string }) {
+    await toSourcePage(page, DINGTALK_ID, shots);
+    await page.click(`a[data-userid="${userid}"][data-corpid="${corpId()}"]`);
+  }
+
+  /** Picks the WeCom member `userid` on WeCom's QR page. */
+  async function pickOnWeCom(page: Page, userid: string, shot?: string): Promise<void> {
+    await toSourcePage(page, WECOM_ID, { source: shot });
+    await page.click(`a[data-kind="member"][data-userid="${userid}"]`);
+  }
+
+  /** Types an AD person's login and password into idbridge's form. */
+  async function typeAdPassword(page: Page, who: "linked" | "disabled"): Promise<void> {
+    await loginPage(page);
+    await page.fill(`#login-${AD_ID}`, env.samOf(who));
+    await page.fill(`#password-${AD_ID}`, env.ad.password[who]!);
+    await page.press(`#password-${AD_ID}`, "Enter");
+  }
+
+  /** Fills the login form of an IdP (OIDC or SAML) reached from A's login page; the caller submits it. */
+  async function fillIdpForm(
+    page: Page,
+    sourceId: string,
+    user: { username: string; password: string },
+    shot: string,
+  ): Promise<void> {
+    await toSourcePage(page, sourceId);
+    await page.waitForSelector('input[name="password"]');
+    await shoot(page, shot);
+    await page.fill('input[name="username"]', user.username);
+    await page.fill('input[name="password"]', user.password);
+  }
+
+  /**
+   * The rest of every source's round trip once the source has answered: signed in at A as the linked person
+   * (checked by `atA` too, if given), B without a prompt, and a logout of both.
+   */
+  async function signedInEverywhere(
+    page: Page,
+    way: string,
+    options: { atA?: () => Promise<void>; logoutShot?: string } = {},
+  ): Promise<void> {
+    const sub = await signedInAtA(page, way, env.linked.name);
+    await options.atA?.();
+    await secondClientSilently(page, sub);
+    await logoutOfBoth(page, sub, options.logoutShot);
+  }
+
   describe("each source: sign in to A, B without a prompt, log out of both", () => {
     it(
       "DingTalk QR: the person is picked on DingTalk's page",
       async () => {
-        const ctx = await context();
-        const page = await ctx.newPage();
-        await loginPage(page);
-        await shoot(page, "login-page");
-        await page.click(`a.source[href*="/source/${DINGTALK_ID}"]`);
-        await page.waitForURL((u) => u.href.startsWith(env.dingtalk.url));
-        await shoot(page, "dingtalk-picker");
-        await page.click(`a[data-userid="${env.linked.userid}"][data-corpid="${corpId()}"]`);
-        const sub = await signedInAtA(page, "dingtalk-qr", env.linked.name);
-        expect(await page.textContent("#roles")).toContain("报销提交人");
-        await shoot(page, "finance-signed-in");
-        await secondClientSilently(page, sub);
-        await logoutOfBoth(page, sub, "logout-confirm");
-        await ctx.close();
+        const page = await newPage();
+        await pickOnDingTalk(page, env.linked.userid, { login: "login-page", source: "dingtalk-picker" });
+        await signedInEverywhere(page, "dingtalk-qr", {
+          atA: async () => {
+            expect(await page.textContent("#roles")).toContain("报销提交人");
+            await shoot(page, "finance-signed-in");
+          },
+          logoutShot: "logout-confirm",
+        });
       },
       TIMEOUT,
     );
@@ -187,17 +267,13 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "DingTalk in-app: the DingTalk user agent signs in with no click at all",
       async () => {
-        const ctx = await context({ userAgent: USER_AGENTS.dingTalk });
-        await setCookiesOn(ctx, env.dingtalk.url, [{ name: "dingtalk_sim_user", value: env.linked.userid }]);
-        const page = await ctx.newPage();
+        const page = await inAppPage("dingTalk", env.linked.userid);
         const seen = trackNavigations(page);
         await page.goto(`${env.financeA.url}/login`);
-        const sub = await signedInAtA(page, "dingtalk-in-app", env.linked.name);
-        // The JSAPI page was the only page of idbridge on the way, and it posted itself.
-        expect(seen.some((u) => u.startsWith(`${env.url}/login/`))).toBe(true);
-        await secondClientSilently(page, sub);
-        await logoutOfBoth(page, sub);
-        await ctx.close();
+        await signedInEverywhere(page, "dingtalk-in-app", {
+          // The JSAPI page was the only page of idbridge on the way, and it posted itself.
+          atA: async () => expect(seen.some((u) => u.startsWith(`${env.url}/login/`))).toBe(true),
+        });
       },
       TIMEOUT,
     );
@@ -205,17 +281,9 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "WeCom QR: the person is picked on WeCom's page",
       async () => {
-        const ctx = await context();
-        const page = await ctx.newPage();
-        await loginPage(page);
-        await page.click(`a.source[href*="/source/${WECOM_ID}"]`);
-        await page.waitForURL((u) => u.href.startsWith(env.wecom.url));
-        await shoot(page, "wecom-picker");
-        await page.click(`a[data-kind="member"][data-userid="${env.linked.userid}"]`);
-        const sub = await signedInAtA(page, "wecom-qr", env.linked.name);
-        await secondClientSilently(page, sub);
-        await logoutOfBoth(page, sub);
-        await ctx.close();
+        const page = await newPage();
+        await pickOnWeCom(page, env.linked.userid, "wecom-picker");
+        await signedInEverywhere(page, "wecom-qr");
       },
       TIMEOUT,
     );
@@ -223,14 +291,9 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "WeCom in-app: the wxwork user agent signs in with no click at all",
       async () => {
-        const ctx = await context({ userAgent: USER_AGENTS.weCom });
-        await setCookiesOn(ctx, env.wecom.url, [{ name: "wecom_sim_user", value: env.linked.userid }]);
-        const page = await ctx.newPage();
+        const page = await inAppPage("weCom", env.linked.userid);
         await page.goto(`${env.financeA.url}/login`);
-        const sub = await signedInAtA(page, "wecom-in-app", env.linked.name);
-        await secondClientSilently(page, sub);
-        await logoutOfBoth(page, sub);
-        await ctx.close();
+        await signedInEverywhere(page, "wecom-in-app");
       },
       TIMEOUT,
     );
@@ -238,16 +301,9 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "AD password: typed into idbridge's form",
       async () => {
-        const ctx = await context();
-        const page = await ctx.newPage();
-        await loginPage(page);
-        await page.fill(`#login-${AD_ID}`, env.samOf("linked"));
-        await page.fill(`#password-${AD_ID}`, env.ad.password.linked!);
-        await page.press(`#password-${AD_ID}`, "Enter");
-        const sub = await signedInAtA(page, "ad-password", env.linked.name);
-        await secondClientSilently(page, sub);
-        await logoutOfBoth(page, sub);
-        await ctx.close();
+        const page = await newPage();
+        await typeAdPassword(page, "linked");
+        await signedInEverywhere(page, "ad-password");
       },
       TIMEOUT,
     );
@@ -255,19 +311,10 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "corporate OIDC: the IdP's own login form",
       async () => {
-        const ctx = await context();
-        const page = await ctx.newPage();
-        await loginPage(page);
-        await page.click(`a.source[href*="/source/${OIDC_ID}"]`);
-        await page.waitForURL((u) => u.href.startsWith(env.idp.url));
-        await shoot(page, "oidc-idp-login");
-        await page.fill('input[name="username"]', OIDC_USER.username);
-        await page.fill('input[name="password"]', OIDC_USER.password);
+        const page = await newPage();
+        await fillIdpForm(page, OIDC_ID, OIDC_USER, "oidc-idp-login");
         await page.click('button[name="login"]');
-        const sub = await signedInAtA(page, "oidc", env.linked.name);
-        await secondClientSilently(page, sub);
-        await logoutOfBoth(page, sub);
-        await ctx.close();
+        await signedInEverywhere(page, "oidc");
       },
       TIMEOUT,
     );
@@ -275,20 +322,10 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "SAML: SimpleSAMLphp's login form",
       async () => {
-        const ctx = await context();
-        const page = await ctx.newPage();
-        await loginPage(page);
-        await page.click(`a.source[href*="/source/${SAML_ID}"]`);
-        await page.waitForURL((u) => u.href.startsWith(env.saml.baseUrl));
-        await page.waitForSelector('input[name="password"]');
-        await shoot(page, "saml-idp-login");
-        await page.fill('input[name="username"]', SAML_USER.username);
-        await page.fill('input[name="password"]', SAML_USER.password);
+        const page = await newPage();
+        await fillIdpForm(page, SAML_ID, SAML_USER, "saml-idp-login");
         await page.press('input[name="password"]', "Enter");
-        const sub = await signedInAtA(page, "saml", env.linked.name);
-        await secondClientSilently(page, sub);
-        await logoutOfBoth(page, sub);
-        await ctx.close();
+        await signedInEverywhere(page, "saml");
       },
       TIMEOUT,
     );
@@ -305,13 +342,9 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "refuses a DingTalk account that is not active at the QR page",
       async () => {
-        const ctx = await context();
-        const page = await ctx.newPage();
-        await loginPage(page);
-        await page.click(`a.source[href*="/source/${DINGTALK_ID}"]`);
-        await page.click(`a[data-userid="${env.inactive.userid}"][data-corpid="${corpId()}"]`);
+        const page = await newPage();
+        await pickOnDingTalk(page, env.inactive.userid);
         await refused(page, DISABLED_ZH, "refused-disabled");
-        await ctx.close();
       },
       TIMEOUT,
     );
@@ -319,14 +352,9 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "refuses a DingTalk account that is not active in the in-app browser",
       async () => {
-        const ctx = await context({ userAgent: USER_AGENTS.dingTalk });
-        await setCookiesOn(ctx, env.dingtalk.url, [
-          { name: "dingtalk_sim_user", value: env.inactive.userid },
-        ]);
-        const page = await ctx.newPage();
+        const page = await inAppPage("dingTalk", env.inactive.userid);
         await page.goto(`${env.financeA.url}/login`);
         await refused(page, DISABLED_ZH);
-        await ctx.close();
       },
       TIMEOUT,
     );
@@ -334,13 +362,9 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "refuses a WeCom account that is not active at the QR page",
       async () => {
-        const ctx = await context();
-        const page = await ctx.newPage();
-        await loginPage(page);
-        await page.click(`a.source[href*="/source/${WECOM_ID}"]`);
-        await page.click(`a[data-kind="member"][data-userid="${env.inactive.userid}"]`);
+        const page = await newPage();
+        await pickOnWeCom(page, env.inactive.userid);
         await refused(page, DISABLED_ZH);
-        await ctx.close();
       },
       TIMEOUT,
     );
@@ -348,12 +372,9 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "refuses a WeCom account that is not active in the in-app browser",
       async () => {
-        const ctx = await context({ userAgent: USER_AGENTS.weCom });
-        await setCookiesOn(ctx, env.wecom.url, [{ name: "wecom_sim_user", value: env.inactive.userid }]);
-        const page = await ctx.newPage();
+        const page = await inAppPage("weCom", env.inactive.userid);
         await page.goto(`${env.financeA.url}/login`);
         await refused(page, DISABLED_ZH);
-        await ctx.close();
       },
       TIMEOUT,
     );
@@ -365,14 +386,9 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
           ["zh-CN", DISABLED_ZH],
           ["en-US", DISABLED_EN],
         ] as const) {
-          const ctx = await context({ locale });
-          const page = await ctx.newPage();
-          await loginPage(page);
-          await page.fill(`#login-${AD_ID}`, env.samOf("disabled"));
-          await page.fill(`#password-${AD_ID}`, env.ad.password.disabled!);
-          await page.press(`#password-${AD_ID}`, "Enter");
+          const page = await newPage({ locale });
+          await typeAdPassword(page, "disabled");
           await refused(page, sentence, locale === "en-US" ? "refused-disabled-en" : undefined);
-          await ctx.close();
         }
       },
       TIMEOUT,
@@ -381,14 +397,11 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "refuses a DingTalk user of another organisation",
       async () => {
-        const ctx = await context();
-        const page = await ctx.newPage();
-        await loginPage(page);
-        await page.click(`a.source[href*="/source/${DINGTALK_ID}"]`);
+        const page = await newPage();
+        await toSourcePage(page, DINGTALK_ID);
         const foreign = env.dingtalk.foreignOrg;
         await page.click(`a[data-corpid="${foreign.corpId}"] >> nth=0`);
         await refused(page, FOREIGN_ZH, "refused-foreign-organisation");
-        await ctx.close();
       },
       TIMEOUT,
     );
@@ -402,9 +415,7 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
       async () => {
         const staff = env.hesi.staff().find((s) => s.code === env.linked.jobNumber);
         expect(staff, "the sync made the person a 合思 staff").toBeDefined();
-        const ctx = await context({ userAgent: USER_AGENTS.dingTalk });
-        await setCookiesOn(ctx, env.dingtalk.url, [{ name: "dingtalk_sim_user", value: env.linked.userid }]);
-        const page = await ctx.newPage();
+        const page = await inAppPage("dingTalk", env.linked.userid);
         await page.goto(launchUrl());
         await page.waitForURL(
           (u) => u.href.startsWith(env.hesi.url) && u.pathname.endsWith("thirdparty.html"),
@@ -417,7 +428,6 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
         await page.goto(link);
         expect(await page.textContent("body")).toContain("临时访问地址已过期");
         expect(await page.textContent("body")).not.toContain("signed in as");
-        await ctx.close();
       },
       TIMEOUT,
     );
@@ -425,9 +435,7 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
     it(
       "gives no link to a person whose AD account was disabled after they signed in",
       async () => {
-        const ctx = await context({ userAgent: USER_AGENTS.dingTalk });
-        await setCookiesOn(ctx, env.dingtalk.url, [{ name: "dingtalk_sim_user", value: env.second.userid }]);
-        const page = await ctx.newPage();
+        const page = await inAppPage("dingTalk", env.second.userid);
         await page.goto(`${env.url}/launch/${HESI_ID}?page=home`);
         await page.waitForURL((u) => u.href.startsWith(env.hesi.url));
         const launches = env.hesi.launches.length;
@@ -441,7 +449,6 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
         } finally {
           await env.setAdDisabled("second", false);
         }
-        await ctx.close();
       },
       TIMEOUT,
     );
@@ -450,16 +457,11 @@ describe.skipIf(chromium === null || samba === null)("sign-in in a browser (head
       "gives no link to a person DingTalk lists as not active",
       async () => {
         const launches = env.hesi.launches.length;
-        const ctx = await context({ userAgent: USER_AGENTS.dingTalk });
-        await setCookiesOn(ctx, env.dingtalk.url, [
-          { name: "dingtalk_sim_user", value: env.inactive.userid },
-        ]);
-        const page = await ctx.newPage();
+        const page = await inAppPage("dingTalk", env.inactive.userid);
         await page.goto(launchUrl());
         await page.waitForURL((u) => u.href.startsWith(`${env.url}/login/`));
         await expect.poll(() => page.textContent('[role="alert"]')).toBe(DISABLED_ZH);
         expect(env.hesi.launches.length).toBe(launches);
-        await ctx.close();
       },
       TIMEOUT,
     );
