@@ -6,7 +6,7 @@
  * service with all of it configured. Everything listens on 127.0.0.1.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Attribute, Change, Client } from "ldapts";
@@ -15,7 +15,6 @@ import { stringify } from "yaml";
 import { AuditLog } from "../../src/audit/log.js";
 import { startService, type RunningService } from "../../src/cli/serve.js";
 import { loadConfig, type Config } from "../../src/config/load.js";
-import { generateKeys } from "../../src/keys/keys.js";
 import { generateOrg, type SimOrg, type SimPerson } from "../../src/simulators/common/org.js";
 import {
   startDingTalkSimulator,
@@ -28,7 +27,7 @@ import { SyncService } from "../../src/sync/service.js";
 import { hesiPolicy } from "../fixtures/sync/policies.js";
 import { createAdUsers, type AdUsers } from "../helpers/broker-env.js";
 import { startFinanceClient, type FinanceClient } from "../helpers/finance-client.js";
-import { DINGTALK_ID, WECOM_ID } from "../helpers/sync-env.js";
+import { DINGTALK_ID, prepareIdbridgeFiles, WECOM_ID } from "../helpers/sync-env.js";
 import type { SambaInfo } from "../peers/index.js";
 import { startOidcIdp, type OidcIdp } from "../peers/oidc-idp.js";
 import { freePort } from "../peers/process.js";
@@ -159,13 +158,9 @@ export async function startSignInEnv(samba: SambaInfo, ssp: SimpleSamlPhpPeer): 
     });
     closers.push(() => financeB.stop());
 
-    const policiesDir = join(dir, "policies");
-    mkdirSync(policiesDir);
-    writeFileSync(join(policiesDir, `${HESI_ID}.yaml`), hesiPolicy());
-    const keysDir = join(dir, "keys");
-    const keys = await generateKeys(keysDir);
-    const storeUrl = `sqlite:${join(dir, "idbridge.db")}`;
-    const configFile = join(dir, "idbridge.yaml");
+    const { keys, storeUrl, configFile, fileConfig } = await prepareIdbridgeFiles(dir, {
+      [`${HESI_ID}.yaml`]: hesiPolicy(),
+    });
     const emailTerm = (source: string) => ({
       source,
       attribute: "email",
@@ -176,11 +171,7 @@ export async function startSignInEnv(samba: SambaInfo, ssp: SimpleSamlPhpPeer): 
       configFile,
       stringify({
         server: { host: "127.0.0.1", port },
-        policiesDir,
-        store: { url: storeUrl },
-        keys: { dir: keysDir, generateIfMissing: false },
-        audit: { checkpointEvery: 100_000 },
-        log: { level: "silent" },
+        ...fileConfig,
         sources: [
           {
             id: DINGTALK_ID,

@@ -88,6 +88,46 @@ export interface SyncEnv {
   close(): Promise<void>;
 }
 
+/** An idbridge's files in a temp dir, and the part of its config that names them. */
+export interface IdbridgeFiles {
+  /** The freshly generated signing keys. */
+  readonly keys: KeySet;
+  /** The policies directory, with the given policies written. */
+  readonly policiesDir: string;
+  /** The SQLite store's URL. */
+  readonly storeUrl: string;
+  /** Where the config file is to be written. */
+  readonly configFile: string;
+  /** Config keys for these files, a silent log and rare audit checkpoints; the caller adds the rest. */
+  readonly fileConfig: Record<string, unknown>;
+}
+
+/** Writes the policies and generates the keys of an idbridge under `dir` (the config is left to the caller). */
+export async function prepareIdbridgeFiles(
+  dir: string,
+  policies: Readonly<Record<string, string>>,
+): Promise<IdbridgeFiles> {
+  const policiesDir = join(dir, "policies");
+  mkdirSync(policiesDir);
+  for (const [name, text] of Object.entries(policies)) writeFileSync(join(policiesDir, name), text);
+  const keysDir = join(dir, "keys");
+  const keys = await generateKeys(keysDir);
+  const storeUrl = `sqlite:${join(dir, "idbridge.db")}`;
+  return {
+    keys,
+    policiesDir,
+    storeUrl,
+    configFile: join(dir, "idbridge.yaml"),
+    fileConfig: {
+      policiesDir,
+      store: { url: storeUrl },
+      keys: { dir: keysDir, generateIfMissing: false },
+      audit: { checkpointEvery: 100_000 },
+      log: { level: "silent" },
+    },
+  };
+}
+
 /** Starts the simulators and the target, writes config and policies, opens store, keys and sync. */
 export async function startSyncEnv(options: SyncEnvOptions): Promise<SyncEnv> {
   const dir = mkdtempSync(join(tmpdir(), "idbridge-sync-"));
@@ -108,23 +148,15 @@ export async function startSyncEnv(options: SyncEnvOptions): Promise<SyncEnv> {
     targetConfig = { baseUrl: scim.baseUrl, token: scim.token, requestsPerSecond: 100 };
   }
 
-  const policiesDir = join(dir, "policies");
-  mkdirSync(policiesDir);
+  const { keys, policiesDir, storeUrl, configFile, fileConfig } = await prepareIdbridgeFiles(
+    dir,
+    options.policies,
+  );
   const writePolicy = (name: string, text: string) => writeFileSync(join(policiesDir, name), text);
-  for (const [name, text] of Object.entries(options.policies)) writePolicy(name, text);
-
-  const keysDir = join(dir, "keys");
-  const keys = await generateKeys(keysDir);
-  const storeUrl = `sqlite:${join(dir, "idbridge.db")}`;
-  const configFile = join(dir, "idbridge.yaml");
   writeFileSync(
     configFile,
     stringify({
-      policiesDir,
-      store: { url: storeUrl },
-      keys: { dir: keysDir, generateIfMissing: false },
-      audit: { checkpointEvery: 100_000 },
-      log: { level: "silent" },
+      ...fileConfig,
       sources: [
         { id: DINGTALK_ID, type: "dingtalk", config: { ...dingtalk.sourceConfig(), requestsPerSecond: 500 } },
         ...(wecom ? [{ id: WECOM_ID, type: "wecom", config: wecom.sourceConfig() }] : []),
