@@ -11,6 +11,8 @@
  * - `email` → `email`
  * - `roles` → `roles` (the client's target roles, from the policy)
  */
+// Must come first: it quiets oidc-provider's unstructured runtime warning (see the module).
+import "./runtime-notice.js";
 import Provider, {
   type ClientMetadata,
   type Configuration,

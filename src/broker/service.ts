@@ -2,6 +2,7 @@
  * Sign-in assembled: connectors, people, the OpenID Connect provider, the login service and their HTTP
  * routes (`/oidc`, `/login`, `/saml`), built once the public URL is known and closed at shutdown.
  */
+import { runtimeNotice } from "./runtime-notice.js";
 import express, { type Router } from "express";
 import type { JWK } from "oidc-provider";
 import type { Logger } from "pino";
@@ -60,6 +61,8 @@ export interface SignIn {
 export async function startSignIn(options: SignInOptions): Promise<SignIn> {
   const { config, store, logger, publicUrl } = options;
   const log = logger.child({ component: "sign-in" });
+  const notice = runtimeNotice();
+  if (notice !== null) log.warn(notice);
   const sources = await openSignInSources({ config, store, publicUrl, logger: log });
   try {
     const record = async (event: AuditEvent): Promise<void> => {
