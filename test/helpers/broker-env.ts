@@ -14,6 +14,7 @@ import type { PersonClaims, PersonDirectory, ResolveOutcome } from "../../src/br
 import { loadConfig, type Config } from "../../src/config/load.js";
 import { startService, type RunningService, type ServiceOverrides } from "../../src/cli/serve.js";
 import type { SignInIdentity } from "../../src/sources/sign-in.js";
+import { openStore, type AuditRecord } from "../../src/store/index.js";
 import { AD_BASE } from "../fixtures/ldap/ad-directory.js";
 import type { SambaInfo } from "../peers/index.js";
 
@@ -123,6 +124,54 @@ export function writeConfig(dir: string, yaml: string): Config {
   return loadConfig({ file, env: {}, cwd: dir });
 }
 
+/** Where a test's idbridge listens, keeps its store and keys; defaults under `dir`. */
+export interface ServiceYamlOptions {
+  /** The store URL (default SQLite `idbridge.db` in `dir`). */
+  readonly storeUrl?: string;
+  /** The keys directory (default `keys` in `dir`). */
+  readonly keysDir?: string;
+  /** A public URL in front of the service (a reverse proxy it trusts). */
+  readonly publicUrl?: string;
+}
+
+/** The config lines every broker test starts with: a loopback server, its store and keys, a silent log. */
+export function serviceYaml(dir: string, options: ServiceYamlOptions = {}): string {
+  const proxy =
+    options.publicUrl === undefined ? "" : `, publicUrl: "${options.publicUrl}", trustProxy: true`;
+  return `
+server: { host: 127.0.0.1, port: 0${proxy} }
+store: { url: "${options.storeUrl ?? `sqlite:${dir}/idbridge.db`}" }
+keys: { dir: "${options.keysDir ?? `${dir}/keys`}" }
+log: { level: silent }
+`;
+}
+
+/** The `corp-ad` LDAP source on the run's Samba AD DC, reading the users of `ou` only. */
+export function adSourceYaml(info: SambaInfo, ou: string): string {
+  return `
+sources:
+  - id: corp-ad
+    type: ldap
+    config:
+      url: "${info.url}"
+      flavor: ad
+      caFile: "${info.caFile}"
+      bindDn: "${info.bindDn}"
+      bindPassword: "${info.bindPassword}"
+      users: { baseDns: ["${ou}"] }
+      groups: { baseDns: [] }
+`;
+}
+
+/** The 合思 target `hesi-main` (never called: sign-in only reads its policy) and a sync that never runs. */
+export const HESI_TARGET_YAML = `
+targets:
+  - id: hesi-main
+    type: hesi
+    config: { baseUrl: "https://hesi.example.test", appKey: k, appSecurity: "s-0123456789abcdef" }
+sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
+`;
+
 /** A temp directory removed by the returned function. */
 export function tempDir(): { dir: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "idbridge-broker-"));
@@ -206,6 +255,63 @@ export class Browser {
       return { kind: "page", url: next, status: response.status, html: await response.text() };
     }
     throw new Error("too many redirects");
+  }
+}
+
+/** An authorization request of `rp`, sent from `browser`. */
+export type AuthorizationRequest = Awaited<ReturnType<RelyingParty["authorizationRequest"]>>;
+
+/** What a token request returns (ID token claims via `claims()`). */
+export type Tokens = Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+
+/** A fresh authorization request of `rp` in `browser`, up to idbridge's password form. */
+export async function openPasswordForm(
+  browser: Browser,
+  rp: RelyingParty,
+  extra?: Record<string, string>,
+): Promise<{ request: AuthorizationRequest; form: { action: string; csrf: string } }> {
+  const request = await rp.authorizationRequest(extra);
+  const page = await browser.go(request.url);
+  if (page.kind !== "page") throw new Error(`expected the login page, went to ${page.url.href}`);
+  return { request, form: passwordForm(page.html) };
+}
+
+/** A password sign-in from a fresh authorization request: where the browser lands after the form. */
+export async function signInWithPassword(
+  browser: Browser,
+  rp: RelyingParty,
+  login: string,
+  password: string,
+  extra?: Record<string, string>,
+): Promise<{ request: AuthorizationRequest; done: Landing }> {
+  const { request, form } = await openPasswordForm(browser, rp, extra);
+  const done = await browser.go(form.action, { form: { csrf: form.csrf, login, password } });
+  return { request, done };
+}
+
+/** Redeems the code the browser brought back to the client, checking PKCE, state and nonce. */
+export async function redeemCode(
+  rp: RelyingParty,
+  landing: Landing,
+  request: AuthorizationRequest,
+): Promise<Tokens> {
+  if (landing.kind !== "away")
+    throw new Error(`expected a redirect to the client, got a page:\n${landing.html}`);
+  return oidc.authorizationCodeGrant(rp.config, landing.url, {
+    pkceCodeVerifier: request.verifier,
+    expectedState: request.state,
+    expectedNonce: request.nonce,
+  });
+}
+
+/** The last `count` audit entries of the store at `url`, oldest first. */
+export async function recentAudit(url: string, count = 500): Promise<AuditRecord[]> {
+  const store = await openStore({ url });
+  try {
+    const head = await store.auditHead();
+    return await store.readAudit(Math.max(0, head.seq - count), head.seq, count);
+  } finally {
+    await store.close();
   }
 }
 

@@ -9,19 +9,23 @@ import * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Config } from "../../src/config/load.js";
 import type { RunningService } from "../../src/cli/serve.js";
-import { openStore } from "../../src/store/index.js";
 import {
+  adSourceYaml,
   Browser,
   createAdUsers,
   errorSentence,
   FakePeople,
-  passwordForm,
+  HESI_TARGET_YAML,
+  openPasswordForm,
+  recentAudit,
+  redeemCode,
   relyingParty,
+  serviceYaml,
+  signInWithPassword,
   start,
   tempDir,
   writeConfig,
   type AdUsers,
-  type Landing,
   type RelyingParty,
 } from "../helpers/broker-env.js";
 import { sambaOrSkip } from "../peers/index.js";
@@ -58,22 +62,7 @@ describe.skipIf(samba === null)("sign-in broker with AD password sign-in", () =>
   let issuer: string;
 
   function yaml(extra = ""): string {
-    return `
-server: { host: 127.0.0.1, port: 0 }
-store: { url: "sqlite:${tmp.dir}/idbridge.db" }
-keys: { dir: "${tmp.dir}/keys" }
-log: { level: silent }
-sources:
-  - id: corp-ad
-    type: ldap
-    config:
-      url: "${info.url}"
-      flavor: ad
-      caFile: "${info.caFile}"
-      bindDn: "${info.bindDn}"
-      bindPassword: "${info.bindPassword}"
-      users: { baseDns: ["${users.ou}"] }
-      groups: { baseDns: [] }
+    return `${serviceYaml(tmp.dir)}${adSourceYaml(info, users.ou)}
 signIn:
   clients:
     - clientId: portal
@@ -85,13 +74,7 @@ signIn:
       target: hesi-main
     - clientId: second
       redirectUris: ["https://second.example.test/cb"]
-${extra}
-targets:
-  - id: hesi-main
-    type: hesi
-    config: { baseUrl: "https://hesi.example.test", appKey: k, appSecurity: "s-0123456789abcdef" }
-sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
-`;
+${extra}${HESI_TARGET_YAML}`;
   }
 
   beforeAll(async () => {
@@ -118,29 +101,6 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
     tmp.remove();
   });
 
-  async function signIn(browser: Browser, rp: RelyingParty, login: string, password: string) {
-    const request = await rp.authorizationRequest();
-    const page = await browser.go(request.url);
-    if (page.kind !== "page") throw new Error(`expected the login page, went to ${page.url.href}`);
-    const form = passwordForm(page.html);
-    const done = await browser.go(form.action, { form: { csrf: form.csrf, login, password } });
-    return { request, done };
-  }
-
-  async function exchange(
-    rp: RelyingParty,
-    landing: Landing,
-    request: Awaited<ReturnType<RelyingParty["authorizationRequest"]>>,
-  ) {
-    if (landing.kind !== "away")
-      throw new Error(`expected a redirect to the client, got a page:\n${landing.html}`);
-    return oidc.authorizationCodeGrant(rp.config, landing.url, {
-      pkceCodeVerifier: request.verifier,
-      expectedState: request.state,
-      expectedNonce: request.nonce,
-    });
-  }
-
   it("publishes discovery with code flow, S256 PKCE, logout endpoints and our claims", async () => {
     const meta = portal.config.serverMetadata();
     expect(meta.issuer).toBe(issuer);
@@ -155,8 +115,13 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 
   it("signs in with an AD password and issues an ID token whose sub is the person and roles are the client's", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signIn(browser, portal, "broker-alice", users.password.alice!);
-    const tokens = await exchange(portal, done, request);
+    const { request, done } = await signInWithPassword(
+      browser,
+      portal,
+      "broker-alice",
+      users.password.alice!,
+    );
+    const tokens = await redeemCode(portal, done, request);
     const claims = tokens.claims()!;
     const personId = people.bySubject.get(people.resolved.at(-1)!.subject)!;
     expect(claims.sub).toBe(personId);
@@ -172,8 +137,13 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 
   it("rotates refresh tokens: the old one is refused after use", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signIn(browser, portal, "broker-alice", users.password.alice!);
-    const first = await exchange(portal, done, request);
+    const { request, done } = await signInWithPassword(
+      browser,
+      portal,
+      "broker-alice",
+      users.password.alice!,
+    );
+    const first = await redeemCode(portal, done, request);
     expect(first.refresh_token).toBeDefined();
     const second = await oidc.refreshTokenGrant(portal.config, first.refresh_token!);
     expect(second.refresh_token).toBeDefined();
@@ -185,11 +155,16 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 
   it("completes a second client's authorization silently with the session cookie", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signIn(browser, portal, "broker-alice", users.password.alice!);
-    const one = await exchange(portal, done, request);
+    const { request, done } = await signInWithPassword(
+      browser,
+      portal,
+      "broker-alice",
+      users.password.alice!,
+    );
+    const one = await redeemCode(portal, done, request);
     const again = await second.authorizationRequest();
     const landing = await browser.go(again.url);
-    const two = await exchange(second, landing, again);
+    const two = await redeemCode(second, landing, again);
     expect(two.claims()!.sub).toBe(one.claims()!.sub);
     // The second client has no target: no roles claimed for it.
     expect(two.claims()!.roles).toStrictEqual([]);
@@ -197,16 +172,12 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 
   it("changes the session id at sign-in (a planted session cookie is not kept)", async () => {
     const browser = new Browser(service.url);
-    await signIn(browser, portal, "broker-alice", users.password.alice!);
+    await signInWithPassword(browser, portal, "broker-alice", users.password.alice!);
     const before = browser.jar.cookies.get("idb_session");
     expect(before).toBeDefined();
     // Sign in again in the same browser (prompt=login): the session id must change.
-    const request = await portal.authorizationRequest({ prompt: "login" });
-    const page = await browser.go(request.url);
-    if (page.kind !== "page") throw new Error("expected the login page");
-    const form = passwordForm(page.html);
-    const done = await browser.go(form.action, {
-      form: { csrf: form.csrf, login: "broker-alice", password: users.password.alice! },
+    const { done } = await signInWithPassword(browser, portal, "broker-alice", users.password.alice!, {
+      prompt: "login",
     });
     expect(done.kind).toBe("away");
     const after = browser.jar.cookies.get("idb_session");
@@ -246,39 +217,38 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 
   it("refuses a code used twice", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signIn(browser, portal, "broker-alice", users.password.alice!);
-    await exchange(portal, done, request);
-    await expect(exchange(portal, done, request)).rejects.toMatchObject({ error: "invalid_grant" });
+    const { request, done } = await signInWithPassword(
+      browser,
+      portal,
+      "broker-alice",
+      users.password.alice!,
+    );
+    await redeemCode(portal, done, request);
+    await expect(redeemCode(portal, done, request)).rejects.toMatchObject({ error: "invalid_grant" });
   });
 
   it("shows a wrong password as a sentence in the user's language and audits it without the password", async () => {
     const browser = new Browser(service.url, undefined, "en-US,en;q=0.9");
     const wrong = "Wrong1!password";
-    const { done } = await signIn(browser, portal, "broker-bob", wrong);
+    const { done } = await signInWithPassword(browser, portal, "broker-bob", wrong);
     expect(done.kind).toBe("page");
     if (done.kind !== "page") return;
     expect(done.status).toBe(401);
     expect(errorSentence(done.html)).toBe("The user name or password is not right.");
-    const store = await openStore({ url: config.store.url });
-    try {
-      const head = await store.auditHead();
-      const entries = await store.readAudit(Math.max(0, head.seq - 20), head.seq, 50);
-      const failed = entries.filter((e) => e.action === "login.failed").at(-1)!;
-      expect(failed.details).toMatchObject({
-        source: "corp-ad",
-        code: "INVALID_CREDENTIALS",
-        login: "broker-bob",
-        clientId: "portal",
-      });
-      expect(JSON.stringify(entries)).not.toContain(wrong);
-    } finally {
-      await store.close();
-    }
+    const entries = await recentAudit(config.store.url, 20);
+    const failed = entries.filter((e) => e.action === "login.failed").at(-1)!;
+    expect(failed.details).toMatchObject({
+      source: "corp-ad",
+      code: "INVALID_CREDENTIALS",
+      login: "broker-bob",
+      clientId: "portal",
+    });
+    expect(JSON.stringify(entries)).not.toContain(wrong);
   });
 
   it("shows a disabled AD account as a sentence", async () => {
     const browser = new Browser(service.url);
-    const { done } = await signIn(browser, portal, "broker-disabled", users.password.disabled!);
+    const { done } = await signInWithPassword(browser, portal, "broker-disabled", users.password.disabled!);
     expect(done.kind === "page" && errorSentence(done.html)).toBe("此账号已被停用，请联系管理员。");
   });
 
@@ -286,7 +256,7 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
     people.resolveFailure.set("broker-bob", { ok: false, code: "NOT_PROVISIONED", reason: "no link" });
     try {
       const browser = new Browser(service.url);
-      const { done } = await signIn(browser, portal, "broker-bob", users.password.bob!);
+      const { done } = await signInWithPassword(browser, portal, "broker-bob", users.password.bob!);
       expect(done.kind).toBe("page");
       if (done.kind !== "page") return;
       expect(done.status).toBe(403);
@@ -300,19 +270,13 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
     people.throwFor.add("broker-bob");
     try {
       const browser = new Browser(service.url);
-      const { done } = await signIn(browser, portal, "broker-bob", users.password.bob!);
+      const { done } = await signInWithPassword(browser, portal, "broker-bob", users.password.bob!);
       expect(done.kind === "page" && errorSentence(done.html)).toBe("出现了问题，请稍后重试。");
-      const store = await openStore({ url: config.store.url });
-      try {
-        const head = await store.auditHead();
-        const last = (await store.readAudit(Math.max(0, head.seq - 5), head.seq, 10)).at(-1)!;
-        expect(last).toMatchObject({
-          action: "login.failed",
-          details: { code: "INTERNAL", source: "corp-ad" },
-        });
-      } finally {
-        await store.close();
-      }
+      const last = (await recentAudit(config.store.url, 5)).at(-1)!;
+      expect(last).toMatchObject({
+        action: "login.failed",
+        details: { code: "INTERNAL", source: "corp-ad" },
+      });
     } finally {
       people.throwFor.delete("broker-bob");
     }
@@ -320,10 +284,7 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 
   it("refuses a password post without the page's CSRF token", async () => {
     const browser = new Browser(service.url);
-    const request = await portal.authorizationRequest();
-    const page = await browser.go(request.url);
-    if (page.kind !== "page") throw new Error("expected the login page");
-    const form = passwordForm(page.html);
+    const { form } = await openPasswordForm(browser, portal);
     const done = await browser.go(form.action, {
       form: { csrf: "forged.x", login: "broker-alice", password: users.password.alice! },
     });
@@ -349,10 +310,7 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 
   it("answers an oversized password post with a clear 413 page", async () => {
     const browser = new Browser(service.url);
-    const request = await portal.authorizationRequest();
-    const page = await browser.go(request.url);
-    if (page.kind !== "page") throw new Error("expected the login page");
-    const form = passwordForm(page.html);
+    const { form } = await openPasswordForm(browser, portal);
     const done = await browser.go(form.action, {
       form: { csrf: form.csrf, login: "x", password: "y".repeat(40_000) },
     });
@@ -362,8 +320,13 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 
   it("ends the session at RP-initiated logout and tells the back-channel client", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signIn(browser, portal, "broker-alice", users.password.alice!);
-    const tokens = await exchange(portal, done, request);
+    const { request, done } = await signInWithPassword(
+      browser,
+      portal,
+      "broker-alice",
+      users.password.alice!,
+    );
+    const tokens = await redeemCode(portal, done, request);
     const before = receiver.tokens.length;
     const end = oidc.buildEndSessionUrl(portal.config, {
       id_token_hint: tokens.id_token!,
@@ -390,16 +353,10 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
     const landing = await browser.go(next.url);
     expect(landing.kind === "page" && landing.url.pathname).toMatch(/^\/login\//);
     expect(decodeJwt(tokens.id_token!).sid).toBe(payload.sid);
-    const store = await openStore({ url: config.store.url });
-    try {
-      const head = await store.auditHead();
-      const entries = await store.readAudit(Math.max(0, head.seq - 20), head.seq, 50);
-      expect(entries.filter((e) => e.action === "logout.succeeded").at(-1)?.details).toMatchObject({
-        personId: payload.sub,
-        clientId: "portal",
-      });
-    } finally {
-      await store.close();
-    }
+    const entries = await recentAudit(config.store.url, 20);
+    expect(entries.filter((e) => e.action === "logout.succeeded").at(-1)?.details).toMatchObject({
+      personId: payload.sub,
+      clientId: "portal",
+    });
   });
 });
