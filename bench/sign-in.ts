@@ -29,7 +29,7 @@ import { AuditLog } from "../src/audit/log.js";
 import { SCOPE_CLAIMS } from "../src/broker/provider.js";
 import { startService, type RunningService } from "../src/cli/serve.js";
 import { loadConfig } from "../src/config/load.js";
-import { generateKeys } from "../src/keys/keys.js";
+import { generateKeys, TOKEN_KEY_BITS } from "../src/keys/keys.js";
 import { startDingTalkSimulator, type RunningDingTalkSimulator } from "../src/simulators/dingtalk/index.js";
 import { openStore } from "../src/store/index.js";
 import { SyncService } from "../src/sync/service.js";
@@ -342,7 +342,7 @@ class UnboundedStorage {
 
 /**
  * The floor: oidc-provider with its in-memory adapter and the same client, PKCE, scope/claims, refresh
- * and key settings as ours (RS256, 3072-bit RSA as src/keys makes it); a login that takes the user from
+ * and key settings as ours (RS256 with src/keys' TOKEN_KEY_BITS); a login that takes the user from
  * a header and claims that cost nothing.
  */
 async function startBare(): Promise<{ issuer: string; close: () => void }> {
@@ -353,7 +353,7 @@ async function startBare(): Promise<{ issuer: string; close: () => void }> {
     default: new (model: string, storage: UnboundedStorage) => Adapter;
   };
   const storage = new UnboundedStorage();
-  const { privateKey } = await generateKeyPair("RS256", { modulusLength: 3072, extractable: true });
+  const { privateKey } = await generateKeyPair("RS256", { modulusLength: TOKEN_KEY_BITS, extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: "bare", alg: "RS256", use: "sig" };
   const server = createServer();
   const port = await listen(server);

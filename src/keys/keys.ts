@@ -88,7 +88,7 @@ interface TokenKeyRecord {
  * signs an ID token, so this bounds the token endpoint's throughput. Rotate (`idbridge keys rotate`) to a
  * larger key when policy asks for it; existing keys of any size keep working.
  */
-const TOKEN_KEY_BITS = 2048;
+export const TOKEN_KEY_BITS = 2048;
 
 const KINDS = [
   { file: KEY_FILES.auditSigning, alg: "EdDSA", options: { crv: "Ed25519" } },
