@@ -5,13 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningService } from "../../src/cli/serve.js";
-import { openStore } from "../../src/store/index.js";
 import {
   Browser,
   errorSentence,
-  FakePeople,
-  passwordForm,
+  openPasswordForm,
+  recentAudit,
   relyingParty,
+  serviceYaml,
   start,
   tempDir,
   writeConfig,
@@ -28,11 +28,7 @@ describe("sign-in broker: login page guards", () => {
     storeUrl = `sqlite:${tmp.dir}/idbridge.db`;
     const config = writeConfig(
       tmp.dir,
-      `
-server: { host: 127.0.0.1, port: 0 }
-store: { url: "${storeUrl}" }
-keys: { dir: "${tmp.dir}/keys" }
-log: { level: silent }
+      `${serviceYaml(tmp.dir, { storeUrl })}
 sources:
   - id: corp-ad
     type: ldap
@@ -50,10 +46,8 @@ signIn:
       redirectUris: ["https://portal.example.test/cb"]
 `,
     );
-    service = await start(config, {
-      people: new FakePeople(),
-      passwordLimits: { perIp: 100, perLogin: 3, windowMs: 60_000 },
-    });
+    // The real person directory: no sign-in here gets past the source to ask it.
+    service = await start(config, { passwordLimits: { perIp: 100, perLogin: 3, windowMs: 60_000 } });
     rp = await relyingParty(`${service.url}/oidc`, {
       clientId: "portal",
       redirectUri: "https://portal.example.test/cb",
@@ -65,16 +59,9 @@ signIn:
     tmp.remove();
   });
 
-  async function loginPage(browser: Browser) {
-    const request = await rp.authorizationRequest();
-    const page = await browser.go(request.url);
-    if (page.kind !== "page") throw new Error("expected the login page");
-    return passwordForm(page.html);
-  }
-
   it("says the domain is not reachable when the LDAP server is down", async () => {
     const browser = new Browser(service.url);
-    const form = await loginPage(browser);
+    const { form } = await openPasswordForm(browser, rp);
     const done = await browser.go(form.action, {
       form: { csrf: form.csrf, login: "someone", password: "x" },
     });
@@ -83,7 +70,7 @@ signIn:
 
   it("stops a fourth attempt at one login name with a sentence, and audits it", async () => {
     const browser = new Browser(service.url, undefined, "en");
-    const form = await loginPage(browser);
+    const { form } = await openPasswordForm(browser, rp);
     const statuses: number[] = [];
     let last = "";
     for (let i = 0; i < 4; i++) {
@@ -97,16 +84,10 @@ signIn:
     expect(statuses.slice(3)).toStrictEqual([429]);
     expect(statuses.slice(0, 3)).not.toContain(429);
     expect(errorSentence(last)).toBe("Too many attempts. Try again later.");
-    const store = await openStore({ url: storeUrl });
-    try {
-      const head = await store.auditHead();
-      const entries = await store.readAudit(0, head.seq, 500);
-      const limited = entries.filter((e) => e.action === "login.failed" && e.details.code === "RATE_LIMITED");
-      expect(limited).toHaveLength(1);
-      expect(JSON.stringify(entries)).not.toContain("try-3");
-    } finally {
-      await store.close();
-    }
+    const entries = await recentAudit(storeUrl);
+    const limited = entries.filter((e) => e.action === "login.failed" && e.details.code === "RATE_LIMITED");
+    expect(limited).toHaveLength(1);
+    expect(JSON.stringify(entries)).not.toContain("try-3");
   });
 
   it("answers an unknown interaction with a 400 page, not a stack", async () => {

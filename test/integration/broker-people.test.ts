@@ -4,7 +4,7 @@
  * roles claim from the client's target policy over the directory as a sync kept it.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import * as oidc from "openid-client";
+import type * as oidc from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningService } from "../../src/cli/serve.js";
 import { ldapConfigSchema } from "../../src/sources/ldap/config.js";
@@ -12,10 +12,15 @@ import { openLdapDirectory } from "../../src/sources/ldap/reader.js";
 import { openStore } from "../../src/store/index.js";
 import { ldapTestContext } from "../helpers/ldap.js";
 import {
+  adSourceYaml,
   Browser,
   createAdUsers,
-  passwordForm,
+  HESI_TARGET_YAML,
+  recentAudit,
+  redeemCode,
   relyingParty,
+  serviceYaml,
+  signInWithPassword,
   start,
   tempDir,
   writeConfig,
@@ -52,36 +57,16 @@ rules:
     storeUrl = `sqlite:${tmp.dir}/idbridge.db`;
     const config = writeConfig(
       tmp.dir,
-      `
-server: { host: 127.0.0.1, port: 0 }
-store: { url: "${storeUrl}" }
-keys: { dir: "${tmp.dir}/keys" }
-log: { level: silent }
+      `${serviceYaml(tmp.dir, { storeUrl })}${adSourceYaml(info, users.ou)}
 policiesDir: "${tmp.dir}/policies"
 identity: { primarySource: corp-ad }
-sources:
-  - id: corp-ad
-    type: ldap
-    config:
-      url: "${info.url}"
-      flavor: ad
-      caFile: "${info.caFile}"
-      bindDn: "${info.bindDn}"
-      bindPassword: "${info.bindPassword}"
-      users: { baseDns: ["${users.ou}"] }
-      groups: { baseDns: [] }
 signIn:
   justInTime: true
   clients:
     - clientId: portal
       redirectUris: ["https://portal.example.test/cb"]
       target: hesi-main
-targets:
-  - id: hesi-main
-    type: hesi
-    config: { baseUrl: "https://hesi.example.test", appKey: k, appSecurity: "s-0123456789abcdef" }
-sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
-`,
+${HESI_TARGET_YAML}`,
     );
     // The directory as a sync would have kept it: the person's facts (active) that the policy reads.
     const snapshot = await openLdapDirectory(
@@ -107,20 +92,8 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
 
   async function signIn(): Promise<oidc.IDToken> {
     const browser = new Browser(service.url);
-    const request = await rp.authorizationRequest();
-    const page = await browser.go(request.url);
-    if (page.kind !== "page") throw new Error("expected the login page");
-    const form = passwordForm(page.html);
-    const done = await browser.go(form.action, {
-      form: { csrf: form.csrf, login: "brokerjit-dave", password: users.password.dave! },
-    });
-    if (done.kind !== "away") throw new Error(`expected a redirect to the platform:\n${done.html}`);
-    const tokens = await oidc.authorizationCodeGrant(rp.config, done.url, {
-      pkceCodeVerifier: request.verifier,
-      expectedState: request.state,
-      expectedNonce: request.nonce,
-    });
-    return tokens.claims()!;
+    const { request, done } = await signInWithPassword(browser, rp, "brokerjit-dave", users.password.dave!);
+    return (await redeemCode(rp, done, request)).claims()!;
   }
 
   it("creates the person at first sign-in, finds them by the link the next time, with the same sub", async () => {
@@ -128,15 +101,9 @@ sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 }
     const second = await signIn();
     expect(first.sub).toMatch(/^p_/);
     expect(second.sub).toBe(first.sub);
-    const store = await openStore({ url: storeUrl });
-    try {
-      const head = await store.auditHead();
-      const entries = await store.readAudit(0, head.seq, 500);
-      const vias = entries.filter((e) => e.action === "login.succeeded").map((e) => e.details.via);
-      expect(vias).toStrictEqual(["just-in-time", "link"]);
-    } finally {
-      await store.close();
-    }
+    const entries = await recentAudit(storeUrl);
+    const vias = entries.filter((e) => e.action === "login.succeeded").map((e) => e.details.via);
+    expect(vias).toStrictEqual(["just-in-time", "link"]);
   });
 
   it("claims the roles the client's target policy grants the person", async () => {
