@@ -5,21 +5,22 @@
  * picks.
  */
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
-import * as oidc from "openid-client";
 import { rotateTokenKey } from "../../src/keys/keys.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import type { RunningService } from "../../src/cli/serve.js";
 import {
+  adSourceYaml,
   Browser,
   createAdUsers,
-  FakePeople,
-  passwordForm,
+  openPasswordForm,
+  redeemCode,
   relyingParty,
+  serviceYaml,
+  signInWithPassword,
   start,
   tempDir,
   writeConfig,
   type AdUsers,
-  type Landing,
   type RelyingParty,
 } from "../helpers/broker-env.js";
 import { createDatabase, postgresUrlOrSkip, sambaOrSkip } from "../peers/index.js";
@@ -32,7 +33,6 @@ describe.skipIf(samba === null)("idbridge sessions", () => {
   const info = samba!;
   let users: AdUsers;
   const tmp = tempDir();
-  const people = new FakePeople();
   const running: RunningService[] = [];
 
   beforeAll(async () => {
@@ -50,24 +50,11 @@ describe.skipIf(samba === null)("idbridge sessions", () => {
   function config(name: string, storeUrl: string, session = "") {
     return writeConfig(
       tmp.dir,
-      `
-server: { host: 127.0.0.1, port: 0, publicUrl: "${PUBLIC}", trustProxy: true }
-store: { url: "${storeUrl}" }
-keys: { dir: "${tmp.dir}/keys-${name}" }
-log: { level: silent }
-sources:
-  - id: corp-ad
-    type: ldap
-    config:
-      url: "${info.url}"
-      flavor: ad
-      caFile: "${info.caFile}"
-      bindDn: "${info.bindDn}"
-      bindPassword: "${info.bindPassword}"
-      users: { baseDns: ["${users.ou}"] }
-      groups: { baseDns: [] }
+      `${serviceYaml(tmp.dir, { storeUrl, keysDir: `${tmp.dir}/keys-${name}`, publicUrl: PUBLIC })}${adSourceYaml(info, users.ou)}
+identity: { primarySource: corp-ad }
 signIn:
   ${session}
+  justInTime: true
   clients:
     - clientId: portal
       redirectUris: ["https://portal.example.test/cb"]
@@ -76,33 +63,22 @@ signIn:
   }
 
   async function startOne(cfg: ReturnType<typeof config>): Promise<RunningService> {
-    const service = await start(cfg, { people });
+    // The real person directory: carol becomes a person just in time at her first sign-in.
+    const service = await start(cfg);
     running.push(service);
     return service;
   }
 
-  async function signIn(browser: Browser, rp: RelyingParty): Promise<Landing> {
-    const request = await rp.authorizationRequest();
-    const page = await browser.go(request.url);
-    if (page.kind !== "page") throw new Error(`expected the login page, went to ${page.url.href}`);
-    const form = passwordForm(page.html);
-    return browser.go(form.action, {
-      form: { csrf: form.csrf, login: "brokersess-carol", password: users.password.carol! },
-    });
+  /** Carol's password sign-in: where the browser lands, and the request it answers. */
+  function signInCarol(browser: Browser, rp: RelyingParty) {
+    return signInWithPassword(browser, rp, "brokersess-carol", users.password.carol!);
   }
 
   /** Whether a new authorization completes without the login page. */
   async function silent(browser: Browser, rp: RelyingParty): Promise<boolean> {
     const request = await rp.authorizationRequest();
     const landing = await browser.go(request.url);
-    if (landing.kind === "away") {
-      const tokens = await oidc.authorizationCodeGrant(rp.config, landing.url, {
-        pkceCodeVerifier: request.verifier,
-        expectedState: request.state,
-        expectedNonce: request.nonce,
-      });
-      return tokens.claims()?.sub !== undefined;
-    }
+    if (landing.kind === "away") return (await redeemCode(rp, landing, request)).claims()?.sub !== undefined;
     expect(landing.url.pathname).toMatch(/^\/login\//);
     return false;
   }
@@ -123,10 +99,10 @@ signIn:
     vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
     const used = new Browser(PUBLIC);
     used.via = service.url;
-    expect((await signIn(used, rp)).kind).toBe("away");
+    expect((await signInCarol(used, rp)).done.kind).toBe("away");
     const idle = new Browser(PUBLIC);
     idle.via = service.url;
-    expect((await signIn(idle, rp)).kind).toBe("away");
+    expect((await signInCarol(idle, rp)).done.kind).toBe("away");
     for (let i = 0; i < 3; i++) {
       vi.advanceTimersByTime(40_000);
       expect(await silent(used, rp)).toBe(true);
@@ -144,7 +120,7 @@ signIn:
     vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
     const browser = new Browser(PUBLIC);
     browser.via = service.url;
-    expect((await signIn(browser, rp)).kind).toBe("away");
+    expect((await signInCarol(browser, rp)).done.kind).toBe("away");
     for (let t = 0; t < 3; t++) {
       vi.advanceTimersByTime(20 * 60_000 - 1000);
       expect(await silent(browser, rp)).toBe(true);
@@ -159,7 +135,7 @@ signIn:
     const rp = await party(() => service.url);
     const browser = new Browser(PUBLIC);
     browser.via = service.url;
-    expect((await signIn(browser, rp)).kind).toBe("away");
+    expect((await signInCarol(browser, rp)).done.kind).toBe("away");
     await running.pop()!.stop();
     service = await startOne(cfg);
     browser.via = service.url;
@@ -172,18 +148,8 @@ signIn:
     const rp = await party(() => service.url);
     const browser = new Browser(PUBLIC);
     browser.via = service.url;
-    const request = await rp.authorizationRequest();
-    const page = await browser.go(request.url);
-    if (page.kind !== "page") throw new Error("expected the login page");
-    const form = passwordForm(page.html);
-    const landing = await browser.go(form.action, {
-      form: { csrf: form.csrf, login: "brokersess-carol", password: users.password.carol! },
-    });
-    const before = await oidc.authorizationCodeGrant(rp.config, (landing as { url: URL }).url, {
-      pkceCodeVerifier: request.verifier,
-      expectedState: request.state,
-      expectedNonce: request.nonce,
-    });
+    const { request, done } = await signInCarol(browser, rp);
+    const before = await redeemCode(rp, done, request);
     const oldKid = decodeProtectedHeader(before.id_token!).kid;
     await running.pop()!.stop();
     await rotateTokenKey(`${tmp.dir}/keys-rotation`, new Date(), { graceDays: 7 });
@@ -204,11 +170,7 @@ signIn:
     const again = await fresh.authorizationRequest();
     const next = await browser.go(again.url);
     expect(next.kind).toBe("away");
-    const after = await oidc.authorizationCodeGrant(fresh.config, (next as { url: URL }).url, {
-      pkceCodeVerifier: again.verifier,
-      expectedState: again.state,
-      expectedNonce: again.nonce,
-    });
+    const after = await redeemCode(fresh, next, again);
     expect(decodeProtectedHeader(after.id_token!).kid).not.toBe(oldKid);
   });
 
@@ -224,10 +186,7 @@ signIn:
       const rp = await party(() => current);
       const browser = new Browser(PUBLIC);
       browser.via = one.url;
-      const request = await rp.authorizationRequest();
-      const page = await browser.go(request.url);
-      if (page.kind !== "page") throw new Error("expected the login page");
-      const form = passwordForm(page.html);
+      const { request, form } = await openPasswordForm(browser, rp);
       browser.via = two.url;
       current = two.url;
       const landing = await browser.go(form.action, {
@@ -235,11 +194,7 @@ signIn:
       });
       expect(landing.kind).toBe("away");
       current = one.url;
-      const tokens = await oidc.authorizationCodeGrant(rp.config, (landing as { url: URL }).url, {
-        pkceCodeVerifier: request.verifier,
-        expectedState: request.state,
-        expectedNonce: request.nonce,
-      });
+      const tokens = await redeemCode(rp, landing, request);
       expect(tokens.claims()?.sub).toMatch(/^p_/);
       browser.via = one.url;
       expect(await silent(browser, rp)).toBe(true);
