@@ -16,6 +16,7 @@ import {
   Browser,
   FakePeople,
   relyingParty,
+  serviceYaml,
   start,
   tempDir,
   writeConfig,
@@ -44,11 +45,7 @@ describe("sign-in broker: DingTalk redirect and in-app flows", () => {
       seed: 5,
       apps: [{ agentId: 1000002, trustedDomains: ["idbridge.test"] }],
     });
-    const yaml = `
-server: { host: 127.0.0.1, port: 0, publicUrl: "${PUBLIC}", trustProxy: true }
-store: { url: "sqlite:${tmp.dir}/idbridge.db" }
-keys: { dir: "${tmp.dir}/keys" }
-log: { level: silent }
+    const yaml = `${serviceYaml(tmp.dir, { publicUrl: PUBLIC })}
 sources:
   - id: dingtalk-hq
     type: dingtalk
