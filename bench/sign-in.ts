@@ -23,17 +23,16 @@ import { parseArgs } from "node:util";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { exportJWK, generateKeyPair } from "jose";
 import Provider, { type Adapter, type Configuration } from "oidc-provider";
-import { pino } from "pino";
 import { stringify } from "yaml";
 import { AuditLog } from "../src/audit/log.js";
 import { SCOPE_CLAIMS } from "../src/broker/provider.js";
-import { startService, type RunningService } from "../src/cli/serve.js";
-import { loadConfig } from "../src/config/load.js";
+import type { RunningService } from "../src/cli/serve.js";
 import { generateKeys, TOKEN_KEY_BITS } from "../src/keys/keys.js";
 import { startDingTalkSimulator, type RunningDingTalkSimulator } from "../src/simulators/dingtalk/index.js";
 import { openStore } from "../src/store/index.js";
 import { SyncService } from "../src/sync/service.js";
 import { hesiPolicy } from "../test/fixtures/sync/policies.js";
+import { CookieJar, start, writeConfig } from "../test/helpers/broker-env.js";
 import { DINGTALK_ID } from "../test/helpers/sync-env.js";
 import { freePort } from "../test/peers/process.js";
 import { startPostgres, type PostgresPeer } from "../test/peers/postgres.js";
@@ -46,27 +45,9 @@ const BASIC = `Basic ${Buffer.from(`${CLIENT_ID}:${SECRET}`).toString("base64")}
 
 // ------------------------------------------------------------------------------------ shared helpers
 
-/** Cookies of one browser, name → value (paths ignored: one flow at a time per jar). */
-class Jar {
-  private readonly cookies = new Map<string, string>();
-  header(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-  }
-  take(response: Response): void {
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = "", ...attrs] = line.split(";");
-      const eq = pair.indexOf("=");
-      const name = pair.slice(0, eq).trim();
-      const value = pair.slice(eq + 1).trim();
-      if (value === "" || attrs.some((a) => /expires=Thu, 01 Jan 1970/i.test(a))) this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
-  }
-}
-
 /** One request with the jar; returns the status, the Location (resolved) and the body when no redirect. */
 async function hop(
-  jar: Jar,
+  jar: CookieJar,
   url: URL,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; location: URL | null; body: string }> {
@@ -82,7 +63,7 @@ async function hop(
 
 /** Follows redirects from `url` while they stay on `origins`; returns where it stopped. */
 async function follow(
-  jar: Jar,
+  jar: CookieJar,
   url: URL,
   origins: readonly string[],
   headers: Record<string, string> = {},
@@ -157,7 +138,7 @@ async function redeem(tokenUrl: string, code: string, verifier: string): Promise
  * source → the simulator's QR page → pick `userid` → callback → back to the client with a code.
  */
 async function signInWithDingTalk(
-  jar: Jar,
+  jar: CookieJar,
   target: { issuer: string; idbridge: string; simulator: string; userid: string },
   challenge: string,
 ): Promise<string> {
@@ -171,6 +152,20 @@ async function signInWithDingTalk(
   // The simulator escapes every & and = as numeric references.
   const href = pick.replace(/&#(\d+);/g, (_m, n: string) => String.fromCharCode(Number(n)));
   return codeOf(await follow(jar, new URL(href, qr.url), origins));
+}
+
+/** `count` browsers, each signed in once by `signIn` (their sessions then mint codes silently). */
+async function signedInJars(
+  count: number,
+  signIn: (jar: CookieJar, index: number) => Promise<unknown>,
+): Promise<CookieJar[]> {
+  const jars: CookieJar[] = [];
+  for (let i = 0; i < count; i++) {
+    const jar = new CookieJar();
+    await signIn(jar, i);
+    jars.push(jar);
+  }
+  return jars;
 }
 
 /** p-th percentile of sorted milliseconds. */
@@ -254,7 +249,7 @@ async function runJob(job: Job): Promise<Timed> {
         const at = performance.now();
         try {
           const { verifier, challenge } = pkce();
-          const code = await signInWithDingTalk(new Jar(), { ...job, userid }, challenge);
+          const code = await signInWithDingTalk(new CookieJar(), { ...job, userid }, challenge);
           await redeem(`${job.issuer}/token`, code, verifier);
           latencies.push(performance.now() - at);
         } catch (err) {
@@ -292,7 +287,7 @@ function inWorker(job: Job): Promise<Timed> {
 /** Mints `count` codes by silent authorization requests over `sessions` signed-in browsers. */
 async function mintCodes(
   issuer: string,
-  sessions: readonly Jar[],
+  sessions: readonly CookieJar[],
   count: number,
   origins: readonly string[],
 ): Promise<{ codes: { code: string; verifier: string }[]; seconds: number }> {
@@ -452,9 +447,8 @@ async function startOurs(
   const keysDir = join(dir, "keys");
   const keys = await generateKeys(keysDir);
   const storeUrl = storeKind === "sqlite" ? `sqlite:${join(dir, "idbridge.db")}` : pg!.url;
-  const file = join(dir, "idbridge.yaml");
-  writeFileSync(
-    file,
+  const config = writeConfig(
+    dir,
     stringify({
       server: { host: "127.0.0.1", port },
       store: { url: storeUrl },
@@ -478,7 +472,6 @@ async function startOurs(
       sync: { fullEveryMinutes: 0, incrementalEveryMinutes: 0 },
     }),
   );
-  const config = loadConfig({ file, env: {}, cwd: dir });
   // What a first sync leaves behind: the kept snapshot and the people linked from it.
   const store = await openStore({ url: storeUrl });
   const audit = new AuditLog(store, keys.audit, { checkpointEvery: 100_000, checkpointIntervalMs: 0 });
@@ -487,7 +480,7 @@ async function startOurs(
   await audit.close();
   await store.close();
 
-  const service = await startService(config, pino({ level: "silent" }));
+  const service = await start(config);
   const userids = sim.org.people.filter((p) => p.status === "active").map((p) => p.userid);
   return {
     service,
@@ -561,17 +554,13 @@ async function main(): Promise<void> {
     if (parts.includes("tokens")) {
       const bare = await startBare();
       try {
-        const sessions: Jar[] = [];
-        for (let i = 0; i < sessionCount; i++) {
-          const jar = new Jar();
-          const { challenge } = pkce();
+        const sessions = await signedInJars(sessionCount, async (jar, i) =>
           codeOf(
-            await follow(jar, authorizeUrl(bare.issuer, challenge), [bare.issuer], {
+            await follow(jar, authorizeUrl(bare.issuer, pkce().challenge), [bare.issuer], {
               "x-bench-user": `user-${i}`,
             }),
-          );
-          sessions.push(jar);
-        }
+          ),
+        );
         const minted = await mintCodes(bare.issuer, sessions, codeCount, [bare.issuer]);
         const timed = await inWorker({
           kind: "redeem",
@@ -598,16 +587,13 @@ async function main(): Promise<void> {
       const target = { issuer: ours.issuer, idbridge: origins[0]!, simulator: ours.sim.url };
       try {
         if (parts.includes("tokens")) {
-          const sessions: Jar[] = [];
-          for (let i = 0; i < sessionCount; i++) {
-            const jar = new Jar();
-            await signInWithDingTalk(
+          const sessions = await signedInJars(sessionCount, (jar, i) =>
+            signInWithDingTalk(
               jar,
               { ...target, userid: ours.userids[i % ours.userids.length]! },
               pkce().challenge,
-            );
-            sessions.push(jar);
-          }
+            ),
+          );
           const minted = await mintCodes(ours.issuer, sessions, codeCount, origins);
           const timed = await inWorker({
             kind: "redeem",
