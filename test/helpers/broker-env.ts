@@ -341,6 +341,9 @@ export interface RelyingParty {
   }>;
 }
 
+/** The public client `portal` the broker tests register, as its relying party knows it. */
+export const PORTAL = { clientId: "portal", redirectUri: "https://portal.example.test/cb" } as const;
+
 /** Discovers idbridge and returns a relying party for one client. */
 export async function relyingParty(
   issuer: string,

@@ -10,6 +10,7 @@ import {
   errorSentence,
   openPasswordForm,
   recentAudit,
+  PORTAL,
   relyingParty,
   serviceYaml,
   start,
@@ -48,10 +49,7 @@ signIn:
     );
     // The real person directory: no sign-in here gets past the source to ask it.
     service = await start(config, { passwordLimits: { perIp: 100, perLogin: 3, windowMs: 60_000 } });
-    rp = await relyingParty(`${service.url}/oidc`, {
-      clientId: "portal",
-      redirectUri: "https://portal.example.test/cb",
-    });
+    rp = await relyingParty(`${service.url}/oidc`, PORTAL);
   }, 60_000);
 
   afterAll(async () => {

@@ -18,6 +18,7 @@ import {
   HESI_TARGET_YAML,
   recentAudit,
   redeemCode,
+  PORTAL,
   relyingParty,
   serviceYaml,
   signInWithPassword,
@@ -78,10 +79,7 @@ ${HESI_TARGET_YAML}`,
     await store.putLatestSnapshot("corp-ad", JSON.stringify(snapshot), snapshot.finishedAt);
     await store.close();
     service = await start(config);
-    rp = await relyingParty(`${service.url}/oidc`, {
-      clientId: "portal",
-      redirectUri: "https://portal.example.test/cb",
-    });
+    rp = await relyingParty(`${service.url}/oidc`, PORTAL);
   }, 60_000);
 
   afterAll(async () => {

@@ -15,6 +15,7 @@ import { startWeComSimulator } from "../../src/simulators/wecom/index.js";
 import {
   Browser,
   FakePeople,
+  PORTAL,
   relyingParty,
   serviceYaml,
   start,
@@ -60,11 +61,7 @@ signIn:
       redirectUris: ["https://portal.example.test/cb"]
 `;
     service = await start(writeConfig(tmp.dir, yaml), { people });
-    rp = await relyingParty(
-      `${PUBLIC}/oidc`,
-      { clientId: "portal", redirectUri: "https://portal.example.test/cb" },
-      () => service.url,
-    );
+    rp = await relyingParty(`${PUBLIC}/oidc`, PORTAL, () => service.url);
   }, 60_000);
 
   afterAll(async () => {

@@ -14,6 +14,7 @@ import {
   createAdUsers,
   openPasswordForm,
   redeemCode,
+  PORTAL,
   relyingParty,
   serviceYaml,
   signInWithPassword,
@@ -84,11 +85,14 @@ signIn:
   }
 
   function party(route: () => string): Promise<RelyingParty> {
-    return relyingParty(
-      `${PUBLIC}/oidc`,
-      { clientId: "portal", redirectUri: "https://portal.example.test/cb" },
-      route,
-    );
+    return relyingParty(`${PUBLIC}/oidc`, PORTAL, route);
+  }
+
+  /** A browser that reaches idbridge's public URL at the instance listening on `via`. */
+  function publicBrowser(via: string): Browser {
+    const browser = new Browser(PUBLIC);
+    browser.via = via;
+    return browser;
   }
 
   it("ends a session left unused for the idle time, and keeps one in use", async () => {
@@ -97,11 +101,9 @@ signIn:
     );
     const rp = await party(() => service.url);
     vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
-    const used = new Browser(PUBLIC);
-    used.via = service.url;
+    const used = publicBrowser(service.url);
     expect((await signInCarol(used, rp)).done.kind).toBe("away");
-    const idle = new Browser(PUBLIC);
-    idle.via = service.url;
+    const idle = publicBrowser(service.url);
     expect((await signInCarol(idle, rp)).done.kind).toBe("away");
     for (let i = 0; i < 3; i++) {
       vi.advanceTimersByTime(40_000);
@@ -118,8 +120,7 @@ signIn:
     );
     const rp = await party(() => service.url);
     vi.useFakeTimers({ toFake: ["Date"], now: Date.now() });
-    const browser = new Browser(PUBLIC);
-    browser.via = service.url;
+    const browser = publicBrowser(service.url);
     expect((await signInCarol(browser, rp)).done.kind).toBe("away");
     for (let t = 0; t < 3; t++) {
       vi.advanceTimersByTime(20 * 60_000 - 1000);
@@ -133,8 +134,7 @@ signIn:
     const cfg = config("restart", `sqlite:${tmp.dir}/restart.db`);
     let service = await startOne(cfg);
     const rp = await party(() => service.url);
-    const browser = new Browser(PUBLIC);
-    browser.via = service.url;
+    const browser = publicBrowser(service.url);
     expect((await signInCarol(browser, rp)).done.kind).toBe("away");
     await running.pop()!.stop();
     service = await startOne(cfg);
@@ -146,8 +146,7 @@ signIn:
     const cfg = config("rotation", `sqlite:${tmp.dir}/rotation.db`);
     let service = await startOne(cfg);
     const rp = await party(() => service.url);
-    const browser = new Browser(PUBLIC);
-    browser.via = service.url;
+    const browser = publicBrowser(service.url);
     const { request, done } = await signInCarol(browser, rp);
     const before = await redeemCode(rp, done, request);
     const oldKid = decodeProtectedHeader(before.id_token!).kid;
@@ -184,8 +183,7 @@ signIn:
       const two = await startOne(cfg);
       let current = one.url;
       const rp = await party(() => current);
-      const browser = new Browser(PUBLIC);
-      browser.via = one.url;
+      const browser = publicBrowser(one.url);
       const { request, form } = await openPasswordForm(browser, rp);
       browser.via = two.url;
       current = two.url;

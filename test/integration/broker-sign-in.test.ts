@@ -101,6 +101,17 @@ ${extra}${HESI_TARGET_YAML}`;
     tmp.remove();
   });
 
+  /** Alice signed in at the portal in `browser`: the request, where she landed and the portal's tokens. */
+  async function signInAlice(browser: Browser) {
+    const { request, done } = await signInWithPassword(
+      browser,
+      portal,
+      "broker-alice",
+      users.password.alice!,
+    );
+    return { request, done, tokens: await redeemCode(portal, done, request) };
+  }
+
   it("publishes discovery with code flow, S256 PKCE, logout endpoints and our claims", async () => {
     const meta = portal.config.serverMetadata();
     expect(meta.issuer).toBe(issuer);
@@ -115,13 +126,7 @@ ${extra}${HESI_TARGET_YAML}`;
 
   it("signs in with an AD password and issues an ID token whose sub is the person and roles are the client's", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signInWithPassword(
-      browser,
-      portal,
-      "broker-alice",
-      users.password.alice!,
-    );
-    const tokens = await redeemCode(portal, done, request);
+    const { tokens } = await signInAlice(browser);
     const claims = tokens.claims()!;
     const personId = people.bySubject.get(people.resolved.at(-1)!.subject)!;
     expect(claims.sub).toBe(personId);
@@ -137,13 +142,7 @@ ${extra}${HESI_TARGET_YAML}`;
 
   it("rotates refresh tokens: the old one is refused after use", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signInWithPassword(
-      browser,
-      portal,
-      "broker-alice",
-      users.password.alice!,
-    );
-    const first = await redeemCode(portal, done, request);
+    const { tokens: first } = await signInAlice(browser);
     expect(first.refresh_token).toBeDefined();
     const second = await oidc.refreshTokenGrant(portal.config, first.refresh_token!);
     expect(second.refresh_token).toBeDefined();
@@ -155,13 +154,7 @@ ${extra}${HESI_TARGET_YAML}`;
 
   it("completes a second client's authorization silently with the session cookie", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signInWithPassword(
-      browser,
-      portal,
-      "broker-alice",
-      users.password.alice!,
-    );
-    const one = await redeemCode(portal, done, request);
+    const { tokens: one } = await signInAlice(browser);
     const again = await second.authorizationRequest();
     const landing = await browser.go(again.url);
     const two = await redeemCode(second, landing, again);
@@ -172,7 +165,7 @@ ${extra}${HESI_TARGET_YAML}`;
 
   it("changes the session id at sign-in (a planted session cookie is not kept)", async () => {
     const browser = new Browser(service.url);
-    await signInWithPassword(browser, portal, "broker-alice", users.password.alice!);
+    await signInAlice(browser);
     const before = browser.jar.cookies.get("idb_session");
     expect(before).toBeDefined();
     // Sign in again in the same browser (prompt=login): the session id must change.
@@ -217,13 +210,7 @@ ${extra}${HESI_TARGET_YAML}`;
 
   it("refuses a code used twice", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signInWithPassword(
-      browser,
-      portal,
-      "broker-alice",
-      users.password.alice!,
-    );
-    await redeemCode(portal, done, request);
+    const { request, done } = await signInAlice(browser);
     await expect(redeemCode(portal, done, request)).rejects.toMatchObject({ error: "invalid_grant" });
   });
 
@@ -320,13 +307,7 @@ ${extra}${HESI_TARGET_YAML}`;
 
   it("ends the session at RP-initiated logout and tells the back-channel client", async () => {
     const browser = new Browser(service.url);
-    const { request, done } = await signInWithPassword(
-      browser,
-      portal,
-      "broker-alice",
-      users.password.alice!,
-    );
-    const tokens = await redeemCode(portal, done, request);
+    const { tokens } = await signInAlice(browser);
     const before = receiver.tokens.length;
     const end = oidc.buildEndSessionUrl(portal.config, {
       id_token_hint: tokens.id_token!,
