@@ -14,8 +14,8 @@ import {
 import { startWeComSimulator } from "../../src/simulators/wecom/index.js";
 import {
   Browser,
-  FakePeople,
   PORTAL,
+  recentAudit,
   relyingParty,
   serviceYaml,
   start,
@@ -32,7 +32,6 @@ const DINGTALK_UA =
 
 describe("sign-in broker: DingTalk redirect and in-app flows", () => {
   const tmp = tempDir();
-  const people = new FakePeople();
   let sim: RunningDingTalkSimulator;
   let wecom: Awaited<ReturnType<typeof startWeComSimulator>>;
   let service: RunningService;
@@ -55,12 +54,14 @@ sources:
     type: wecom
     config: ${JSON.stringify(wecom.sourceConfig({ use: "app" }))}
 signIn:
+  justInTime: true
   upstreamTimeoutSeconds: 2
   clients:
     - clientId: portal
       redirectUris: ["https://portal.example.test/cb"]
 `;
-    service = await start(writeConfig(tmp.dir, yaml), { people });
+    // The real person directory: each account becomes a person just in time at its first sign-in.
+    service = await start(writeConfig(tmp.dir, yaml));
     rp = await relyingParty(`${PUBLIC}/oidc`, PORTAL, () => service.url);
   }, 60_000);
 
@@ -75,6 +76,13 @@ signIn:
     const b = new Browser(PUBLIC, userAgent);
     b.via = service.url;
     return b;
+  }
+
+  /** The details of the last audited sign-in: which source account the broker resolved to a person. */
+  async function lastSignIn(): Promise<Record<string, unknown> | undefined> {
+    return (await recentAudit(`sqlite:${tmp.dir}/idbridge.db`))
+      .filter((e) => e.action === "login.succeeded")
+      .at(-1)?.details;
   }
 
   function activeUserid(): string {
@@ -110,7 +118,7 @@ signIn:
     expect(`${callback.origin}${callback.pathname}`).toBe(CALLBACK);
     const landing = await b.go(callback);
     expect(landing.kind === "away" && landing.url.searchParams.has("code")).toBe(true);
-    expect(people.resolved.at(-1)?.subject).toBe(activeUserid());
+    expect(await lastSignIn()).toMatchObject({ source: "dingtalk-hq", sourceSubject: activeUserid() });
   });
 
   it("refuses a replayed callback: the state was taken by the first", async () => {
@@ -184,7 +192,7 @@ signIn:
     expect(`${callback.origin}${callback.pathname}`).toBe(`${PUBLIC}/login/callback/wecom-hq`);
     const landing = await b.go(callback);
     expect(landing.kind === "away" && landing.url.searchParams.has("code")).toBe(true);
-    expect(people.resolved.at(-1)?.subject).toBe(member.userid);
+    expect(await lastSignIn()).toMatchObject({ source: "wecom-hq", sourceSubject: member.userid });
   });
 
   it("says DingTalk is not reachable when it is down, in Chinese and in English", async () => {
