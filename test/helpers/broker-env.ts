@@ -81,7 +81,11 @@ export async function createAdUsers(
   };
 }
 
-/** A PersonDirectory that knows people by source subject, with claims the test sets. */
+/**
+ * A PersonDirectory that knows people by source subject, with claims the test sets. For what the real
+ * directory cannot set up cheaply: a resolution that throws, a refusal on demand, fixed claims without a
+ * policy; a test that only needs a person uses the real one (`signIn.justInTime`).
+ */
 export class FakePeople implements PersonDirectory {
   readonly bySubject = new Map<string, string>();
   readonly claimsOf = new Map<string, PersonClaims | null>();
