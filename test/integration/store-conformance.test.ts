@@ -543,41 +543,58 @@ describe("relaxed durability (sqlite)", () => {
 });
 
 describe.skipIf(!postgres.available)("relaxed durability (postgres)", () => {
-  /** A one-connection driver on a fresh database whose default is synchronous_commit = on. */
-  async function openRaw(): Promise<SqlDriver> {
-    const url = await postgres.freshUrl();
-    const setup = openPostgres(url, 1);
+  /** A driver with one connection per pool on a fresh database whose default is synchronous_commit = on. */
+  async function openRaw(sessionOptions?: string): Promise<SqlDriver> {
+    const url = new URL(await postgres.freshUrl());
+    if (sessionOptions !== undefined) url.searchParams.set("options", sessionOptions);
+    const setup = openPostgres(url.toString(), 1);
     // The test server runs with synchronous_commit = off; the database default makes the change visible.
     await setup.run(
       "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = on', current_database()); END $$",
     );
     await setup.close();
-    const raw = openPostgres(url, 1);
+    const raw = openPostgres(url.toString(), 1);
     onTestFinished(() => raw.close());
     return raw;
   }
   const synchronousCommit = async (client: SqlClient): Promise<unknown> =>
     (await client.query<{ synchronous_commit: string }>("SHOW synchronous_commit"))[0]?.synchronous_commit;
 
-  it("runs a relaxed statement with synchronous_commit off and returns the connection with it on", async () => {
+  it("runs relaxed statements with synchronous_commit off and the main pool's with it on", async () => {
     const raw = await openRaw();
     expect(await synchronousCommit(raw)).toBe("on");
     expect(await synchronousCommit(raw.relaxed)).toBe("off");
-    // One pooled connection: the same session, back at its default.
+    // Interleaved on one connection per pool: neither session's setting leaks into the other.
     expect(await synchronousCommit(raw)).toBe("on");
+    expect(await raw.transaction(null, (tx) => synchronousCommit(tx))).toBe("on");
+    expect(await synchronousCommit(raw.relaxed)).toBe("off");
   });
 
-  it("rolls back a failed relaxed statement and leaves the connection at its default, outside a transaction", async () => {
+  it("runs each relaxed statement in its own commit, also after one failed", async () => {
     const raw = await openRaw();
     await expect(raw.relaxed.run("INSERT INTO no_such_table VALUES (1)")).rejects.toMatchObject({
       code: "STORE_UNAVAILABLE",
     });
-    expect(await synchronousCommit(raw)).toBe("on");
+    expect(await synchronousCommit(raw.relaxed)).toBe("off");
     // Outside a transaction, now() moves between statements.
-    const [a] = await raw.query<{ t: string }>("SELECT now()::text AS t");
+    const [a] = await raw.relaxed.query<{ t: string }>("SELECT now()::text AS t");
     await setTimeout(5);
-    const [b] = await raw.query<{ t: string }>("SELECT now()::text AS t");
+    const [b] = await raw.relaxed.query<{ t: string }>("SELECT now()::text AS t");
     expect(b?.t).not.toBe(a?.t);
+    // A relaxed write is committed, and so seen at once by the main pool.
+    await raw.relaxed.run("CREATE TABLE relaxed_seen (n int)");
+    await raw.relaxed.run("INSERT INTO relaxed_seen VALUES (7)");
+    expect(await raw.query("SELECT n FROM relaxed_seen")).toEqual([{ n: 7 }]);
+  });
+
+  it("keeps session options of the store URL on both pools", async () => {
+    const raw = await openRaw("-c statement_timeout=12345");
+    const timeout = async (client: SqlClient): Promise<unknown> =>
+      (await client.query<{ statement_timeout: string }>("SHOW statement_timeout"))[0]?.statement_timeout;
+    expect(await timeout(raw)).toBe("12345ms");
+    expect(await timeout(raw.relaxed)).toBe("12345ms");
+    expect(await synchronousCommit(raw.relaxed)).toBe("off");
+    expect(await synchronousCommit(raw)).toBe("on");
   });
 
   it("writes artefacts and flows relaxed and appends audit entries durably", async () => {

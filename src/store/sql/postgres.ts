@@ -21,6 +21,22 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * `url` with `option` added to the session options sent at connect. Put into the URL itself, since pg
+ * lets a URL's own `options` parameter override the Pool's `options`; an operator's options are kept.
+ */
+export function withSessionOption(url: string, option: string): string {
+  try {
+    const u = new URL(url);
+    const own = u.searchParams.get("options");
+    u.searchParams.set("options", own === null || own.trim() === "" ? option : `${own} ${option}`);
+    return u.toString();
+  } catch {
+    // Unparseable: the main pool reports it the same way.
+    return url;
+  }
+}
+
 /** Maps connection and server failures to one-line causes a person can act on. */
 export function postgresError(err: unknown, url: string): AppError {
   const e = err as { code?: string; message?: string };
@@ -49,7 +65,7 @@ export function postgresError(err: unknown, url: string): AppError {
   return new AppError("STORE_UNAVAILABLE", message, { cause: err });
 }
 
-/** PostgreSQL through a pg pool. Named locks are transaction-scoped advisory locks. */
+/** PostgreSQL through a pg pool (and a second one for relaxed writes). Named locks are transaction-scoped advisory locks. */
 export function openPostgres(url: string, poolSize: number): SqlDriver {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection must not crash the process; the next query reports it.
@@ -78,48 +94,26 @@ export function openPostgres(url: string, poolSize: number): SqlDriver {
   const direct = wrap(pool);
 
   /**
-   * Relaxed durability: the statement runs in its own transaction with `SET LOCAL synchronous_commit = off`,
-   * so COMMIT returns before its WAL record is flushed. A server crash may lose the last such commits
-   * (up to 3 × wal_writer_delay), never consistency; the setting ends with the transaction, so the
-   * pooled connection goes back as it came. https://www.postgresql.org/docs/current/wal-async-commit.html
+   * Relaxed durability: a second, smaller pool whose sessions run with `synchronous_commit = off`, so a
+   * statement's COMMIT returns before its WAL record is flushed — one round trip per write, where a
+   * `SET LOCAL` inside BEGIN … COMMIT took three. A server crash may lose the last such commits (up to
+   * 3 × wal_writer_delay), never consistency; the main pool's sessions keep the server's setting.
+   * https://www.postgresql.org/docs/current/wal-async-commit.html
    */
-  const relaxedly = async <T>(fn: (c: SqlClient) => Promise<T>): Promise<T> => {
-    let conn: pg.PoolClient;
-    try {
-      conn = await pool.connect();
-    } catch (err) {
-      throw postgresError(err, url);
-    }
-    let broken: unknown = null;
-    const onError = (err: unknown): void => {
-      broken = err;
-    };
-    conn.on("error", onError);
-    try {
-      // One round trip for both: without parameters pg sends a simple query, which may hold several.
-      await conn.query("BEGIN; SET LOCAL synchronous_commit = off");
-      const result = await fn(wrap(conn));
-      await conn.query("COMMIT");
-      return result;
-    } catch (err) {
-      await conn.query("ROLLBACK").catch((rollbackErr: unknown) => (broken ??= rollbackErr));
-      // The statement's own failure is already mapped; BEGIN's or COMMIT's is not.
-      throw err instanceof AppError ? err : postgresError(err, url);
-    } finally {
-      conn.off("error", onError);
-      conn.release(broken ? (broken as Error) : undefined);
-    }
-  };
+  const relaxedPool = new pg.Pool({
+    connectionString: withSessionOption(url, "-c synchronous_commit=off"),
+    max: Math.max(1, Math.ceil(poolSize / 2)),
+    connectionTimeoutMillis: 10_000,
+  });
+  relaxedPool.on("error", () => undefined);
+  const relaxed = wrap(relaxedPool);
 
   return {
     flavour: "postgres",
     location: redactUrl(url),
     query: direct.query,
     run: direct.run,
-    relaxed: {
-      query: (sql, params) => relaxedly((c) => c.query(sql, params)),
-      run: (sql, params) => relaxedly((c) => c.run(sql, params)),
-    },
+    relaxed,
     async transaction<T>(lock: TxLock | null, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
       for (let attempt = 1; ; attempt++) {
         let conn: pg.PoolClient;
@@ -167,7 +161,7 @@ export function openPostgres(url: string, poolSize: number): SqlDriver {
       return rows.map((r) => r.name);
     },
     async close() {
-      await pool.end();
+      await Promise.all([pool.end(), relaxedPool.end()]);
     },
   };
 }
