@@ -59,48 +59,11 @@ export function sqliteError(err: unknown, file: string): AppError {
 }
 
 /**
- * The turn queue of every connection this process has open on one file. better-sqlite3 is synchronous: a
- * connection waiting for SQLite's write lock sleeps in the busy handler with the event loop blocked, so if
- * another connection of the same process held that lock across an `await` it could never commit, and the
- * waiter failed with SQLITE_BUSY after the busy timeout. Connections of one process therefore take turns
- * here; other processes still wait on the file lock.
+ * Statements on one connection, prepared once by their `$1`-style text: the token path runs the same few
+ * statements thousands of times a second, and preparing one costs about as much as running it.
  */
-const fileQueues = new Map<string, { tail: Promise<unknown>; connections: number }>();
-
-/**
- * SQLite through better-sqlite3. WAL mode so CLI readers work beside a running server; FULL sync so a
- * committed audit entry survives power loss; BEGIN IMMEDIATE so writers from other processes wait their
- * turn instead of failing halfway.
- */
-export function openSqlite(file: string): SqlDriver {
-  let opened: Database.Database | undefined;
-  let key: string | null;
-  let wal: boolean;
-  try {
-    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
-    opened = new Database(file, { timeout: 5000 });
-    // An in-memory database (and a file system without shared memory) stays in another journal mode.
-    wal = opened.pragma("journal_mode = WAL", { simple: true }) === "wal";
-    opened.pragma("synchronous = FULL");
-    opened.pragma("foreign_keys = ON");
-    key = file === ":memory:" ? null : realpathSync(file);
-  } catch (err) {
-    if (opened?.open) opened.close();
-    if ((err as { code?: string }).code === "EACCES" || (err as { code?: string }).code === "EROFS") {
-      throw new AppError(
-        "STORE_UNAVAILABLE",
-        `cannot create the data directory ${dirname(file)}: ${describeError(err)}`,
-        {
-          cause: err,
-        },
-      );
-    }
-    throw sqliteError(err, file);
-  }
-  const db = opened;
-
-  // Prepared statements by their `$1`-style text: the token path runs the same few statements thousands
-  // of times a second, and preparing one costs about as much as running it. Oldest out first when full.
+function clientOf(db: Database.Database, file: string): SqlClient {
+  // Oldest out first when full.
   const statements = new Map<string, { stmt: Database.Statement; order: number[] }>();
   const prepared = (sql: string, params: readonly unknown[]): [Database.Statement, unknown[]] => {
     let entry = statements.get(sql);
@@ -117,7 +80,7 @@ export function openSqlite(file: string): SqlDriver {
     return [entry.stmt, entry.order.map((i) => params[i])];
   };
 
-  const client: SqlClient = {
+  return {
     async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
       try {
         const [stmt, values] = prepared(sql, params);
@@ -135,6 +98,65 @@ export function openSqlite(file: string): SqlDriver {
       }
     },
   };
+}
+
+/**
+ * The turn queue of every connection this process has open on one file. better-sqlite3 is synchronous: a
+ * connection waiting for SQLite's write lock sleeps in the busy handler with the event loop blocked, so if
+ * another connection of the same process held that lock across an `await` it could never commit, and the
+ * waiter failed with SQLITE_BUSY after the busy timeout. Connections of one process therefore take turns
+ * here; other processes still wait on the file lock.
+ */
+const fileQueues = new Map<string, { tail: Promise<unknown>; connections: number }>();
+
+/**
+ * SQLite through better-sqlite3. WAL mode so CLI readers work beside a running server; FULL sync so a
+ * committed audit entry survives power loss; BEGIN IMMEDIATE so writers from other processes wait their
+ * turn instead of failing halfway.
+ */
+export function openSqlite(file: string): SqlDriver {
+  let opened: Database.Database | undefined;
+  let relaxedDb: Database.Database | null = null;
+  let key: string | null;
+  try {
+    if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+    opened = new Database(file, { timeout: 5000 });
+    // An in-memory database (and a file system without shared memory) stays in another journal mode.
+    const wal = opened.pragma("journal_mode = WAL", { simple: true }) === "wal";
+    opened.pragma("synchronous = FULL");
+    opened.pragma("foreign_keys = ON");
+    key = file === ":memory:" ? null : realpathSync(file);
+    // Relaxed durability: in WAL mode, synchronous = NORMAL commits without syncing the WAL. SQLite stays
+    // consistent and keeps the commit through a process crash; only a power failure or OS crash can lose
+    // it, and only until the next FULL commit or checkpoint syncs the WAL up to there (the WAL is one file
+    // for every connection, so a durable commit after a relaxed one makes both durable). The setting is
+    // per connection, so relaxed statements get a second connection that keeps it, instead of setting it
+    // and putting it back around each (two pragmas prepared afresh per write). Outside WAL (in memory, where
+    // a second connection would be another database) NORMAL would be no faster, and in a rollback journal
+    // less safe. https://www.sqlite.org/pragma.html#pragma_synchronous
+    if (wal) {
+      relaxedDb = new Database(file, { timeout: 5000 });
+      relaxedDb.pragma("synchronous = NORMAL");
+      relaxedDb.pragma("foreign_keys = ON");
+    }
+  } catch (err) {
+    if (relaxedDb?.open) relaxedDb.close();
+    if (opened?.open) opened.close();
+    if ((err as { code?: string }).code === "EACCES" || (err as { code?: string }).code === "EROFS") {
+      throw new AppError(
+        "STORE_UNAVAILABLE",
+        `cannot create the data directory ${dirname(file)}: ${describeError(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    throw sqliteError(err, file);
+  }
+  const db = opened;
+
+  const client = clientOf(db, file);
+  const relaxedClient = relaxedDb === null ? client : clientOf(relaxedDb, file);
 
   // Statements and transactions of all this process's connections to the file take turns (see fileQueues).
   const shared = (key !== null && fileQueues.get(key)) || { tail: Promise.resolve(), connections: 0 };
@@ -147,32 +169,14 @@ export function openSqlite(file: string): SqlDriver {
     return next;
   };
 
-  // Relaxed durability: in WAL mode, synchronous = NORMAL commits without syncing the WAL. SQLite stays
-  // consistent and keeps the commit through a process crash; only a power failure or OS crash can lose it,
-  // and only until the next FULL commit or checkpoint syncs the WAL up to there (a durable commit after a
-  // relaxed one therefore makes both durable). The pragma is per connection: it is set and put back
-  // inside the turn, so no other statement ever runs under it. https://www.sqlite.org/pragma.html#pragma_synchronous
-  const relaxedly = <T>(fn: () => Promise<T>): Promise<T> =>
-    exclusive(async () => {
-      // Outside WAL (in memory) NORMAL would be no faster, and in a rollback journal less safe.
-      if (!wal) return fn();
-      // db.pragma prepares afresh each time: SQLite applies this pragma while preparing, not when run.
-      db.pragma("synchronous = NORMAL");
-      try {
-        return await fn();
-      } finally {
-        db.pragma("synchronous = FULL");
-      }
-    });
-
   return {
     flavour: "sqlite",
     location: file,
     query: (sql, params) => exclusive(() => client.query(sql, params)),
     run: (sql, params) => exclusive(() => client.run(sql, params)),
     relaxed: {
-      query: (sql, params) => relaxedly(() => client.query(sql, params)),
-      run: (sql, params) => relaxedly(() => client.run(sql, params)),
+      query: (sql, params) => exclusive(() => relaxedClient.query(sql, params)),
+      run: (sql, params) => exclusive(() => relaxedClient.run(sql, params)),
     },
     transaction<T>(_lock: TxLock | null, fn: (tx: SqlClient) => Promise<T>): Promise<T> {
       // BEGIN IMMEDIATE takes SQLite's single write lock, which serialises every named lock at once.
@@ -197,6 +201,7 @@ export function openSqlite(file: string): SqlDriver {
     async close() {
       await own;
       if (!db.open) return;
+      relaxedDb?.close();
       db.close();
       if (--shared.connections === 0 && key !== null) fileQueues.delete(key);
     },
