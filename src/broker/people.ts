@@ -77,6 +77,18 @@ type Linked =
   | { readonly ok: true; readonly person: Person; readonly via: "link" | "rule" | "just-in-time" }
   | Extract<ResolveOutcome, { ok: false }>;
 
+/** Claims computed lately for one person and target, with what they were computed from. */
+interface RecentClaims {
+  readonly claims: PersonClaims;
+  readonly kept: Kept;
+  readonly policy: Policy | undefined;
+  /** performance.now() when computed. */
+  readonly at: number;
+}
+
+/** At most this many persons' recent claims are kept (a few MB). */
+const RECENT_CLAIMS_LIMIT = 20_000;
+
 /** Sign-in links made by rules or just in time are serialised across instances with this store lease. */
 const LINK_LEASE = "sign-in-link";
 const LINK_LEASE_TTL_MS = 30_000;
@@ -93,6 +105,8 @@ export class StorePersonDirectory implements PersonDirectory {
   private kept: { value: Kept; checkedAt: number } | null = null;
   private loading: Promise<Kept> | null = null;
   private policies: { value: readonly Policy[]; signature: string; checkedAt: number } | null = null;
+  /** Claims computed lately, by person and target (see {@link StorePersonDirectory.claims}). */
+  private recentClaims = new Map<string, RecentClaims>();
   /** Links in progress in this process, so two sign-ins of one new account make one link. */
   private linking: Promise<unknown> = Promise.resolve();
 
@@ -271,10 +285,38 @@ export class StorePersonDirectory implements PersonDirectory {
 
   // ------------------------------------------------------------------------------------------ claims
 
+  /**
+   * A person's claims for a target. They are computed at every token and userinfo call, so a person's
+   * claims are kept for up to `recheckMs` while the kept snapshots and the policy stay the same objects:
+   * a person disabled in a newly kept snapshot still stops getting them within `recheckMs` of the snapshot
+   * being stored (that is when a newer one is looked for), and a change to the person's record (an unlink,
+   * removal) counts within `recheckMs`. No claims (unknown, disabled) are never kept, so they are asked anew.
+   */
   async claims(personId: string, targetId: string | undefined): Promise<PersonClaims | null> {
-    const [person, kept] = await Promise.all([this.store.getPerson(personId), this.keptSnapshots()]);
-    if (person === null) return null;
+    const kept = await this.keptSnapshots();
     const policy = targetId === undefined ? undefined : this.policyFor(targetId);
+    const key = `${personId}\u0000${targetId ?? ""}`;
+    const at = performance.now();
+    const recent = this.recentClaims.get(key);
+    if (
+      recent !== undefined &&
+      recent.kept === kept &&
+      recent.policy === policy &&
+      at - recent.at < this.recheckMs
+    )
+      return recent.claims;
+    const person = await this.store.getPerson(personId);
+    if (person === null) return null;
+    const claims = this.claimsFor(person, kept, policy);
+    if (claims !== null && this.recheckMs > 0) {
+      // Bounded: past the limit, start over rather than track ages (entries are cheap to recompute).
+      if (this.recentClaims.size >= RECENT_CLAIMS_LIMIT) this.recentClaims = new Map();
+      this.recentClaims.set(key, { claims, kept, policy, at });
+    }
+    return claims;
+  }
+
+  private claimsFor(person: Person, kept: Kept, policy: Policy | undefined): PersonClaims | null {
     const orgChartSource = this.config.sync.orgChartSource ?? this.config.identity.primarySource;
     const primarySource = this.config.identity.primarySource;
     return claimsOf({

@@ -7,6 +7,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { stringify } from "yaml";
 import { AuditLog } from "../../src/audit/log.js";
@@ -455,6 +456,35 @@ function describePeople(flavour: Flavour): void {
       onTestFinished(() => rmSync(file, { force: true }));
       const two = await people.claims(await env.personOf(DING, "ding-2"), "scratch");
       expect(two?.roles).toContain(HESI_ROLES.approver);
+    });
+
+    it("keeps a person's claims for at most recheckMs; a newly kept snapshot disabling them ends them at the next check", async () => {
+      const env = await seeded();
+      const people = createPersonDirectory({
+        config: config(),
+        store: env.store,
+        audit: env.audit,
+        recheckMs: 1_000,
+      });
+      const one = await env.personOf(DING, "ding-1");
+      const two = await env.personOf(DING, "ding-2");
+      expect((await people.claims(one, "hesi-main"))?.roles).toContain(HESI_ROLES.accountant);
+      expect((await people.claims(two, "hesi-main"))?.roles).toContain(HESI_ROLES.approver);
+      // The person's record loses its accounts: the kept claims still count, until recheckMs has passed.
+      await env.store.savePeople([{ id: one, accounts: [] }]);
+      expect((await people.claims(one, "hesi-main"))?.roles).toContain(HESI_ROLES.accountant);
+      // The next sync's read: 李娜 was disabled in DingTalk.
+      const next = keptDingTalk();
+      const disabled = {
+        ...next,
+        startedAt: "2026-03-01T09:00:00.000Z",
+        finishedAt: "2026-03-01T09:00:00.000Z",
+        people: next.people.map((p) => (p.subject === "ding-2" ? { ...p, status: "disabled" as const } : p)),
+      };
+      await env.store.putLatestSnapshot(DING, JSON.stringify(disabled), disabled.finishedAt);
+      await sleep(1_100);
+      expect((await people.claims(one, "hesi-main"))?.roles ?? []).not.toContain(HESI_ROLES.accountant);
+      expect(await people.claims(two, "hesi-main")).toBeNull();
     });
 
     it("gives claims with the roles the 合思 policy grants, and null for a disabled or unknown person", async () => {
