@@ -39,6 +39,18 @@ export function createApp(deps: AppDeps): Express {
         res.setHeader("x-request-id", id);
         return id;
       },
+      // Paths only, no query strings, and no response headers: sign-in callbacks carry codes and states in
+      // the query, and redirects (authorization responses, /launch's 合思 link) carry codes and bearer
+      // links in Location.
+      serializers: {
+        req: (req: { id?: unknown; method?: string; url?: string; remoteAddress?: string }) => ({
+          id: req.id,
+          method: req.method,
+          path: (req.url ?? "").split("?")[0],
+          remoteAddress: req.remoteAddress,
+        }),
+        res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+      },
       // Health probes every few seconds would drown the log.
       autoLogging: {
         ignore: (req) => req.url === "/healthz" || req.url === "/readyz" || req.url === "/metrics",

@@ -135,7 +135,8 @@ export async function verifyPassword(
   if (!result.ok && result.code === "INVALID_CREDENTIALS") {
     const wait =
       INVALID_CREDENTIALS_FLOOR_MS + randomInt(FLOOR_JITTER_MS + 1) - (performance.now() - started);
-    if (wait > 0) await sleep(wait);
+    // Node timers may fire up to a millisecond early by performance.now(): round up so the floor holds.
+    if (wait > 0) await sleep(Math.ceil(wait) + 1);
   }
   return result;
 }
