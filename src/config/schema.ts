@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { consoleConfigSchema } from "../admin/config.js";
 import { checkIdentitySources, identityConfigSchema } from "../identity/config.js";
 import { SOURCE_CONFIG_SCHEMAS, type SourceConfigEntry } from "../sources/registry.js";
 import { TARGET_CONFIG_SCHEMAS, type TargetConfigEntry } from "../targets/registry.js";
@@ -308,6 +309,9 @@ export const configSchema = z
       })
       .prefault({})
       .describe("Sign-in: the OpenID Connect provider for finance platforms, sessions and sign-in sources."),
+    console: consoleConfigSchema.describe(
+      "The console (/console) and the admin API (/api/v1): who may use them, and automation clients.",
+    ),
     sync: z
       .strictObject({
         orgChartSource: kebabId
