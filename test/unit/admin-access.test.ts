@@ -6,7 +6,10 @@ import {
   type AdminRole,
   type Caller,
 } from "../../src/admin/access.js";
+import { accessPolicy, clientCaller, consoleRolesOf } from "../../src/admin/callers.js";
 import { consoleConfigSchema } from "../../src/admin/config.js";
+import { buildDirectoryFacts, buildPersonFacts } from "../../src/policy/facts.js";
+import { AD, DINGTALK, FINANCE_CASHIERS, linked } from "../fixtures/policy/directory.js";
 
 const caller = (...roles: AdminRole[]): Caller => ({
   actor: "person:p_1",
@@ -49,5 +52,47 @@ describe("admin access", () => {
         expect.stringMatching(/^apiClients\.0\.clientSecret: must be at least 32/),
       ]),
     );
+  });
+});
+
+describe("console roles of a person", () => {
+  const directories = buildDirectoryFacts([DINGTALK, AD]);
+  const access = consoleConfigSchema.parse({
+    access: [
+      { role: "viewer", people: ["dingtalk-hq:lina"] },
+      { role: "auditor", when: { group: `ad-hq:${FINANCE_CASHIERS}` } },
+      { role: "security-admin", when: { leaderOf: "any" } },
+    ],
+  }).access;
+  const policy = accessPolicy(access);
+  const rolesOf = (userid: string, guid?: string): string[] => {
+    const person = linked(userid, guid);
+    return [...consoleRolesOf(person, buildPersonFacts(person, directories), access, policy)].sort();
+  };
+
+  it("gives roles by a named account and by conditions, judged like policy rules", () => {
+    // A Finance Cashier in AD and the leader of 财务部.
+    expect(rolesOf("zhangwei", "guid-zhangwei")).toEqual(["auditor", "security-admin"]);
+    // A leader through the department's leader list only.
+    expect(rolesOf("zhaolei")).toEqual(["security-admin"]);
+  });
+
+  it("gives nothing by a condition met only by a disabled account, and nothing to whom no rule names", () => {
+    // lina is a Finance Cashier in AD, but that account is disabled: only the rule naming her counts.
+    expect(rolesOf("lina", "guid-lina")).toEqual(["viewer"]);
+    // A Retail Cashier (same cn, another OU) and no leader.
+    expect(rolesOf("chenjie", "guid-chenjie")).toEqual([]);
+  });
+
+  it("names API clients by their configured roles, and nobody else", () => {
+    const clients = consoleConfigSchema.parse({
+      apiClients: [{ clientId: "reports", clientSecret: "x".repeat(32), roles: ["auditor"] }],
+    }).apiClients;
+    expect(clientCaller("reports", clients)).toEqual({
+      actor: "client:reports",
+      name: "reports",
+      roles: new Set(["auditor"]),
+    });
+    expect(clientCaller("finance-app", clients)).toBeNull();
   });
 });
