@@ -1,9 +1,8 @@
-import { chainEvents, checkEvent } from "../audit/chain.js";
 import { AuditLog } from "../audit/log.js";
 import type { Config } from "../config/load.js";
 import { AppError } from "../domain/errors.js";
-import type { JsonObject } from "../domain/json.js";
-import type { AccountRef, LinkDecision, ReviewItem } from "../identity/link.js";
+import { parseAccount, recordLinkDecision, showAccount } from "../identity/decisions.js";
+import type { ReviewItem } from "../identity/link.js";
 import { loadKeys } from "../keys/keys.js";
 import { openStore } from "../store/index.js";
 
@@ -12,24 +11,6 @@ export type DecisionRequest =
   | { kind: "link"; account: string; personId: string; by: string; comment?: string }
   | { kind: "unlink"; account: string; personId: string; by: string; comment?: string }
   | { kind: "ignore"; account: string; by: string; comment?: string };
-
-const AUDIT_ACTIONS = { link: "identity.linked", unlink: "identity.unlinked", ignore: "identity.ignored" };
-
-/** Parses `sourceId:subject`; the subject may itself contain colons (source ids never do). */
-export function parseAccount(text: string): AccountRef {
-  const i = text.indexOf(":");
-  const sourceId = i < 0 ? "" : text.slice(0, i);
-  const subject = i < 0 ? "" : text.slice(i + 1);
-  if (sourceId.trim() === "" || subject.trim() === "") {
-    throw new AppError(
-      "INPUT_INVALID",
-      `account "${text}" is not of the form SOURCE:SUBJECT (e.g. wecom-hq:zhangwei — the source id from the config and the account's subject)`,
-    );
-  }
-  return { sourceId, subject };
-}
-
-const showAccount = (a: AccountRef): string => `${a.sourceId}:${a.subject}`;
 
 /** `idbridge identities review`: the review queue as text for a person, or as JSON. */
 export function formatReviewQueue(items: readonly ReviewItem[], format: "text" | "json"): string {
@@ -66,7 +47,7 @@ export async function reviewQueue(config: Config, format: "text" | "json"): Prom
 
 /**
  * `idbridge identities link|unlink|ignore`: checks the request against the stored people and the config,
- * and stores the decision with its audit entry in one transaction.
+ * and stores the decision with its audit entry in one transaction (src/identity/decisions.ts).
  */
 export async function recordDecision(config: Config, request: DecisionRequest, now: Date): Promise<string> {
   const account = parseAccount(request.account);
@@ -74,40 +55,6 @@ export async function recordDecision(config: Config, request: DecisionRequest, n
   if (by === "") throw new AppError("INPUT_INVALID", "--by: the name of the admin deciding is required");
   const store = await openStore({ url: config.store.url, poolSize: 1 });
   try {
-    const people = await store.listPeople();
-    const knownSources = new Set([
-      ...config.sources.map((s) => s.id),
-      ...people.flatMap((p) => p.accounts.map((a) => a.sourceId)),
-    ]);
-    if (!knownSources.has(account.sourceId)) {
-      throw new AppError(
-        "INPUT_INVALID",
-        `no source "${account.sourceId}" (configured: ${config.sources.map((s) => s.id).join(", ") || "none"}); ` +
-          "give the account as SOURCE:SUBJECT",
-      );
-    }
-    if (request.kind !== "ignore" && !people.some((p) => p.id === request.personId)) {
-      throw new AppError(
-        "INPUT_INVALID",
-        `no person "${request.personId}" in the store (person ids look like p_…; see the candidates in idbridge identities review)`,
-      );
-    }
-    const base = {
-      account,
-      by,
-      at: now.toISOString(),
-      ...(request.comment === undefined ? {} : { comment: request.comment }),
-    };
-    const decision: LinkDecision =
-      request.kind === "ignore"
-        ? { ...base, kind: "ignore" }
-        : { ...base, kind: request.kind, personId: request.personId };
-    const details: JsonObject = {
-      account: showAccount(account),
-      ...(request.kind === "ignore" ? {} : { personId: request.personId }),
-      ...(request.comment === undefined ? {} : { comment: request.comment }),
-    };
-
     const keys = await loadKeys(config.keys.dir);
     const audit = new AuditLog(store, keys.audit, {
       checkpointEvery: config.audit.checkpointEvery,
@@ -115,15 +62,13 @@ export async function recordDecision(config: Config, request: DecisionRequest, n
       now: () => now,
     });
     try {
-      // The decision and its audit entry are stored together or not at all.
-      const event = {
+      await recordLinkDecision(store, request, {
         actor: `cli:${by}`,
-        action: AUDIT_ACTIONS[request.kind],
-        subject: request.kind === "ignore" ? showAccount(account) : request.personId,
-        details,
-      };
-      checkEvent(event);
-      await store.addLinkDecision(decision, (head) => chainEvents(head, [event], now.toISOString()));
+        by,
+        ...(request.comment === undefined ? {} : { comment: request.comment }),
+        now,
+        sourceIds: config.sources.map((s) => s.id),
+      });
     } finally {
       // Signs a checkpoint over the new entry, as the server does when it stops.
       await audit.close();

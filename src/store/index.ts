@@ -10,6 +10,7 @@ export type {
   ChainHead,
   Checkpoint,
   InstanceInfo,
+  ListPosition,
   StoreHealth,
   TargetLink,
   TargetLinkKind,

@@ -97,6 +97,14 @@ export type PlanStatus =
   /** Nothing to change. */
   | "empty";
 
+/** Where a newest-first listing continues: the rows older than `at`, or as old with an id below `id`. */
+export interface ListPosition {
+  /** Time of the last row seen (a plan's createdAt, a run's startedAt). */
+  readonly at: string;
+  /** Id of the last row seen. */
+  readonly id: string;
+}
+
 /** A person's (or the automatic) decision about a plan. */
 export interface PlanDecision {
   /** approved, rejected, or auto-approved (low risk, allowed by the config). */
@@ -299,11 +307,12 @@ export interface Store {
   insertPlan(plan: PlanRecord): Promise<string[]>;
   /** A plan with its content; null when unknown. */
   getPlan(id: string): Promise<PlanRecord | null>;
-  /** Plans without content, newest first. */
+  /** Plans without content, newest first; with `before`, only those after that position (paging). */
   listPlans(filter: {
     target?: string;
     statuses?: readonly PlanStatus[];
     limit: number;
+    before?: ListPosition;
   }): Promise<PlanListing[]>;
   /**
    * Moves a plan to `to` only if its status is one of `from` (compare-and-set; two approvals or two
@@ -335,8 +344,8 @@ export interface Store {
   insertSyncRun(run: SyncRunRecord): Promise<void>;
   /** Updates a run (status, end, plan, summary). */
   updateSyncRun(run: SyncRunRecord): Promise<void>;
-  /** Runs, newest first. */
-  listSyncRuns(filter: { target?: string; limit: number }): Promise<SyncRunRecord[]>;
+  /** Runs, newest first; with `before`, only those after that position (paging). */
+  listSyncRuns(filter: { target?: string; limit: number; before?: ListPosition }): Promise<SyncRunRecord[]>;
 
   /**
    * Takes or renews the lease `name` for `holder` until now + ttlMs; true when `holder` holds it after

@@ -59,6 +59,17 @@ export interface ReadRequest {
   readonly incremental: boolean;
 }
 
+/** How a decision on a plan is taken beyond the CLI's `--by NAME`. */
+export interface DecideOptions {
+  /**
+   * The authenticated audit actor (`person:<id>`, `client:<id>`) when the decider was signed in; without
+   * it the actor is `person:<by>`, the name the CLI was given.
+   */
+  readonly actor?: string;
+  /** The content hash the decider reviewed: a plan with another hash is refused (PLAN_STALE). */
+  readonly hash?: string;
+}
+
 /** What started a run. */
 export type Trigger = SyncRunRecord["trigger"];
 
@@ -381,13 +392,13 @@ export class SyncService {
   }
 
   /** A person approves a pending plan. */
-  async approve(id: string, by: string, comment?: string): Promise<PlanRecord> {
-    return this.decide(id, "approved", by, comment);
+  async approve(id: string, by: string, comment?: string, options?: DecideOptions): Promise<PlanRecord> {
+    return this.decide(id, "approved", by, comment, options);
   }
 
   /** A person rejects a pending or approved plan; it is never applied. */
-  async reject(id: string, by: string, comment?: string): Promise<PlanRecord> {
-    return this.decide(id, "rejected", by, comment);
+  async reject(id: string, by: string, comment?: string, options?: DecideOptions): Promise<PlanRecord> {
+    return this.decide(id, "rejected", by, comment, options);
   }
 
   private async decide(
@@ -395,6 +406,7 @@ export class SyncService {
     kind: "approved" | "rejected",
     by: string,
     comment?: string,
+    options: DecideOptions = {},
   ): Promise<PlanRecord> {
     const who = by.trim();
     if (who === "")
@@ -402,6 +414,13 @@ export class SyncService {
         expose: true,
       });
     const plan = await this.getPlan(id);
+    // The content is immutable, so a hash that differs means the reviewer saw another plan's content.
+    if (options.hash !== undefined && options.hash !== plan.hash)
+      throw new AppError(
+        "PLAN_STALE",
+        `the plan changed since you opened it: ${id} has content ${plan.hash.slice(0, 12)}…, not ${options.hash.slice(0, 12)}…; open it again`,
+        { expose: true },
+      );
     const from: PlanStatus[] = kind === "approved" ? ["pending"] : ["pending", "approved"];
     const decision: PlanDecision = {
       kind,
@@ -419,11 +438,17 @@ export class SyncService {
       );
     }
     await this.options.audit.record({
-      actor: `person:${who}`,
+      actor: options.actor ?? `person:${who}`,
       action: kind === "approved" ? "plan.approved" : "plan.rejected",
       subject: id,
       target: plan.target,
-      details: { hash: plan.hash, ...(comment ? { comment } : {}), needsApproval: plan.needsApproval },
+      details: {
+        hash: plan.hash,
+        ...(comment ? { comment } : {}),
+        needsApproval: plan.needsApproval,
+        // With an authenticated actor, the name is only for reading; the actor is who it was.
+        ...(options.actor !== undefined ? { by: who } : {}),
+      },
     });
     return updated;
   }
@@ -434,13 +459,15 @@ export class SyncService {
   async apply(
     id: string,
     onProgress?: (done: number, total: number) => void,
+    options: { readonly actor?: string } = {},
   ): Promise<{ plan: PlanRecord; report: ApplyReport }> {
-    return this.withLease(() => this.applyUnlocked(id, onProgress));
+    return this.withLease(() => this.applyUnlocked(id, onProgress, options.actor));
   }
 
   private async applyUnlocked(
     id: string,
     onProgress?: (done: number, total: number) => void,
+    actor = "system",
   ): Promise<{ plan: PlanRecord; report: ApplyReport }> {
     const record = await this.getPlan(id);
     const startFrom: PlanStatus[] = ["approved", "applying", "partial"];
@@ -496,7 +523,7 @@ export class SyncService {
       this.now().toISOString(),
     );
     await this.options.audit.record({
-      actor: "system",
+      actor,
       action: "plan.applied",
       subject: id,
       target: record.target,

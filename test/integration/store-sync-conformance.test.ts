@@ -384,6 +384,65 @@ function describeSyncConformance(flavour: Flavour): void {
         expect(listing).toStrictEqual(rest);
       });
 
+      it("pages plans and sync runs after a position, ties in time broken by id, filters kept", async () => {
+        const { store } = await openFresh();
+        const early = "2026-03-01T01:00:00.000Z";
+        const late = "2026-03-01T02:00:00.000Z";
+        // Distinct targets, so no insert supersedes another.
+        for (const [id, at] of [
+          ["plan_a", early],
+          ["plan_b", late],
+          ["plan_c", late],
+          ["plan_d", late],
+        ] as const)
+          await store.insertPlan(plan(id, `t-${id}`, at, "applied"));
+        const planIds = async (filter: Parameters<Store["listPlans"]>[0]) =>
+          (await store.listPlans(filter)).map((p) => p.id);
+        expect(await planIds({ limit: 10, before: { at: late, id: "plan_c" } })).toEqual([
+          "plan_b",
+          "plan_a",
+        ]);
+        expect(await planIds({ limit: 1, before: { at: late, id: "plan_b" } })).toEqual(["plan_a"]);
+        expect(await planIds({ limit: 10, before: { at: early, id: "plan_a" } })).toEqual([]);
+        expect(await planIds({ limit: 10, target: "t-plan_d", before: { at: late, id: "plan_c" } })).toEqual(
+          [],
+        );
+        expect(
+          await planIds({
+            limit: 10,
+            statuses: ["applied"],
+            before: { at: "2026-03-01T03:00:00.000Z", id: "" },
+          }),
+        ).toEqual(["plan_d", "plan_c", "plan_b", "plan_a"]);
+
+        const run = (id: string, target: string, startedAt: string): SyncRunRecord => ({
+          id,
+          target,
+          trigger: "schedule",
+          startedAt,
+          finishedAt: null,
+          status: "running",
+          planId: null,
+          summary: {},
+        });
+        await store.insertSyncRun(run("run_1", "hesi-main", early));
+        await store.insertSyncRun(run("run_2", "hesi-main", late));
+        await store.insertSyncRun(run("run_3", "hesi-other", late));
+        await store.insertSyncRun(run("run_4", "hesi-main", late));
+        const runIds = async (filter: Parameters<Store["listSyncRuns"]>[0]) =>
+          (await store.listSyncRuns(filter)).map((r) => r.id);
+        expect(await runIds({ limit: 10, before: { at: late, id: "run_4" } })).toEqual([
+          "run_3",
+          "run_2",
+          "run_1",
+        ]);
+        expect(await runIds({ limit: 10, target: "hesi-main", before: { at: late, id: "run_4" } })).toEqual([
+          "run_2",
+          "run_1",
+        ]);
+        expect(await runIds({ limit: 1, before: { at: late, id: "run_2" } })).toEqual(["run_1"]);
+      });
+
       it("transitions a plan only from the expected statuses, setting the decision", async () => {
         const { store } = await openFresh();
         await store.insertPlan(plan("plan_1", "hesi-main", TIME));

@@ -9,6 +9,7 @@ import type {
   ChainHead,
   Checkpoint,
   InstanceInfo,
+  ListPosition,
   OidcArtifact,
   OidcArtifactKeys,
   PlanDecision,
@@ -284,6 +285,7 @@ export class SqlStore implements Store {
     target?: string;
     statuses?: readonly PlanStatus[];
     limit: number;
+    before?: ListPosition;
   }): Promise<PlanListing[]> {
     return sync.listPlans(this.db, filter);
   }
@@ -326,7 +328,7 @@ export class SqlStore implements Store {
     return sync.updateSyncRun(this.db, run);
   }
 
-  listSyncRuns(filter: { target?: string; limit: number }): Promise<SyncRunRecord[]> {
+  listSyncRuns(filter: { target?: string; limit: number; before?: ListPosition }): Promise<SyncRunRecord[]> {
     return sync.listSyncRuns(this.db, filter);
   }
 

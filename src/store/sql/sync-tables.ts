@@ -1,5 +1,6 @@
 import type { JsonObject } from "../../domain/json.js";
 import type {
+  ListPosition,
   PlanDecision,
   PlanItemRecord,
   PlanListing,
@@ -135,7 +136,7 @@ export async function getPlan(db: SqlDriver, id: string): Promise<PlanRecord | n
 /** Plans without content, newest first. */
 export async function listPlans(
   db: SqlDriver,
-  filter: { target?: string; statuses?: readonly PlanStatus[]; limit: number },
+  filter: { target?: string; statuses?: readonly PlanStatus[]; limit: number; before?: ListPosition },
 ): Promise<PlanListing[]> {
   if (filter.statuses?.length === 0) return [];
   const where: string[] = [];
@@ -149,6 +150,7 @@ export async function listPlans(
     params.push(...filter.statuses);
     where.push(`status IN (${filter.statuses.map((_, i) => `$${first + i}`).join(", ")})`);
   }
+  if (filter.before !== undefined) where.push(olderThan("created_at", filter.before, params));
   params.push(filter.limit);
   const rows = await db.query(
     `SELECT ${LISTING_COLUMNS} FROM plans ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
@@ -289,18 +291,33 @@ export async function updateSyncRun(db: SqlDriver, run: SyncRunRecord): Promise<
 /** Runs, newest first. */
 export async function listSyncRuns(
   db: SqlDriver,
-  filter: { target?: string; limit: number },
+  filter: { target?: string; limit: number; before?: ListPosition },
 ): Promise<SyncRunRecord[]> {
-  const rows =
-    filter.target === undefined
-      ? await db.query(`SELECT ${RUN_COLUMNS} FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT $1`, [
-          filter.limit,
-        ])
-      : await db.query(
-          `SELECT ${RUN_COLUMNS} FROM sync_runs WHERE target = $1 ORDER BY started_at DESC, id DESC LIMIT $2`,
-          [filter.target, filter.limit],
-        );
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.target !== undefined) {
+    params.push(filter.target);
+    where.push(`target = $${params.length}`);
+  }
+  if (filter.before !== undefined) where.push(olderThan("started_at", filter.before, params));
+  params.push(filter.limit);
+  const rows = await db.query(
+    `SELECT ${RUN_COLUMNS} FROM sync_runs ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+     ORDER BY started_at DESC, id DESC LIMIT $${params.length}`,
+    params,
+  );
   return rows.map(toRun);
+}
+
+/**
+ * The keyset condition of a newest-first listing ordered by (`column` DESC, id DESC): the rows after
+ * `before` in that order. Unlike an offset, a page stays right while newer rows are inserted.
+ */
+function olderThan(column: string, before: ListPosition, params: unknown[]): string {
+  params.push(before.at, before.id);
+  const at = `$${params.length - 1}`;
+  const id = `$${params.length}`;
+  return `(${column} < ${at} OR (${column} = ${at} AND id < ${id}))`;
 }
 
 // ---------------------------------------------------------------- leases
