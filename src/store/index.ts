@@ -7,6 +7,7 @@ import type { SqlDriver } from "./sql/driver.js";
 export type {
   Store,
   AuditRecord,
+  AuditSearch,
   ChainHead,
   Checkpoint,
   InstanceInfo,

@@ -45,6 +45,24 @@ export interface Checkpoint {
   jws: string;
 }
 
+/** Which audit entries a search selects; every field given narrows it (AND). */
+export interface AuditSearch {
+  /** ISO time, inclusive. */
+  readonly from?: string;
+  /** ISO time, exclusive. */
+  readonly to?: string;
+  /** Exact actor. */
+  readonly actor?: string;
+  /** Exact action, or a prefix ending in `*` (`role.*`). */
+  readonly action?: string;
+  /** Any of these exact actions. */
+  readonly actions?: readonly string[];
+  /** Exact subject. */
+  readonly subject?: string;
+  /** Exact target. */
+  readonly target?: string;
+}
+
 /** A running idbridge server registered in the store. */
 export interface InstanceInfo {
   /** Random id of this process's registration. */
@@ -221,6 +239,11 @@ export interface Store {
   auditHead(): Promise<ChainHead>;
   /** Entries with `afterSeq < seq <= toSeq`, ascending, at most `limit`. */
   readAudit(afterSeq: number, toSeq: number, limit: number): Promise<AuditRecord[]>;
+  /**
+   * Entries matching `filter` with seq below `beforeSeq` (all when null), newest first, at most `limit`:
+   * filtered in the database on indexed columns, so a page never reads the whole log.
+   */
+  searchAudit(filter: AuditSearch, beforeSeq: number | null, limit: number): Promise<AuditRecord[]>;
   /** Stores a checkpoint; returns false if one for that seq already exists. */
   addCheckpoint(checkpoint: Checkpoint): Promise<boolean>;
   /** The checkpoint with the highest seq, if any. */

@@ -151,6 +151,29 @@ export const MIGRATIONS: readonly Migration[] = [
       ],
     },
   },
+  // ---------------------------------------------------------------- audit search (src/store/sql/audit-search.ts)
+  {
+    version: 7,
+    name: "audit search indexes (time, and actor, action, subject, target each with seq)",
+    statements: {
+      // With seq second, a filter on one column walks its index newest first and stops after a page.
+      sqlite: [
+        "CREATE INDEX audit_entries_time ON audit_entries (time)",
+        "CREATE INDEX audit_entries_actor ON audit_entries (actor, seq)",
+        "CREATE INDEX audit_entries_action ON audit_entries (action, seq)",
+        "CREATE INDEX audit_entries_subject ON audit_entries (subject, seq)",
+        "CREATE INDEX audit_entries_target ON audit_entries (target, seq)",
+      ],
+      // Actions compare in byte order (COLLATE "C"): the actions under a prefix are found by seeks in it.
+      postgres: [
+        "CREATE INDEX audit_entries_time ON audit_entries (time)",
+        "CREATE INDEX audit_entries_actor ON audit_entries (actor, seq)",
+        'CREATE INDEX audit_entries_action ON audit_entries (action COLLATE "C", seq)',
+        "CREATE INDEX audit_entries_subject ON audit_entries (subject, seq)",
+        "CREATE INDEX audit_entries_target ON audit_entries (target, seq)",
+      ],
+    },
+  },
 ];
 
 /** The latest schema version this code knows. */

@@ -6,6 +6,7 @@ import type { LinkDecision, ReviewItem } from "../../identity/link.js";
 import type { Person } from "../../identity/person.js";
 import type {
   AuditRecord,
+  AuditSearch,
   ChainHead,
   Checkpoint,
   InstanceInfo,
@@ -24,6 +25,7 @@ import type {
   TargetLinkKind,
 } from "../store.js";
 import type { SqlClient, SqlDriver } from "./driver.js";
+import { searchAuditRows } from "./audit-search.js";
 import * as identity from "./identity-tables.js";
 import * as oidc from "./oidc-tables.js";
 import * as signIn from "./sign-in-tables.js";
@@ -121,6 +123,18 @@ export class SqlStore implements Store {
     const rows = await this.db.query<AuditRow>(
       `SELECT ${AUDIT_COLUMNS} FROM audit_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
       [afterSeq, toSeq, limit],
+    );
+    return rows.map(toRecord);
+  }
+
+  async searchAudit(filter: AuditSearch, beforeSeq: number | null, limit: number): Promise<AuditRecord[]> {
+    const rows = await searchAuditRows<AuditRow>(
+      this.db,
+      this.flavour,
+      AUDIT_COLUMNS,
+      filter,
+      beforeSeq,
+      limit,
     );
     return rows.map(toRecord);
   }
