@@ -46,6 +46,8 @@ export interface ChangeQuery extends PageRequest {
   readonly text?: string;
   /** Only sensitive grants and changes named by an SoD finding. */
   readonly flagged?: boolean;
+  /** Order per person (by name, then id) or per role (by role key, then name); apply order when absent. */
+  readonly groupBy?: "person" | "role";
 }
 
 /** One change as shown to a reviewer: the change itself plus its applied outcome, if any. */
