@@ -119,7 +119,10 @@ export class SyncOperations implements Pick<
     const record = await this.findPlan(id);
     const { changes, ...content } = JSON.parse(record.content) as Plan;
     const flaggedPeople = new Set(content.sod.map((s) => s.person));
-    const matching = changes.filter((c) => filter(c, flaggedPeople));
+    const matching = grouped(
+      changes.filter((c) => filter(c, flaggedPeople)),
+      query.groupBy,
+    );
     const outcomes = new Map((await this.store.listPlanItems(id)).map((item) => [item.key, item]));
     const items: ChangeView[] = matching
       .slice(offset, offset + limit)
@@ -391,6 +394,31 @@ function changeFilter(
       return false;
     return text === undefined || text === "" || changeText(change).includes(text);
   };
+}
+
+/**
+ * Changes per person (by name, then id; changes of no person last) or per role (by role key, then name;
+ * changes of no role last), each group in apply order (a stable sort); as they are without `groupBy`.
+ */
+function grouped(changes: PlanChange[], groupBy: ChangeQuery["groupBy"]): PlanChange[] {
+  if (groupBy === undefined) return changes;
+  if (groupBy !== "person" && groupBy !== "role")
+    throw invalid(`groupBy must be person or role, not "${String(groupBy).slice(0, 40)}"`);
+  // "\uffff" sorts changes without the key after every real one.
+  const last = "\uffff";
+  const name = (c: PlanChange) => ("name" in c ? c.name : last);
+  const id = (c: PlanChange) => ("person" in c ? c.person : last);
+  const role = (c: PlanChange) => ("role" in c ? c.role : last);
+  const compare =
+    groupBy === "person"
+      ? (a: PlanChange, b: PlanChange) =>
+          compareStrings(id(a) === last ? last : name(a), id(b) === last ? last : name(b)) ||
+          compareStrings(id(a), id(b))
+      : (a: PlanChange, b: PlanChange) =>
+          compareStrings(role(a), role(b)) ||
+          compareStrings(name(a), name(b)) ||
+          compareStrings(id(a), id(b));
+  return [...changes].sort(compare);
 }
 
 /** What free text is matched against: names, roles, departments, reasons and lineage, lower-cased. */
