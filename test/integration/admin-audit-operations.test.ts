@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vites
 import type { JSONWebKeySet } from "jose";
 import type { Caller, AdminRole } from "../../src/admin/access.js";
 import { AuditOperations } from "../../src/admin/audit-operations.js";
-import type { AuditEvent } from "../../src/audit/chain.js";
+import { chainEvents, type AuditEvent } from "../../src/audit/chain.js";
 import { matchesFilter } from "../../src/audit/export-format.js";
 import { AuditLog } from "../../src/audit/log.js";
 import type { Config } from "../../src/config/load.js";
@@ -335,6 +335,24 @@ describe.each([sqlite, postgres])("admin audit operations on $name", (flavour) =
       const tampered = exported.replace('"role":"cashier"', '"role":"finance-director"');
       expect(tampered).not.toBe(exported);
       expect(await verifyText(tampered, jwks)).toMatchObject({ ok: false });
+    },
+  );
+
+  it.skipIf(!flavour.available)(
+    "stops an export quietly when the download is abandoned, and the log stays usable",
+    async () => {
+      const e = await env(flavour);
+      // Enough entries (about 300 KB of export) that the export is still writing when the reader goes away.
+      await e.store.appendAudit((head) => chainEvents(head, variedEvents(1000), at(0)));
+      const download = await e.ops.exportAudit(AUDITOR, {}, "jsonl");
+      const first = await new Promise<Buffer>((resolve) => download.body.once("data", resolve));
+      expect(first.toString("utf8")).toMatch(/^\{"createdAt"/);
+      expect(first.length).toBeLessThan(150_000);
+      download.body.destroy();
+      await new Promise((resolve) => setImmediate(resolve));
+      const again = await e.ops.exportAudit(AUDITOR, {}, "jsonl");
+      expect(await verifyText(await text(again.body), keys.jwks)).toMatchObject({ ok: true, toSeq: 1002 });
+      expect(await exportedEntries(e.store)).toHaveLength(2);
     },
   );
 
