@@ -4,9 +4,10 @@
  * why. The policy evaluation is the sync's own (src/policy/explain.ts over evaluatePolicy); account states
  * are judged by src/identity/resolve.ts as sign-in judges them.
  *
- * "Held now" is what the audit log says idbridge applied: the `role.granted` and `role.revoked` entries
- * of the person, replayed in order. It is what idbridge did, not a read of the target (which may have
- * been changed by hand since; the next plan shows that as a change).
+ * "Held now" is what the audit log says idbridge applied: the person's `role.granted` / `role.revoked`
+ * entries (a disabled target account suspends its roles), replayed by src/audit/holdings.ts as the
+ * auditors' views replay them. It is what idbridge did, not a read of the target (which may have been
+ * changed by hand since; the next plan shows that as a change).
  */
 import type { Config } from "../config/load.js";
 import type { LinkedAccount, Person } from "../identity/person.js";
@@ -18,7 +19,8 @@ import type { Policy } from "../policy/schema.js";
 import { proveComplete, type DirectorySnapshot, type SourcePerson } from "../sources/snapshot.js";
 import type { AuditRecord, Store } from "../store/store.js";
 import { DIRECTORY_TYPES } from "../sync/service.js";
-import type { AccountView, PersonRoleView, PersonSummary } from "./contracts.js";
+import { HOLDING_ACTIONS, replayHoldings } from "../audit/holdings.js";
+import type { AccountView, PersonRoleView, PersonSummary, RoleHolder } from "./contracts.js";
 
 /** The kept snapshots of the directory sources, indexed. */
 export interface KeptDirectories {
@@ -167,58 +169,30 @@ export function accountView(account: LinkedAccount, directories: DirectoryFacts)
   };
 }
 
-/** A role idbridge granted a person in a target and has not revoked since. */
-export interface HeldRole {
-  readonly target: string;
-  readonly role: string;
-  readonly targetRole: string;
-  /** Scope label; "" when unscoped. */
-  readonly scope: string;
-  readonly sensitive: boolean;
-}
-
 const heldKey = (target: string, role: string, scope: string): string =>
   `${target}\u0000${role}\u0000${scope}`;
 
-/** Replays one person's `role.granted` / `role.revoked` entries (oldest first) into what they hold. Pure. */
-export function replayHeldRoles(entries: readonly AuditRecord[]): HeldRole[] {
-  const held = new Map<string, HeldRole>();
-  for (const entry of entries) {
-    if (entry.target === null) continue;
-    const { role, targetRole, scope, sensitive } = entry.details;
-    if (typeof role !== "string") continue;
-    const scopeLabel = typeof scope === "string" ? scope : "";
-    const key = heldKey(entry.target, role, scopeLabel);
-    if (entry.action === "role.granted")
-      held.set(key, {
-        target: entry.target,
-        role,
-        targetRole: typeof targetRole === "string" ? targetRole : role,
-        scope: scopeLabel,
-        sensitive: sensitive === true,
-      });
-    else if (entry.action === "role.revoked") held.delete(key);
-  }
-  return [...held.values()];
-}
-
-/** Reads a person's role entries from the audit log, oldest first. */
-export type PersonRoleEntries = (personId: string) => Promise<AuditRecord[]>;
+/** A person's holding entries (grants, revokes, account disables and enables) in pages of this many. */
+const HOLDING_PAGE = 1_000;
 
 /**
- * The role entries of a person by reading the log page by page: linear in the size of the log. The
- * composed service passes an indexed reader (the audit search by subject) instead.
+ * What a person holds now in every target, per the audit log: their holding entries, read newest first
+ * through the indexed audit search by subject, replayed as the audit views replay them.
  */
-export function scanRoleEntries(store: Pick<Store, "auditHead" | "readAudit">): PersonRoleEntries {
-  return async (personId) => {
-    const head = await store.auditHead();
-    const out: AuditRecord[] = [];
-    const page = 5_000;
-    for (let after = 0; after < head.seq; after += page)
-      for (const entry of await store.readAudit(after, head.seq, page))
-        if (entry.subject === personId && entry.action.startsWith("role.")) out.push(entry);
-    return out;
-  };
+export async function heldRoles(store: Pick<Store, "searchAudit">, personId: string): Promise<RoleHolder[]> {
+  const entries: AuditRecord[] = [];
+  let before: number | null = null;
+  for (;;) {
+    const page = await store.searchAudit(
+      { subject: personId, actions: HOLDING_ACTIONS },
+      before,
+      HOLDING_PAGE,
+    );
+    entries.push(...page);
+    if (page.length < HOLDING_PAGE) break;
+    before = page[page.length - 1]!.seq;
+  }
+  return replayHoldings(entries);
 }
 
 /**
@@ -229,11 +203,11 @@ export function rolesInTarget(
   policy: Policy,
   person: Person,
   directories: DirectoryFacts,
-  held: readonly HeldRole[],
+  held: readonly RoleHolder[],
 ): { roles: PersonRoleView[]; explain: string } {
   const { evaluation, text } = explainPerson(policy, person, directories);
   const heldHere = new Map(
-    held.filter((h) => h.target === policy.target).map((h) => [heldKey(h.target, h.role, h.scope), h]),
+    held.filter((h) => h.target === policy.target).map((h) => [heldKey(h.target, h.role, h.scope ?? ""), h]),
   );
   const roles: PersonRoleView[] = [];
   const seen = new Set<string>();
@@ -258,7 +232,7 @@ export function rolesInTarget(
         target: h.target,
         role: h.role,
         targetRole: h.targetRole,
-        ...(h.scope !== "" ? { scope: h.scope } : {}),
+        ...(h.scope !== undefined ? { scope: h.scope } : {}),
         held: true,
         desired: false,
         sensitive: policy.roles[h.role]?.sensitive ?? h.sensitive,

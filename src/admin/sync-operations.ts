@@ -31,14 +31,12 @@ import type {
 } from "./contracts.js";
 import {
   accountView,
+  heldRoles,
   KeptDirectoriesCache,
   profileOrder,
-  replayHeldRoles,
   reviewsOf,
   rolesInTarget,
-  scanRoleEntries,
   summarisePerson,
-  type PersonRoleEntries,
 } from "./people-view.js";
 
 /** Page sizes (contracts: 1..200, default 50). */
@@ -59,11 +57,6 @@ export interface SyncOperationsOptions {
   readonly sync: SyncService;
   /** The audit log (decisions are audited through the sync and the store's decision transaction). */
   readonly audit: AuditLog;
-  /**
-   * A person's `role.*` audit entries, oldest first, for the roles they hold now. Default: a scan of the
-   * log, linear in its size; the composed service passes an indexed reader (the audit search by subject).
-   */
-  readonly roleEntries?: PersonRoleEntries;
   /** Clock. */
   readonly now?: () => Date;
 }
@@ -83,12 +76,10 @@ export class SyncOperations implements Pick<
 > {
   private readonly now: () => Date;
   private readonly kept: KeptDirectoriesCache;
-  private readonly roleEntries: PersonRoleEntries;
 
   constructor(private readonly options: SyncOperationsOptions) {
     this.now = options.now ?? (() => new Date());
     this.kept = new KeptDirectoriesCache(options.store, options.config);
-    this.roleEntries = options.roleEntries ?? scanRoleEntries(options.store);
   }
 
   private get store(): Store {
@@ -247,12 +238,11 @@ export class SyncOperations implements Pick<
       throw new AppError("NOT_FOUND", `no person "${id}" (search people by name, employee number or email)`, {
         expose: true,
       });
-    const [kept, queue, entries] = await Promise.all([
+    const [kept, queue, held] = await Promise.all([
       this.kept.get(),
       this.store.getReviewQueue(),
-      this.roleEntries(id),
+      heldRoles(this.store, id),
     ]);
-    const held = replayHeldRoles(entries);
     const roles: PersonView["roles"][number][] = [];
     const explain: Record<string, string> = {};
     for (const target of this.options.config.targets) {

@@ -444,6 +444,27 @@ function describeOperations(flavour: Flavour): void {
           .map((g) => ({ role: g.role, scope: g.scopeLabel, held: true, desired: true }))
           .sort((a, b) => (a.role < b.role ? -1 : a.role > b.role ? 1 : a.scope < b.scope ? -1 : 1)),
       );
+
+      // Without the cashiers rule, the role is still held (granted, not yet revoked) but no longer desired.
+      const policy = hesiPolicy({ guardrails: SOD });
+      const withoutCashiers = policy.replace(/ {2}- id: cashiers\n.*\n {4}grant: cashier\n/, "");
+      expect(withoutCashiers).not.toBe(policy);
+      env.writePolicy("hesi-main.yaml", withoutCashiers);
+      try {
+        const after = await ops.getPerson(viewer, grant.person);
+        expect(after.roles.find((r) => r.role === "cashier")).toEqual({
+          target: "hesi-main",
+          role: "cashier",
+          targetRole: "出纳",
+          held: true,
+          desired: false,
+          sensitive: true,
+          why: [],
+        });
+        expect(after.explain["hesi-main"]).not.toContain("rule cashiers");
+      } finally {
+        env.writePolicy("hesi-main.yaml", policy);
+      }
     });
 
     it("shows the review queue and records link decisions with the caller as actor", async () => {
