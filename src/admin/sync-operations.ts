@@ -11,7 +11,14 @@ import { recordLinkDecision } from "../identity/decisions.js";
 import type { ReviewItem } from "../identity/link.js";
 import { formatLineage } from "../policy/explain.js";
 import { compareStrings } from "../policy/facts.js";
-import type { ListPosition, PlanListing, PlanRecord, Store, SyncRunRecord } from "../store/store.js";
+import type {
+  ListPosition,
+  PlanListing,
+  PlanRecord,
+  PlanStatus,
+  Store,
+  SyncRunRecord,
+} from "../store/store.js";
 import { APPLY_ORDER, countChanges, type Plan, type PlanChange, type PlanChangeKind } from "../sync/plan.js";
 import type { SyncService } from "../sync/service.js";
 import { requirePermission, type Caller } from "./access.js";
@@ -46,6 +53,17 @@ export const MAX_LIMIT = 200;
 export const MAX_TEXT = 200;
 /** Longest decision comment. */
 export const MAX_COMMENT = 2000;
+
+const PLAN_STATUSES: readonly PlanStatus[] = [
+  "pending",
+  "approved",
+  "rejected",
+  "applying",
+  "applied",
+  "partial",
+  "superseded",
+  "empty",
+];
 
 /** Options of {@link SyncOperations}. */
 export interface SyncOperationsOptions {
@@ -93,6 +111,10 @@ export class SyncOperations implements Pick<
     const limit = pageLimit(query.limit);
     const before = decodeCursor(query.cursor, isPosition);
     const target = optionalText("target", query.target);
+    if (query.status !== undefined && !PLAN_STATUSES.includes(query.status))
+      throw invalid(
+        `unknown plan status "${String(query.status).slice(0, 40)}" (${PLAN_STATUSES.join(", ")})`,
+      );
     const rows = await this.store.listPlans({
       limit: limit + 1,
       ...(query.status !== undefined ? { statuses: [query.status] } : {}),

@@ -232,6 +232,11 @@ function describeOperations(flavour: Flavour): void {
         await expectCode(ops.getPlan(viewer, planId, { cursor }), "INPUT_INVALID", /cursor/);
       await expectCode(ops.listPlans(viewer, { cursor: forged }), "INPUT_INVALID", /cursor/);
       await expectCode(
+        ops.listPlans(viewer, { status: "<b>done</b>" as "applied" }),
+        "INPUT_INVALID",
+        /unknown plan status "<b>done<\/b>"/,
+      );
+      await expectCode(
         ops.getPlan(viewer, planId, { kinds: ["grant", "delete-everything" as "grant"] }),
         "INPUT_INVALID",
         /unknown change kind "delete-everything"/,
