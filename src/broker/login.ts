@@ -77,6 +77,8 @@ interface FlowRecord {
   readonly mode: "web" | "in-app";
   readonly callbackUrl: string;
   readonly keep: Readonly<Record<string, string>>;
+  /** When the flow ends (ms since epoch), to put it back unchanged after a look (older records: absent). */
+  readonly expiresAt?: number;
 }
 
 /** What the login service works with. */
@@ -173,12 +175,9 @@ export class LoginService {
       mode,
       callbackUrl,
       keep: start.keep,
+      expiresAt: this.now() + FLOW_TTL_SECONDS * 1000,
     };
-    await this.options.store.putSignInFlow(
-      state,
-      JSON.stringify(record),
-      this.now() + FLOW_TTL_SECONDS * 1000,
-    );
+    await this.options.store.putSignInFlow(state, JSON.stringify(record), record.expiresAt as number);
     return { ok: true, url: start.url };
   }
 
@@ -211,8 +210,15 @@ export class LoginService {
     }
     const source = this.options.sources.get(sourceId);
     const flow = record.mode === "web" ? source?.connector.web : source?.connector.inApp;
-    if (source === undefined || flow === undefined || flow.kind !== "redirect")
+    if (source === undefined || flow === undefined || flow.kind !== "redirect") {
+      await this.failed(meta, {
+        sourceId,
+        code: "SOURCE_UNKNOWN",
+        reason: "no redirect flow for this source (configuration changed during the sign-in?)",
+        clientId: record.clientId,
+      });
       return { ok: false, code: "SOURCE_UNKNOWN", uid: record.uid };
+    }
     const outcome = await this.guard(sourceId, () =>
       flow.complete({ callbackUrl: record.callbackUrl, state: state as string, params, keep: record.keep }),
     );
@@ -228,8 +234,15 @@ export class LoginService {
   ): Promise<LoginResult> {
     const source = this.options.sources.get(sourceId);
     const password = source?.connector.password;
-    if (source === undefined || password === undefined)
+    if (source === undefined || password === undefined) {
+      await this.failed(meta, {
+        sourceId,
+        code: "SOURCE_UNKNOWN",
+        reason: "no password sign-in source with this id",
+        clientId: interaction.clientId,
+      });
       return { ok: false, code: "SOURCE_UNKNOWN", uid: interaction.uid };
+    }
     const outcome = await this.guard(sourceId, () => password.verify(credentials));
     return this.finish(interaction, source, outcome, meta, credentials.login);
   }
@@ -243,8 +256,15 @@ export class LoginService {
   ): Promise<LoginResult> {
     const source = this.options.sources.get(sourceId);
     const inApp = source?.connector.inApp;
-    if (source === undefined || inApp === undefined || inApp.kind !== "jsapi-code")
+    if (source === undefined || inApp === undefined || inApp.kind !== "jsapi-code") {
+      await this.failed(meta, {
+        sourceId,
+        code: "SOURCE_UNKNOWN",
+        reason: "no DingTalk in-app source with this id",
+        clientId: interaction.clientId,
+      });
       return { ok: false, code: "SOURCE_UNKNOWN", uid: interaction.uid };
+    }
     const outcome = await this.guard(sourceId, () => inApp.complete(code));
     return this.finish(interaction, source, outcome, meta);
   }
@@ -252,10 +272,37 @@ export class LoginService {
   /**
    * Keeps the fields of a cross-site POST callback (SAML) for one GET hop: browsers do not send
    * SameSite=Lax cookies with a cross-site POST, so the binding is checked on the GET that follows.
+   * Only for a source that takes POST callbacks and a RelayState naming a live flow of that source:
+   * anything else is refused (null) without a write, so strangers cannot fill the Store.
    */
-  async stashPost(params: Readonly<Record<string, string>>): Promise<string> {
+  async stashPost(
+    sourceId: string,
+    params: Readonly<Record<string, string>>,
+    meta: RequestMeta,
+  ): Promise<string | null> {
+    const refuse = async (reason: string): Promise<null> => {
+      await this.failed(meta, { sourceId, code: "FLOW_INVALID", reason });
+      return null;
+    };
+    // SAML sources are the ones with SP metadata, and SAML is the one that posts its response.
+    if (this.options.sources.get(sourceId)?.connector.metadata === undefined)
+      return refuse("POST callback to a source that takes none");
+    const state = params.RelayState;
+    if (state === undefined || !/^[0-9a-f]{64}$/.test(state))
+      return refuse("POST callback without a valid RelayState");
+    // The Store can only take a flow: take it, look, and put it back as it was.
+    const raw = await this.options.store.takeSignInFlow(state, this.now());
+    if (raw === null) return refuse("POST callback for an unknown, used or expired flow");
+    const record = JSON.parse(raw) as FlowRecord;
+    const expiresAt = record.expiresAt ?? this.now() + 60_000;
+    await this.options.store.putSignInFlow(state, raw, expiresAt);
+    if (record.sourceId !== sourceId) return refuse("POST callback with the state of another source");
     const ref = randomBytes(32).toString("hex");
-    await this.options.store.putSignInFlow(`post:${ref}`, JSON.stringify(params), this.now() + 60_000);
+    await this.options.store.putSignInFlow(
+      `post:${ref}`,
+      JSON.stringify(params),
+      Math.min(expiresAt, this.now() + 60_000),
+    );
     return ref;
   }
 

@@ -36,6 +36,86 @@ export interface PasswordLimits {
 /** Defaults: a person mistyping a few times is never stopped; a guesser is after ten. */
 export const DEFAULT_PASSWORD_LIMITS: PasswordLimits = { perIp: 30, perLogin: 10, windowMs: 15 * 60_000 };
 
+/** Limits of the cross-site POST callback (SAML). */
+export interface CallbackLimits {
+  /** Posts per client IP per window. */
+  readonly perIp: number;
+  /** Window length in ms. */
+  readonly windowMs: number;
+}
+
+/** Defaults: a browser posts one SAML response per sign-in; sixty a minute is a whole office behind one NAT. */
+export const DEFAULT_CALLBACK_LIMITS: CallbackLimits = { perIp: 60, windowMs: 60_000 };
+
+/**
+ * Body limit of the POST callback. A signed SAML response is typically 5-20 KB (more with an encrypted
+ * assertion and a certificate chain); 64 KB leaves room for those and keeps what a stranger can make
+ * the Store hold small.
+ */
+export const CALLBACK_BODY_LIMIT = "64kb";
+
+/** At most this many keys are tracked per failure window; the oldest are dropped beyond it. */
+const MAX_TRACKED_KEYS = 100_000;
+
+/**
+ * Failures per key in a fixed window, counted only when the caller says an attempt failed, so that
+ * posts refused before the password was checked never lock anyone out. Remembers whether the refusal
+ * of a key was audited in the current window (once is enough; the rest only go to the server log).
+ */
+export class FailureWindow {
+  private readonly entries = new Map<string, { count: number; resetAt: number; audited: boolean }>();
+
+  constructor(private readonly windowMs: number) {}
+
+  /** Failures of `key` in its current window. */
+  count(key: string, now = Date.now()): number {
+    const entry = this.entries.get(key);
+    return entry === undefined || entry.resetAt <= now ? 0 : entry.count;
+  }
+
+  /** Counts one failure of `key`. */
+  add(key: string, now = Date.now()): void {
+    const entry = this.entries.get(key);
+    if (entry !== undefined && entry.resetAt > now) {
+      entry.count += 1;
+      return;
+    }
+    this.entries.delete(key);
+    if (this.entries.size >= MAX_TRACKED_KEYS) this.prune(now);
+    this.entries.set(key, { count: 1, resetAt: now + this.windowMs, audited: false });
+  }
+
+  /** True the first time it is asked for `key` in its current window: audit that refusal only. */
+  firstRefusal(key: string, now = Date.now()): boolean {
+    const entry = this.entries.get(key);
+    if (entry === undefined || entry.resetAt <= now || entry.audited) return false;
+    entry.audited = true;
+    return true;
+  }
+
+  private prune(now: number): void {
+    for (const [key, entry] of this.entries) if (entry.resetAt <= now) this.entries.delete(key);
+    // Still full of live keys (a spray of names): drop the oldest, Map iterates in insertion order.
+    for (const key of this.entries.keys()) {
+      if (this.entries.size < MAX_TRACKED_KEYS) break;
+      this.entries.delete(key);
+    }
+  }
+}
+
+/**
+ * The bucket of a typed login: `CORP\Alice`, `alice@corp.example` and ` alice ` are one person trying,
+ * so a guesser cannot triple the allowance by spelling the name three ways.
+ */
+export function loginBucket(typed: string): string {
+  let name = typed.trim().toLowerCase();
+  const slash = name.lastIndexOf("\\");
+  if (slash >= 0) name = name.slice(slash + 1);
+  const at = name.lastIndexOf("@");
+  if (at > 0) name = name.slice(0, at);
+  return name;
+}
+
 /** What the login router needs. */
 export interface LoginRouterOptions {
   /** The orchestration. */
@@ -54,6 +134,8 @@ export interface LoginRouterOptions {
   readonly logger: Logger;
   /** Rate limits of the password form. */
   readonly passwordLimits?: PasswordLimits;
+  /** Rate limit of the POST callback (SAML). */
+  readonly callbackLimits?: CallbackLimits;
 }
 
 const KNOWN_FAILURES = new Set<string>([
@@ -109,8 +191,13 @@ export function loginRouter(options: LoginRouterOptions): Router {
   const limits = options.passwordLimits ?? DEFAULT_PASSWORD_LIMITS;
   const router = express.Router();
   const form = express.urlencoded({ extended: false, limit: "16kb", parameterLimit: 20 });
-  // SAML responses are posted here: larger, but still bounded.
-  const callbackForm = express.urlencoded({ extended: false, limit: "256kb", parameterLimit: 20 });
+  const callbackForm = express.urlencoded({
+    extended: false,
+    limit: CALLBACK_BODY_LIMIT,
+    parameterLimit: 20,
+  });
+  const passwordFailures = new FailureWindow(limits.windowMs);
+  const ipFailures = new FailureWindow(limits.windowMs);
 
   const language = (req: Request, uiLocales?: string): Language =>
     pickLanguage({ lang: single(req.query.lang), uiLocales, acceptLanguage: req.get("accept-language") });
@@ -242,18 +329,40 @@ export function loginRouter(options: LoginRouterOptions): Router {
     res.set("Cache-Control", "no-store").redirect(303, path);
   });
 
+  const callbackLimits = options.callbackLimits ?? DEFAULT_CALLBACK_LIMITS;
+  // Bounds what strangers can make the Store hold and the audit log record through the callback path.
+  const callbackPerIp = rateLimit({
+    windowMs: callbackLimits.windowMs,
+    limit: callbackLimits.perIp,
+    standardHeaders: "draft-8",
+    legacyHeaders: false,
+    // server.trustProxy is the operator saying a proxy in front sets X-Forwarded-For.
+    validate: { trustProxy: false },
+    handler: (req, res) => {
+      logger.warn({ ip: req.ip, path: "/login/callback" }, "login callback rate limit reached");
+      send(res, 429, renderFailure({ language: language(req), code: "RATE_LIMITED" }));
+    },
+  });
+
   // A cross-site POST (SAML) carries no SameSite=Lax cookie: keep its fields and come back as a GET.
-  router.post("/callback/:sourceId", callbackForm, async (req, res) => {
+  // Only for a POST-callback source and a RelayState naming a live flow of it; anything else is no write.
+  router.post("/callback/:sourceId", callbackPerIp, callbackForm, async (req, res) => {
     const fields: Record<string, string> = {};
     for (const [key, value] of Object.entries((req.body ?? {}) as Record<string, unknown>))
       if (typeof value === "string") fields[key] = value;
-    const ref = await login.stashPost(fields);
+    const sourceId = param(req, "sourceId");
+    const ref = await login.stashPost(sourceId, fields, meta(req));
+    if (ref === null) {
+      send(res, 400, renderFailure({ language: language(req), code: "FLOW_INVALID" }));
+      return;
+    }
     res
       .set("Cache-Control", "no-store")
-      .redirect(303, `/login/callback/${encodeURIComponent(req.params.sourceId)}?posted=${ref}`);
+      .redirect(303, `/login/callback/${encodeURIComponent(sourceId)}?posted=${ref}`);
   });
 
-  router.get("/callback/:sourceId", async (req, res) => {
+  router.get("/callback/:sourceId", callbackPerIp, async (req, res) => {
+    const sourceId = param(req, "sourceId");
     let params: Record<string, string> | null;
     const posted = single(req.query.posted);
     if (posted !== undefined) params = await login.takePosted(posted);
@@ -262,11 +371,20 @@ export function loginRouter(options: LoginRouterOptions): Router {
       for (const [key, value] of Object.entries(req.query))
         if (typeof value === "string") params[key] = value;
     }
-    const result =
-      params === null
-        ? ({ ok: false, code: "FLOW_INVALID" } as const)
-        : await login.callback(req.params.sourceId, params, boundUid(req), meta(req));
-    conclude(req, res, result);
+    if (params === null) {
+      const bound = boundUid(req);
+      await login.refused(meta(req), {
+        sourceId,
+        code: "FLOW_INVALID",
+        reason: "unknown, used or expired posted callback",
+      });
+      return conclude(req, res, {
+        ok: false,
+        code: "FLOW_INVALID",
+        ...(bound === null ? {} : { uid: bound }),
+      });
+    }
+    conclude(req, res, await login.callback(sourceId, params, boundUid(req), meta(req)));
   });
 
   router.get("/:uid", async (req, res) => {
@@ -294,58 +412,77 @@ export function loginRouter(options: LoginRouterOptions): Router {
     res.set("Cache-Control", "no-store").redirect(303, started.url);
   });
 
-  const perIp = rateLimit({
-    windowMs: limits.windowMs,
-    limit: limits.perIp,
-    standardHeaders: "draft-8",
-    legacyHeaders: false,
-    // server.trustProxy is the operator saying a proxy in front sets X-Forwarded-For.
-    validate: { trustProxy: false },
-    handler: (req, res) => void limited(req, res, "per IP"),
-  });
-  const perLogin = rateLimit({
-    windowMs: limits.windowMs,
-    limit: limits.perLogin,
-    standardHeaders: "draft-8",
-    legacyHeaders: false,
-    keyGenerator: (req) =>
-      `${param(req, "sourceId")}\u0000${(single((req.body as Record<string, unknown> | undefined)?.login) ?? "").trim().toLowerCase()}`,
-    handler: (req, res) => void limited(req, res, "per login"),
-  });
-  async function limited(req: Request, res: Response, which: string): Promise<void> {
-    const info = await interaction(req, res);
-    const typed = single((req.body as Record<string, unknown> | undefined)?.login);
-    await login.refused(meta(req), {
-      sourceId: param(req, "sourceId"),
-      code: "RATE_LIMITED",
-      reason: `too many password attempts ${which}`,
-      ...(info === null ? {} : { clientId: info.clientId }),
-      ...(typed === undefined ? {} : { subject: typed.slice(0, 256) }),
-    });
-    if (info === null) return expired(req, res);
-    await showLogin(req, res, info, 429, { code: "RATE_LIMITED" }, typed);
+  /**
+   * A refusal before anything was checked, from this IP: audited while the IP is under its limit (so
+   * junk cannot flood the log), counted against the IP only, never against an account.
+   */
+  async function refuseForm(
+    req: Request,
+    input: { sourceId: string; code: FailureCode; reason: string; clientId: string },
+  ): Promise<void> {
+    const ip = req.ip ?? "";
+    const over = ipFailures.count(ip) >= limits.perIp;
+    ipFailures.add(ip);
+    if (over) logger.warn({ ip, code: input.code }, "login refusal not audited: IP over its limit");
+    else await login.refused(meta(req), input);
   }
 
-  router.post("/:uid/password/:sourceId", form, perIp, perLogin, async (req, res) => {
+  /** Which limit, if any, stops this password attempt before the source is asked. */
+  function passwordLimit(
+    req: Request,
+    sourceId: string,
+    typed: string,
+  ): { key: string; which: string } | null {
+    const loginKey = `login\u0000${sourceId}\u0000${loginBucket(typed)}`;
+    if (passwordFailures.count(loginKey) >= limits.perLogin) return { key: loginKey, which: "per login" };
+    const ip = req.ip ?? "";
+    if (ipFailures.count(ip) >= limits.perIp) return { key: `ip\u0000${ip}`, which: "per IP" };
+    return null;
+  }
+
+  router.post("/:uid/password/:sourceId", form, async (req, res) => {
     const info = await interaction(req, res);
     if (info === null) return expired(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const typed = single(body.login)?.trim() ?? "";
+    const sourceId = param(req, "sourceId");
+    // Form and interaction first: a post that fails them says nothing about any account.
     if (!binder.check("login-csrf", info.uid, single(body.csrf))) {
-      await login.refused(meta(req), {
-        sourceId: param(req, "sourceId"),
+      await refuseForm(req, {
+        sourceId,
         code: "FORM_INVALID",
         reason: "missing or wrong CSRF token",
         clientId: info.clientId,
       });
       return showLogin(req, res, info, 403, { code: "FORM_INVALID" }, typed);
     }
+    const limit = passwordLimit(req, sourceId, typed);
+    if (limit !== null) {
+      const window = limit.which === "per IP" ? ipFailures : passwordFailures;
+      const windowKey = limit.which === "per IP" ? (req.ip ?? "") : limit.key;
+      if (window.firstRefusal(windowKey))
+        await login.refused(meta(req), {
+          sourceId,
+          code: "RATE_LIMITED",
+          reason: `too many failed password attempts ${limit.which}`,
+          clientId: info.clientId,
+          subject: typed.slice(0, 256),
+        });
+      else
+        logger.warn({ ip: req.ip, sourceId, which: limit.which }, "password attempt refused by rate limit");
+      // The same sentence whether or not the account exists.
+      return showLogin(req, res, info, 429, { code: "RATE_LIMITED" }, typed);
+    }
     const result = await login.password(
       info,
-      param(req, "sourceId"),
+      sourceId,
       { login: typed, password: single(body.password) ?? "" },
       meta(req),
     );
+    if (!result.ok && result.code === "INVALID_CREDENTIALS") {
+      passwordFailures.add(`login\u0000${sourceId}\u0000${loginBucket(typed)}`);
+      ipFailures.add(req.ip ?? "");
+    }
     if (result.ok || result.uid === undefined || PERSON_FAILURES.has(result.code))
       return conclude(req, res, result);
     await showLogin(req, res, info, 401, { code: result.code, sourceId: result.sourceId }, typed);
@@ -355,13 +492,28 @@ export function loginRouter(options: LoginRouterOptions): Router {
     const info = await interaction(req, res);
     if (info === null) return expired(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
-    if (!binder.check("login-csrf", info.uid, single(body.csrf)))
+    const sourceId = param(req, "sourceId");
+    if (!binder.check("login-csrf", info.uid, single(body.csrf))) {
+      await refuseForm(req, {
+        sourceId,
+        code: "FORM_INVALID",
+        reason: "missing or wrong CSRF token",
+        clientId: info.clientId,
+      });
       return showLogin(req, res, info, 403, { code: "FORM_INVALID" });
+    }
     const code = single(body.code) ?? "";
     // No JSAPI (not really inside DingTalk) or the JSAPI refused: offer the list instead.
-    if (code === "" || code.length > 512)
-      return showLogin(req, res, info, 200, { code: "CANCELLED", sourceId: req.params.sourceId });
-    conclude(req, res, await login.jsapiCode(info, req.params.sourceId, code, meta(req)));
+    if (code === "" || code.length > 512) {
+      await refuseForm(req, {
+        sourceId,
+        code: "CANCELLED",
+        reason: code === "" ? "no code from the DingTalk JSAPI" : "DingTalk JSAPI code too long",
+        clientId: info.clientId,
+      });
+      return showLogin(req, res, info, 200, { code: "CANCELLED", sourceId });
+    }
+    conclude(req, res, await login.jsapiCode(info, sourceId, code, meta(req)));
   });
 
   // Body too large, malformed form: a sentence, not a stack.
