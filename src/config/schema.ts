@@ -16,6 +16,13 @@ const storeUrl = z
   .string()
   .refine((url) => /^(sqlite:.+|postgres(ql)?:\/\/.+)$/.test(url), "must start with sqlite: or postgres://");
 
+/**
+ * Client ids the broker registers itself (src/broker/provider.ts FIRST_PARTY_CLIENT_ID), compared
+ * lower-case so a look-alike cannot be configured either. Kept here, not imported, so loading a config
+ * does not load the provider.
+ */
+const RESERVED_CLIENT_IDS: ReadonlySet<string> = new Set(["idbridge"]);
+
 /** A finance platform that signs people in through idbridge's OpenID Connect provider. */
 const clientSchema = z.strictObject({
   clientId: z
@@ -387,7 +394,13 @@ export const configSchema = z
     const clientIds = new Map<string, number>();
     config.signIn.clients.forEach((client, index) => {
       const first = clientIds.get(client.clientId);
-      if (first !== undefined)
+      if (RESERVED_CLIENT_IDS.has(client.clientId.toLowerCase()))
+        ctx.addIssue({
+          code: "custom",
+          path: ["signIn", "clients", index, "clientId"],
+          message: `clientId "${client.clientId}" is reserved for idbridge's own sign-in (admin console); give the platform another clientId, e.g. its name`,
+        });
+      else if (first !== undefined)
         ctx.addIssue({
           code: "custom",
           path: ["signIn", "clients", index, "clientId"],
