@@ -129,6 +129,37 @@ export function summarisePerson(
 }
 
 /**
+ * Search entries of everyone, each kept while the kept snapshots and the person's accounts stay the same:
+ * a search then costs the read of the people and a string compare per person, not a summary each.
+ */
+export class PeopleIndex {
+  private keptKey: string | null = null;
+  private entries = new Map<string, { readonly accounts: string; readonly indexed: IndexedPerson }>();
+
+  constructor(private readonly order: readonly string[]) {}
+
+  /** The entries of `people`, in their order. */
+  index(people: readonly Person[], kept: KeptDirectories): IndexedPerson[] {
+    const previous = this.keptKey === kept.key ? this.entries : new Map<string, never>();
+    // Rebuilt each time, so people no longer stored do not linger.
+    const entries = new Map<string, { readonly accounts: string; readonly indexed: IndexedPerson }>();
+    const out = people.map((person) => {
+      const accounts = person.accounts.map((a) => `${a.sourceId}:${a.subject}@${a.linkedAt}`).join("\n");
+      const seen = previous.get(person.id);
+      const indexed =
+        seen !== undefined && seen.accounts === accounts
+          ? seen.indexed
+          : summarisePerson(person, kept, this.order);
+      entries.set(person.id, { accounts, indexed });
+      return indexed;
+    });
+    this.keptKey = kept.key;
+    this.entries = entries;
+    return out;
+  }
+}
+
+/**
  * active, disabled or left, as the kept snapshots say (sign-in's verdict without asking the sources now);
  * an account linked after its source's last read is new to it, not gone.
  */

@@ -40,6 +40,7 @@ import {
   accountView,
   heldRoles,
   KeptDirectoriesCache,
+  PeopleIndex,
   profileOrder,
   reviewsOf,
   rolesInTarget,
@@ -94,10 +95,12 @@ export class SyncOperations implements Pick<
 > {
   private readonly now: () => Date;
   private readonly kept: KeptDirectoriesCache;
+  private readonly people: PeopleIndex;
 
   constructor(private readonly options: SyncOperationsOptions) {
     this.now = options.now ?? (() => new Date());
     this.kept = new KeptDirectoriesCache(options.store, options.config);
+    this.people = new PeopleIndex(profileOrder(options.config));
   }
 
   private get store(): Store {
@@ -239,12 +242,9 @@ export class SyncOperations implements Pick<
     const offset = decodeCursor(query.cursor, isOffset)?.offset ?? 0;
     const needle = optionalText("text", query.text)?.trim().toLowerCase() ?? "";
     const [people, kept] = await Promise.all([this.store.listPeople(), this.kept.get()]);
-    const order = profileOrder(this.options.config);
     const found: PersonSummary[] = [];
-    for (const person of people) {
-      const { summary, haystack } = summarisePerson(person, kept, order);
+    for (const { summary, haystack } of this.people.index(people, kept))
       if (needle === "" || haystack.includes(needle)) found.push(summary);
-    }
     found.sort((a, b) => compareStrings(a.name, b.name) || compareStrings(a.id, b.id));
     return {
       items: found.slice(offset, offset + limit),

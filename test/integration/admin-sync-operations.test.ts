@@ -47,6 +47,7 @@ async function expectCode(work: Promise<unknown>, code: string, pattern?: RegExp
 }
 
 const flavours = storeFlavours();
+const TIME = "2026-03-01T08:00:00.000Z";
 
 function describeOperations(flavour: Flavour): void {
   describe.skipIf(!flavour.available)(`admin sync operations (${flavour.name})`, () => {
@@ -532,6 +533,25 @@ function describeOperations(flavour: Flavour): void {
         details: { account, personId: first!.id, comment: "same email, checked with HR", by: admin.name },
       });
       expect(await auditCount()).toBe(before + 1);
+    });
+
+    it("search follows a person's accounts as they change between searches", async () => {
+      const [person] = await store.listPeople();
+      const account = `${DINGTALK_ID}:moved-here-${flavour.name}`;
+      expect((await ops.searchPeople(viewer, { text: account })).items).toEqual([]);
+      await store.savePeople([
+        {
+          ...person!,
+          accounts: [
+            ...person!.accounts,
+            { sourceId: DINGTALK_ID, subject: `moved-here-${flavour.name}`, rule: "manual", linkedAt: TIME },
+          ],
+        },
+      ]);
+      const found = await ops.searchPeople(viewer, { text: account });
+      expect(found.items.map((p) => [p.id, p.accounts.includes(account)])).toEqual([[person!.id, true]]);
+      await store.savePeople([person!]);
+      expect((await ops.searchPeople(viewer, { text: account })).items).toEqual([]);
     });
   });
 }
