@@ -173,10 +173,13 @@ function describeSyncConformance(flavour: Flavour): void {
       it("indexes the people stored before the index existed when the store is upgraded", async () => {
         const { url, store } = await openFresh();
         await store.savePeople([person("p_a", 1), person("p_b", 2)]);
-        // Back to schema 5: the index and its migration record gone, the people left as they were.
+        // Back to schema 5: the index, the later migrations' indexes and their records gone, the people
+        // left as they were (the store migrates from the highest version recorded).
         const raw = flavour.openRaw(url);
         await raw.run("DROP TABLE person_accounts");
-        await raw.run("DELETE FROM idbridge_migrations WHERE version = 6");
+        for (const column of ["time", "actor", "action", "subject", "target"])
+          await raw.run(`DROP INDEX audit_entries_${column}`);
+        await raw.run("DELETE FROM idbridge_migrations WHERE version >= 6");
         await raw.close();
         const upgraded = await open(url);
         expect((await upgraded.findPersonByAccount("dingtalk-hq", "ding-2"))?.id).toBe("p_b");
