@@ -173,6 +173,25 @@ signIn:
     expect(landing.kind === "away" && landing.url.searchParams.has("code")).toBe(true);
   });
 
+  it("audits an in-app code post with a wrong CSRF token and one without a code", async () => {
+    const b = browser(DINGTALK_UA);
+    const page = await b.go((await rp.authorizationRequest()).url);
+    if (page.kind !== "page") throw new Error("expected the in-app page");
+    const action = /<form id="code-form" method="post" action="([^"]+)"/
+      .exec(page.html)![1]!
+      .replace(/&amp;/g, "&");
+    const csrf = /name="csrf" value="([^"]+)"/.exec(page.html)![1]!;
+    const forged = await b.go(action, { form: { csrf: "forged", code: "secret-code-1", error: "" } });
+    expect(forged.kind === "page" && forged.status).toBe(403);
+    const cancelled = await b.go(action, { form: { csrf, code: "", error: "user cancelled" } });
+    expect(cancelled.kind === "page" && cancelled.status).toBe(200);
+    const entries = (await recentAudit(`sqlite:${tmp.dir}/idbridge.db`)).filter(
+      (e) => e.action === "login.failed" && e.details.source === "dingtalk-hq",
+    );
+    expect(entries.map((e) => e.details.code).slice(-2)).toStrictEqual(["FORM_INVALID", "CANCELLED"]);
+    expect(JSON.stringify(entries)).not.toContain("secret-code-1");
+  });
+
   it("sends the WeCom in-app browser straight into WeCom's silent OAuth and signs in", async () => {
     const member = wecom.org.people.find((p) => p.status === "active")!;
     const b = browser(
