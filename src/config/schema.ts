@@ -269,6 +269,16 @@ export const configSchema = z
               .max(MAX_TIMER_SECONDS / 3600)
               .default(12)
               .describe("An idbridge sign-in session ends this long after sign-in, however much it is used."),
+            liveCheckSeconds: z
+              .number()
+              .int()
+              .min(0)
+              .max(3600)
+              .default(60)
+              .describe(
+                "A session's silent sign-ins, token refreshes and userinfo ask the person's linked sources " +
+                  "whether they are still active; a yes is trusted for this long per person (0: ask every time).",
+              ),
           })
           .prefault({})
           .describe("The browser session that makes a second finance platform open without asking."),
