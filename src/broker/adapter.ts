@@ -3,7 +3,7 @@
  * SQLite or PostgreSQL, so they survive restarts and every instance on one database sees them all.
  * See https://github.com/panva/node-oidc-provider/blob/main/docs/README.md#adapter
  */
-import type { Adapter, AdapterFactory, AdapterPayload } from "oidc-provider";
+import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from "oidc-provider";
 import type { OidcArtifact, OidcArtifactKeys, Store } from "../store/store.js";
 
 /** Models whose artefacts belong to a grant and go when it is revoked (as oidc-provider's own memory adapter). */
@@ -63,9 +63,17 @@ export class StoreOidcAdapter implements Adapter {
     return toPayload(await this.store.findOidcArtifactByUid(this.model, uid, this.now()));
   }
 
-  /** Marks the artefact consumed (a code redeemed, a refresh token rotated). */
+  /**
+   * Marks the artefact consumed (a code redeemed, a refresh token rotated). oidc-provider checks
+   * `consumed` after find and consumes afterwards, so two requests racing with one code both pass its
+   * check: the store consumes atomically, and the loser is treated as a reuse, as oidc-provider treats one
+   * it sees: the grant's artefacts are revoked and the request fails with invalid_grant.
+   */
   async consume(id: string): Promise<void> {
-    await this.store.consumeOidcArtifact(this.model, id, this.now());
+    if (await this.store.consumeOidcArtifact(this.model, id, this.now())) return;
+    const grantId = (await this.find(id))?.grantId;
+    if (GRANTABLE.has(this.model) && typeof grantId === "string") await this.store.revokeOidcGrant(grantId);
+    throw new errors.InvalidGrant(`${this.model} already consumed`);
   }
 
   /** Removes the artefact. */

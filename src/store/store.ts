@@ -398,8 +398,12 @@ export interface Store {
   findOidcArtifactByUid(model: string, uid: string, now: number): Promise<OidcArtifact | null>;
   /** The unexpired artefact of `model` with device user code `userCode`. */
   findOidcArtifactByUserCode(model: string, userCode: string, now: number): Promise<OidcArtifact | null>;
-  /** Marks the artefact consumed at `at` (epoch ms); a later find still returns it, marked. */
-  consumeOidcArtifact(model: string, id: string, at: number): Promise<void>;
+  /**
+   * Marks the artefact consumed at `at` (epoch ms) unless it already is, atomically; a later find still
+   * returns it, marked. True only for the one call that consumed it: false when another call did first
+   * (two redemptions of one code racing) or the artefact is gone.
+   */
+  consumeOidcArtifact(model: string, id: string, at: number): Promise<boolean>;
   /** Removes the artefact `model`/`id`. */
   destroyOidcArtifact(model: string, id: string): Promise<void>;
   /** Removes every artefact of the grant (codes, access and refresh tokens…) in one statement. */

@@ -85,12 +85,22 @@ export async function findArtifactBy(
   return toArtifact(rows[0]);
 }
 
-/** Marks an artefact consumed at `at` (the first consumption counts). */
-export async function consumeArtifact(db: SqlDriver, model: string, id: string, at: number): Promise<void> {
-  await db.relaxed.run(
+/**
+ * Marks an artefact consumed at `at`; true only when this call did. The condition and the write are one
+ * statement, so of two racing consumers exactly one changes the row (PostgreSQL re-checks the condition
+ * after waiting for the other's row lock; SQLite has one writer at a time).
+ */
+export async function consumeArtifact(
+  db: SqlDriver,
+  model: string,
+  id: string,
+  at: number,
+): Promise<boolean> {
+  const changed = await db.relaxed.run(
     "UPDATE oidc_artifacts SET consumed_at = $3 WHERE model = $1 AND id = $2 AND consumed_at IS NULL",
     [model, id, at],
   );
+  return changed === 1;
 }
 
 /** Removes one artefact. */

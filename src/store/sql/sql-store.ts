@@ -380,7 +380,7 @@ export class SqlStore implements Store {
     return oidc.findArtifactBy(this.db, "user_code", model, userCode, now);
   }
 
-  consumeOidcArtifact(model: string, id: string, at: number): Promise<void> {
+  consumeOidcArtifact(model: string, id: string, at: number): Promise<boolean> {
     return oidc.consumeArtifact(this.db, model, id, at);
   }
 
