@@ -35,6 +35,17 @@ export type ResolveOutcome =
       readonly personId?: string;
     };
 
+/** Whether a person may still use a session now, and why not. */
+export type ActiveOutcome =
+  | { readonly ok: true }
+  | {
+      readonly ok: false;
+      /** SOURCE_UNAVAILABLE: a linked source could not be asked, and the check was strict. */
+      readonly code: ResolveFailureCode | "SOURCE_UNAVAILABLE";
+      /** For the audit log: which source said what; English, no secrets. */
+      readonly reason: string;
+    };
+
 /** The claims of a person for one finance platform (ID token and userinfo). */
 export interface PersonClaims {
   /** Display name. */
@@ -63,4 +74,11 @@ export interface PersonDirectory {
    * session and refresh tokens then stop working).
    */
   claims(personId: string, targetId: string | undefined): Promise<PersonClaims | null>;
+  /**
+   * Whether a signed-in person is still active now: their linked directory accounts asked now, as at
+   * sign-in, and the admins' link decisions. `strict`: a source that cannot be asked refuses
+   * (SOURCE_UNAVAILABLE) instead of being judged by its kept snapshot. Optional: without it, callers
+   * resolve one of the person's accounts again (src/broker/people.ts LiveChecks).
+   */
+  activeNow?(personId: string, options: { readonly strict: boolean }): Promise<ActiveOutcome>;
 }
