@@ -11,6 +11,7 @@ import type { Store } from "../store/store.js";
 import type { HesiLinkPage, HesiProvisionalLinks } from "../targets/hesi/provisional.js";
 import type { PersonDirectory, ResolveFailureCode } from "./contracts.js";
 import type { RequestMeta } from "./login.js";
+import { LiveChecks } from "./people.js";
 
 /** Pages a launch may open, as named in the launch URL. */
 export const LAUNCH_PAGES = ["home", "approve", "form"] as const;
@@ -78,7 +79,7 @@ export interface LaunchServiceOptions {
   readonly targets: ReadonlyMap<string, LaunchTarget>;
   /** The link table (person → staff id). */
   readonly store: Pick<Store, "getTargetLink" | "getPerson">;
-  /** People: claims from the last reads, and their state now through resolve. */
+  /** People: claims from the last reads, and their state now (see LiveChecks). */
   readonly people: PersonDirectory;
   /** Appends to the audit log. */
   readonly audit: (event: AuditEvent) => Promise<unknown>;
@@ -86,8 +87,13 @@ export interface LaunchServiceOptions {
 
 /** Launches into Hesi; one per process. */
 export class LaunchService {
+  /** Whether the person is active now; asked at every launch (no cache). */
+  private readonly live: LiveChecks;
+
   /** A launch service on `options`. */
-  constructor(private readonly options: LaunchServiceOptions) {}
+  constructor(private readonly options: LaunchServiceOptions) {
+    this.live = new LiveChecks(options.people, options.store, { cacheSeconds: 0 });
+  }
 
   /** Checks the path and query of a launch URL. */
   parse(targetId: string, query: { readonly page?: unknown; readonly flowId?: unknown }): ParsedLaunch {
@@ -117,7 +123,8 @@ export class LaunchService {
     const target = this.options.targets.get(request.targetId);
     if (target === undefined) return this.failed(personId, request, meta, "TARGET_UNKNOWN", "no such target");
 
-    const state = await this.activeNow(personId);
+    // Lenient, as at sign-in: a source that cannot be asked now is judged by its kept snapshot.
+    const state = await this.live.check(personId, { strict: false });
     if (!state.ok) return this.failed(personId, request, meta, state.code, state.reason);
 
     const link = await this.options.store.getTargetLink(target.id, "user", personId);
@@ -145,36 +152,6 @@ export class LaunchService {
       details: { ...this.details(personId, request, meta), linkSeconds: target.linkSeconds },
     });
     return { ok: true, url: result.url };
-  }
-
-  /**
-   * Whether the person may still sign in now: the claims of the last reads, then their linked accounts
-   * asked now, the way a sign-in would (a session outlives an account disabled since).
-   */
-  private async activeNow(
-    personId: string,
-  ): Promise<{ ok: true } | { ok: false; code: ResolveFailureCode; reason: string }> {
-    const { people, store } = this.options;
-    if ((await people.claims(personId, undefined)) === null)
-      return { ok: false, code: "ACCOUNT_DISABLED", reason: "the person is not active as of the last reads" };
-    const account = (await store.getPerson(personId))?.accounts[0];
-    // A person the store does not hold (a directory given by a test or an embedder) has only claims.
-    if (account === undefined) return { ok: true };
-    // The account is linked to this person, so resolve takes the persisted link and then asks every linked
-    // source for the account's state now; the person fields are read only by link rules, never on that path.
-    const resolved = await people.resolve({
-      sourceId: account.sourceId,
-      subject: account.subject,
-      person: { subject: account.subject, departments: [], managers: [], status: "active", attributes: {} },
-    });
-    if (!resolved.ok) return { ok: false, code: resolved.code, reason: resolved.reason };
-    if (resolved.personId !== personId)
-      return {
-        ok: false,
-        code: "IN_REVIEW",
-        reason: `account ${account.sourceId}:${account.subject} now belongs to person "${resolved.personId}"`,
-      };
-    return { ok: true };
   }
 
   private details(

@@ -30,7 +30,13 @@ import type { LiveStatus, SignInIdentity } from "../sources/sign-in.js";
 import { proveComplete, type DirectorySnapshot } from "../sources/snapshot.js";
 import type { Store } from "../store/store.js";
 import { DIRECTORY_TYPES, linkAudit } from "../sync/service.js";
-import type { PersonClaims, PersonDirectory, ResolveOutcome } from "./contracts.js";
+import type {
+  ActiveOutcome,
+  PersonClaims,
+  PersonDirectory,
+  ResolveFailureCode,
+  ResolveOutcome,
+} from "./contracts.js";
 
 /** Options of {@link createPersonDirectory}. */
 export interface PersonDirectoryOptions {
@@ -193,6 +199,58 @@ export class StorePersonDirectory implements PersonDirectory {
     const verdict = judgeAccountStates(await this.accountStates(person));
     if (!verdict.ok) return { ok: false, code: verdict.code, reason: verdict.reason, personId: person.id };
     return { ok: true, personId: person.id, via };
+  }
+
+  /**
+   * Whether the person is still active now: the admins' decisions about their accounts (ignored,
+   * unlinked, linked elsewhere), the review queue, then every linked directory account asked now.
+   */
+  async activeNow(personId: string, options: { readonly strict: boolean }): Promise<ActiveOutcome> {
+    const person = await this.store.getPerson(personId);
+    if (person === null)
+      return { ok: false, code: "ACCOUNT_LEFT", reason: `person "${personId}" no longer exists` };
+    const decisions = await this.store.listLinkDecisions();
+    for (const account of person.accounts) {
+      const who = `${account.sourceId}:${account.subject}`;
+      const decision = decisionFor(decisions, account);
+      if (decision?.kind === "ignore")
+        return {
+          ok: false,
+          code: "IGNORED",
+          reason: `${decision.by} marked ${who} as nobody idbridge manages`,
+        };
+      if (decision?.kind === "link" && decision.personId !== person.id)
+        return {
+          ok: false,
+          code: "IN_REVIEW",
+          reason: `${decision.by} linked ${who} to person "${decision.personId}"`,
+        };
+      if (unlinkedFrom(decisions, account).has(person.id))
+        return {
+          ok: false,
+          code: "IN_REVIEW",
+          reason: `an admin unlinked ${who} from person "${person.id}"`,
+        };
+    }
+    const review = (await this.store.getReviewQueue()).find((item) => item.candidates.includes(person.id));
+    if (review !== undefined)
+      return {
+        ok: false,
+        code: "IN_REVIEW",
+        reason: `person "${person.id}" waits in identity review: ${review.reasons.map((r) => r.message).join("; ")}`,
+      };
+    const states = await this.accountStates(person);
+    const verdict = judgeAccountStates(states);
+    // A refusal a source gave now, or its snapshot gave, stands whatever the other sources could say.
+    if (!verdict.ok) return { ok: false, code: verdict.code, reason: verdict.reason };
+    const unasked = states.filter((s) => s.live === "unavailable");
+    if (options.strict && unasked.length > 0)
+      return {
+        ok: false,
+        code: "SOURCE_UNAVAILABLE",
+        reason: `${unasked.map((s) => `${s.account.sourceId} (for ${s.account.subject})`).join(", ")} could not be asked now`,
+      };
+    return { ok: true };
   }
 
   /**
@@ -398,6 +456,90 @@ export class StorePersonDirectory implements PersonDirectory {
     return value;
   }
 }
+
+/** Options of {@link LiveChecks}. */
+export interface LiveChecksOptions {
+  /** A yes is trusted for this long per person (seconds); 0 asks every time. */
+  readonly cacheSeconds: number;
+  /** Monotonic clock (ms); tests pin it. Default performance.now. */
+  readonly now?: () => number;
+}
+
+/** At most this many persons' recent yes answers are kept. */
+const ACTIVE_CACHE_LIMIT = 50_000;
+
+/**
+ * Whether a signed-in person is still active now, for everything that uses a session after sign-in:
+ * silent sign-ins and token refreshes (strict: a source that cannot be asked refuses, and the person signs
+ * in interactively, which asks again) and launch (lenient: judged by the kept snapshot then, as at sign-in).
+ * The claims of the last reads first, then the directory's own check ({@link PersonDirectory.activeNow}),
+ * or, for a directory without one, one of the person's accounts resolved again. Only a yes is cached, per
+ * person and strictness, for `cacheSeconds`; a refusal or an error is asked again next time.
+ */
+export class LiveChecks {
+  private readonly now: () => number;
+  private recent = new Map<string, number>();
+
+  /** Checks over `people` (and the store, to find an account to resolve for directories without activeNow). */
+  constructor(
+    private readonly people: PersonDirectory,
+    private readonly store: Pick<Store, "getPerson">,
+    private readonly options: LiveChecksOptions,
+  ) {
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Whether `personId` may use their session now; lenient checks never answer SOURCE_UNAVAILABLE. */
+  check(personId: string, options: { readonly strict: false }): Promise<LenientOutcome>;
+  check(personId: string, options: { readonly strict: boolean }): Promise<ActiveOutcome>;
+  async check(personId: string, options: { readonly strict: boolean }): Promise<ActiveOutcome> {
+    const key = `${options.strict ? "s" : "l"}\u0000${personId}`;
+    const at = this.now();
+    const until = this.recent.get(key);
+    if (until !== undefined && at < until) return { ok: true };
+    const outcome = await this.ask(personId, options.strict);
+    if (outcome.ok && this.options.cacheSeconds > 0) {
+      if (this.recent.size >= ACTIVE_CACHE_LIMIT) this.recent = new Map();
+      this.recent.set(key, at + this.options.cacheSeconds * 1000);
+    } else this.recent.delete(key);
+    return outcome;
+  }
+
+  /** Forgets a person's cached yes (after a refusal elsewhere, or in tests). */
+  forget(personId: string): void {
+    this.recent.delete(`s\u0000${personId}`);
+    this.recent.delete(`l\u0000${personId}`);
+  }
+
+  private async ask(personId: string, strict: boolean): Promise<ActiveOutcome> {
+    const { people } = this;
+    if ((await people.claims(personId, undefined)) === null)
+      return { ok: false, code: "ACCOUNT_DISABLED", reason: "the person is not active as of the last reads" };
+    if (people.activeNow !== undefined) return people.activeNow(personId, { strict });
+    const account = (await this.store.getPerson(personId))?.accounts[0];
+    // A person the store does not hold (a directory given by a test or an embedder) has only claims.
+    if (account === undefined) return { ok: true };
+    // The account is linked to this person, so resolve takes the persisted link and then asks every linked
+    // source for the account's state now; the person fields are read only by link rules, never on that path.
+    const resolved = await people.resolve({
+      sourceId: account.sourceId,
+      subject: account.subject,
+      person: { subject: account.subject, departments: [], managers: [], status: "active", attributes: {} },
+    });
+    if (!resolved.ok) return { ok: false, code: resolved.code, reason: resolved.reason };
+    if (resolved.personId !== personId)
+      return {
+        ok: false,
+        code: "IN_REVIEW",
+        reason: `account ${account.sourceId}:${account.subject} now belongs to person "${resolved.personId}"`,
+      };
+    return { ok: true };
+  }
+}
+
+/** A lenient check's outcome: never SOURCE_UNAVAILABLE. */
+export type LenientOutcome =
+  { readonly ok: true } | { readonly ok: false; readonly code: ResolveFailureCode; readonly reason: string };
 
 /** `promise`, or `unavailable` when it fails or takes longer than `ms`. */
 async function bounded(promise: Promise<LiveStatus>, ms: number): Promise<LiveStatus> {

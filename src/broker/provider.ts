@@ -14,18 +14,21 @@
 // Must come first: it quiets oidc-provider's unstructured runtime warning (see the module).
 import "./runtime-notice.js";
 import Provider, {
+  interactionPolicy,
   type ClientMetadata,
   type Configuration,
   type KoaContextWithOIDC,
   type JWK,
 } from "oidc-provider";
 import type { Logger } from "pino";
+import type { AuditEvent } from "../audit/chain.js";
 import type { Config } from "../config/load.js";
 import { SOURCE_TYPES } from "../sources/registry.js";
 import type { Store } from "../store/store.js";
 import { createOidcAdapter } from "./adapter.js";
-import type { PersonDirectory } from "./contracts.js";
+import type { ActiveOutcome, PersonDirectory } from "./contracts.js";
 import { pickLanguage } from "./messages.js";
+import { LiveChecks } from "./people.js";
 import { renderLoggedOut, renderLogoutConfirm, renderProviderError, type Page } from "./pages.js";
 
 /** The client id of idbridge's own first-party client (launch, console): a session, never tokens. */
@@ -68,6 +71,8 @@ export interface ProviderOptions {
   readonly trustProxy: boolean;
   /** Where errors and logout notices go. */
   readonly logger: Logger;
+  /** Appends to the audit log (a session ended because its person is no longer active). */
+  readonly audit?: (event: AuditEvent) => Promise<unknown>;
   /** Records a logout in the audit log. */
   readonly onLogout?: (event: { personId: string; clientId?: string; ip: string; userAgent: string }) => void;
 }
@@ -133,9 +138,79 @@ function languageOf(ctx: KoaContextWithOIDC): ReturnType<typeof pickLanguage> {
   });
 }
 
+/** Where a session or its tokens were used when the person's state was checked. */
+type LiveUse = "authorize" | "refresh" | "userinfo";
+
 /** Builds the provider; mount `provider.callback()` at {@link PROVIDER_PATH}. */
 export function createProvider(options: ProviderOptions): Provider {
   const { signIn, people, logger } = options;
+  const live = new LiveChecks(people, options.store, { cacheSeconds: signIn.session.liveCheckSeconds });
+
+  /**
+   * A session or token used by a person who is no longer active (or whose sources cannot say so now):
+   * audited; on a refusal (not an unreachable source) the grants go, so their tokens stop at once.
+   */
+  async function refused(
+    ctx: KoaContextWithOIDC,
+    personId: string,
+    use: LiveUse,
+    outcome: Extract<ActiveOutcome, { ok: false }>,
+    grantIds: readonly string[],
+  ): Promise<void> {
+    const definite = outcome.code !== "SOURCE_UNAVAILABLE";
+    if (definite)
+      for (const grantId of grantIds) {
+        await options.store.revokeOidcGrant(grantId);
+        await options.store.destroyOidcArtifact("Grant", grantId);
+      }
+    const clientId = ctx.oidc?.client?.clientId;
+    await options
+      .audit?.({
+        actor: personId,
+        action: "session.ended",
+        subject: personId,
+        details: {
+          personId,
+          code: outcome.code,
+          reason: outcome.reason.slice(0, 1024),
+          use,
+          grantsRevoked: definite ? grantIds.length : 0,
+          ...(clientId === undefined ? {} : { clientId }),
+          ip: ctx.ip,
+          userAgent: ctx.get("user-agent").slice(0, 512),
+        },
+      })
+      .catch((err: unknown) => logger.error({ err }, "audit of an ended session failed"));
+  }
+
+  // A session is used silently (no sign-in page) only while its person is active now: a login prompt
+  // check, so an ordinary authorization shows the sign-in page (which asks the sources again) and a
+  // prompt=none one answers login_required. Right after an interactive sign-in it has just been asked.
+  const policy = interactionPolicy.base();
+  policy.get("login")?.checks.add(
+    new interactionPolicy.Check(
+      "person_inactive",
+      "the End-User is no longer active in a linked source",
+      "login_required",
+      async (ctx) => {
+        const { session } = ctx.oidc;
+        const personId = session?.accountId;
+        if (session === undefined || personId === undefined || ctx.oidc.result?.login !== undefined)
+          return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        const outcome = await live.check(personId, { strict: true });
+        if (outcome.ok) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        const grantIds = Object.values(session.authorizations ?? {}).flatMap((a) =>
+          typeof a.grantId === "string" ? [a.grantId] : [],
+        );
+        await refused(ctx, personId, "authorize", outcome, grantIds);
+        // Silent: no sign-in follows in this request, so the session can go now (the next authorization
+        // is interactive). Otherwise the sign-in about to happen replaces it.
+        const prompts = ctx.oidc.prompts;
+        if (outcome.code !== "SOURCE_UNAVAILABLE" && prompts.has("none")) await session.destroy();
+        return interactionPolicy.Check.REQUEST_PROMPT;
+      },
+    ),
+  );
   const targets = new Map(signIn.clients.map((c) => [c.clientId, c.target]));
   const idleSeconds = signIn.session.idleMinutes * 60;
   const absoluteSeconds = signIn.session.absoluteHours * 3600;
@@ -184,7 +259,7 @@ export function createProvider(options: ProviderOptions): Provider {
         postLogoutSuccessSource: (ctx) => send(ctx, renderLoggedOut(languageOf(ctx))),
       },
     },
-    interactions: { url: (_ctx, interaction) => `/login/${interaction.uid}` },
+    interactions: { policy, url: (_ctx, interaction) => `/login/${interaction.uid}` },
     // No consent screen: the platforms are the organisation's own; grant what they ask for.
     loadExistingGrant: async (ctx) => {
       const { client, session } = ctx.oidc;
@@ -201,7 +276,19 @@ export function createProvider(options: ProviderOptions): Provider {
       await grant.save();
       return grant;
     },
-    findAccount: async (ctx, sub) => {
+    findAccount: async (ctx, sub, token) => {
+      // A refresh or a userinfo call uses the session's tokens without the person: they must be active
+      // now, as a silent sign-in must (strict: a source that cannot be asked refuses). A code has just
+      // been issued by an authorization that checked.
+      if (token !== undefined && (token.kind === "RefreshToken" || token.kind === "AccessToken")) {
+        const outcome = await live.check(sub, { strict: true });
+        if (!outcome.ok) {
+          const grantId = (token as { grantId?: unknown }).grantId;
+          const use = token.kind === "RefreshToken" ? "refresh" : "userinfo";
+          await refused(ctx, sub, use, outcome, typeof grantId === "string" ? [grantId] : []);
+          return undefined;
+        }
+      }
       const clientId = ctx.oidc.client?.clientId;
       const claims = await people.claims(sub, clientId === undefined ? undefined : targets.get(clientId));
       // Unknown or no longer active: the session stops working and refresh tokens are refused.

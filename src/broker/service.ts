@@ -85,6 +85,7 @@ export async function startSignIn(options: SignInOptions): Promise<SignIn> {
       cookieSecrets: options.cookieSecrets,
       trustProxy: config.server.trustProxy,
       logger: log,
+      audit: record,
       onLogout: (event) => {
         record({
           actor: event.personId,
