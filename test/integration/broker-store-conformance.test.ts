@@ -182,6 +182,28 @@ function describeSignInStore(flavour: Flavour): void {
         expect(third.status).toBe(400);
       }
     }, 60_000);
+
+    it("rotates one refresh token for one of two simultaneous refreshes, every time", async () => {
+      const store = await open(await flavour.freshUrl());
+      const { provider, tokenUrl } = await serveProvider(store);
+      for (let round = 0; round < 20; round++) {
+        const code = await issueCode(provider);
+        const first = await redeem(tokenUrl, {
+          grant_type: "authorization_code",
+          code,
+          redirect_uri: REDIRECT,
+          code_verifier: VERIFIER,
+        });
+        const refreshToken = ((await first.json()) as { refresh_token?: string }).refresh_token;
+        expect(refreshToken).toEqual(expect.any(String));
+        const body = { grant_type: "refresh_token", refresh_token: refreshToken! };
+        const responses = await Promise.all([redeem(tokenUrl, body), redeem(tokenUrl, body)]);
+        const statuses = responses.map((r) => r.status).sort();
+        expect(statuses, `round ${round}`).toEqual([200, 400]);
+        const lost = responses.find((r) => r.status === 400)!;
+        expect(((await lost.json()) as { error?: string }).error).toBe("invalid_grant");
+      }
+    }, 60_000);
   });
 }
 
