@@ -2,6 +2,8 @@
  * What the sign-in broker needs from the rest of idbridge, as interfaces, so the provider and the login
  * pages (src/broker/provider.ts, login.ts) and the people side (src/broker/people.ts) meet here.
  */
+import type { Person } from "../identity/person.js";
+import type { PersonFacts } from "../policy/facts.js";
 import type { SignInIdentity } from "../sources/sign-in.js";
 
 /** Why a proven sign-in identity does not become a signed-in person. */
@@ -60,6 +62,15 @@ export interface PersonClaims {
   readonly roles: readonly string[];
 }
 
+/** A person with their directory facts from the kept snapshots (for the console's access rules). */
+export interface PersonWithFacts {
+  readonly person: Person;
+  /** Their accounts' facts, as a policy `when` sees them. */
+  readonly facts: PersonFacts;
+  /** Display name, when a source gives one. */
+  readonly name?: string;
+}
+
 /** People as sign-in sees them. */
 export interface PersonDirectory {
   /**
@@ -81,4 +92,9 @@ export interface PersonDirectory {
    * resolve one of the person's accounts again (src/broker/people.ts LiveChecks).
    */
   activeNow?(personId: string, options: { readonly strict: boolean }): Promise<ActiveOutcome>;
+  /**
+   * The person and their facts from the kept snapshots (as the sync judges them), or null when the
+   * person is unknown. Optional: directories without kept snapshots give none.
+   */
+  facts?(personId: string): Promise<PersonWithFacts | null>;
 }

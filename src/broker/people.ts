@@ -23,7 +23,7 @@ import {
   unlinkedFrom,
   type AccountState,
 } from "../identity/resolve.js";
-import { buildDirectoryFacts, type DirectoryFacts } from "../policy/facts.js";
+import { buildDirectoryFacts, buildPersonFacts, type DirectoryFacts } from "../policy/facts.js";
 import { loadPolicies } from "../policy/load.js";
 import type { Policy } from "../policy/schema.js";
 import type { LiveStatus, SignInIdentity } from "../sources/sign-in.js";
@@ -34,6 +34,7 @@ import type {
   ActiveOutcome,
   PersonClaims,
   PersonDirectory,
+  PersonWithFacts,
   ResolveFailureCode,
   ResolveOutcome,
 } from "./contracts.js";
@@ -372,6 +373,19 @@ export class StorePersonDirectory implements PersonDirectory {
       this.recentClaims.set(key, { claims, kept, policy, at });
     }
     return claims;
+  }
+
+  /** The person and their facts from the kept snapshots (the same cache the claims use). */
+  async facts(personId: string): Promise<PersonWithFacts | null> {
+    const kept = await this.keptSnapshots();
+    const person = await this.store.getPerson(personId);
+    if (person === null) return null;
+    const name = this.claimsFor(person, kept, undefined)?.name;
+    return {
+      person,
+      facts: buildPersonFacts(person, kept.directories),
+      ...(name !== undefined ? { name } : {}),
+    };
   }
 
   private claimsFor(person: Person, kept: Kept, policy: Policy | undefined): PersonClaims | null {

@@ -14,6 +14,7 @@
 // Must come first: it quiets oidc-provider's unstructured runtime warning (see the module).
 import "./runtime-notice.js";
 import Provider, {
+  errors,
   interactionPolicy,
   type ClientMetadata,
   type Configuration,
@@ -21,6 +22,7 @@ import Provider, {
   type JWK,
 } from "oidc-provider";
 import type { Logger } from "pino";
+import type { ConsoleConfig } from "../admin/config.js";
 import type { AuditEvent } from "../audit/chain.js";
 import type { Config } from "../config/load.js";
 import { SOURCE_TYPES } from "../sources/registry.js";
@@ -33,6 +35,12 @@ import { renderLoggedOut, renderLogoutConfirm, renderProviderError, type Page } 
 
 /** The client id of idbridge's own first-party client (launch, console): a session, never tokens. */
 export const FIRST_PARTY_CLIENT_ID = "idbridge";
+
+/** Path of the admin API below the public URL; with the public URL, the resource its tokens are for. */
+export const ADMIN_API_PATH = "/api/v1";
+
+/** The only scope of admin API tokens (what a client may do comes from its roles in the config). */
+export const ADMIN_API_SCOPE = "admin";
 
 /** Path the provider is mounted at, below the public URL. */
 export const PROVIDER_PATH = "/oidc";
@@ -73,6 +81,8 @@ export interface ProviderOptions {
   readonly logger: Logger;
   /** Appends to the audit log (a session ended because its person is no longer active). */
   readonly audit?: (event: AuditEvent) => Promise<unknown>;
+  /** Automation clients of the admin API (client-credentials grant only); none by default. */
+  readonly apiClients?: ConsoleConfig["apiClients"];
   /** Records a logout in the audit log. */
   readonly onLogout?: (event: { personId: string; clientId?: string; ip: string; userAgent: string }) => void;
 }
@@ -87,8 +97,17 @@ export function issuerOf(publicUrl: string): string {
   return `${publicUrl}${PROVIDER_PATH}`;
 }
 
+/** The resource indicator (RFC 8707) of the admin API: the audience of its tokens. */
+export function adminApiResourceOf(publicUrl: string): string {
+  return `${publicUrl}${ADMIN_API_PATH}`;
+}
+
 /** The client metadata of the configured platforms and of idbridge's own first-party client. */
-export function clientMetadata(signIn: Config["signIn"], publicUrl: string): ClientMetadata[] {
+export function clientMetadata(
+  signIn: Config["signIn"],
+  publicUrl: string,
+  apiClients: ConsoleConfig["apiClients"] = [],
+): ClientMetadata[] {
   const platforms = signIn.clients.map((client): ClientMetadata => {
     const metadata: ClientMetadata = {
       client_id: client.clientId,
@@ -117,7 +136,18 @@ export function clientMetadata(signIn: Config["signIn"], publicUrl: string): Cli
     post_logout_redirect_uris: [],
     token_endpoint_auth_method: "none",
   };
-  return [...platforms, firstParty];
+  // RFC 6749 §4.4: automation authenticates itself and gets a bearer token; no browser, no redirects.
+  const automation = apiClients.map((client): ClientMetadata => ({
+    client_id: client.clientId,
+    client_secret: client.clientSecret,
+    client_name: client.clientId,
+    grant_types: ["client_credentials"],
+    response_types: [],
+    redirect_uris: [],
+    post_logout_redirect_uris: [],
+    token_endpoint_auth_method: "client_secret_basic",
+  }));
+  return [...platforms, firstParty, ...automation];
 }
 
 /** Page → koa response, with its own CSP (the app-wide one forbids what the provider's redirects need). */
@@ -212,6 +242,8 @@ export function createProvider(options: ProviderOptions): Provider {
     ),
   );
   const targets = new Map(signIn.clients.map((c) => [c.clientId, c.target]));
+  const apiClientIds = new Set((options.apiClients ?? []).map((c) => c.clientId));
+  const apiResource = adminApiResourceOf(options.publicUrl);
   const idleSeconds = signIn.session.idleMinutes * 60;
   const absoluteSeconds = signIn.session.absoluteHours * 3600;
   const secure = options.publicUrl.startsWith("https:");
@@ -219,7 +251,7 @@ export function createProvider(options: ProviderOptions): Provider {
 
   const configuration: Configuration = {
     adapter: createOidcAdapter(options.store),
-    clients: clientMetadata(signIn, options.publicUrl),
+    clients: clientMetadata(signIn, options.publicUrl, options.apiClients),
     jwks: { keys: options.signingKeys.map((key) => ({ ...key, use: "sig" })) },
     cookies: { names: { ...COOKIE_NAMES }, long: cookie, short: cookie, keys: [...options.cookieSecrets] },
     claims: Object.fromEntries(Object.entries(SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
@@ -240,6 +272,7 @@ export function createProvider(options: ProviderOptions): Provider {
       IdToken: signIn.tokens.idTokenSeconds,
       RefreshToken: signIn.tokens.refreshTokenDays * 86_400,
       Grant: signIn.tokens.refreshTokenDays * 86_400,
+      ClientCredentials: signIn.tokens.accessTokenSeconds,
       Interaction: 600,
       // Saved again at every use, so the idle timeout restarts; never beyond login + absolute.
       Session: (_ctx, session) => {
@@ -252,6 +285,24 @@ export function createProvider(options: ProviderOptions): Provider {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
       userinfo: { enabled: true },
+      clientCredentials: { enabled: true },
+      // RFC 8707: an API client's token is for the admin API only, opaque (looked up in the Store, so it
+      // can be revoked and its client checked at each use). Platforms ask for no resource: unchanged.
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, client, oneOf) =>
+          oneOf ?? (apiClientIds.has(client.clientId) ? apiResource : undefined),
+        getResourceServerInfo: (_ctx, resource, client) => {
+          if (resource !== apiResource || !apiClientIds.has(client.clientId))
+            throw new errors.InvalidTarget();
+          return {
+            audience: apiResource,
+            scope: ADMIN_API_SCOPE,
+            accessTokenFormat: "opaque",
+            accessTokenTTL: signIn.tokens.accessTokenSeconds,
+          };
+        },
+      },
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

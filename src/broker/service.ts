@@ -4,6 +4,7 @@
  */
 import { runtimeNotice } from "./runtime-notice.js";
 import express, { type Router } from "express";
+import type Provider from "oidc-provider";
 import type { JWK } from "oidc-provider";
 import type { Logger } from "pino";
 import type { AuditEvent } from "../audit/chain.js";
@@ -53,6 +54,8 @@ export interface SignIn {
   readonly firstParty: FirstParty;
   /** The people sign-in resolves to (launch checks a person's state with it). */
   readonly people: PersonDirectory;
+  /** The OpenID Connect provider (the admin API looks its client-credentials tokens up with it). */
+  readonly provider: Provider;
   /** Closes connectors and stops the sweep. */
   close(): Promise<void>;
 }
@@ -86,6 +89,7 @@ export async function startSignIn(options: SignInOptions): Promise<SignIn> {
       trustProxy: config.server.trustProxy,
       logger: log,
       audit: record,
+      apiClients: config.console.apiClients,
       onLogout: (event) => {
         record({
           actor: event.personId,
@@ -137,6 +141,7 @@ export async function startSignIn(options: SignInOptions): Promise<SignIn> {
       router,
       firstParty,
       people,
+      provider,
       async close() {
         stopSweep();
         await sources.close();
