@@ -424,6 +424,31 @@ export const configSchema = z
           message: `unknown target "${client.target}" (configured: ${config.targets.map((t) => t.id).join(", ") || "none"})`,
         });
     });
+    // API clients are clients of the same provider: one id space with the platforms and idbridge itself.
+    const apiClientIds = new Map<string, number>();
+    config.console.apiClients.forEach((client, index) => {
+      const path = ["console", "apiClients", index, "clientId"];
+      const first = apiClientIds.get(client.clientId);
+      if (RESERVED_CLIENT_IDS.has(client.clientId.toLowerCase()))
+        ctx.addIssue({
+          code: "custom",
+          path,
+          message: `clientId "${client.clientId}" is reserved for idbridge's own sign-in; give the API client another clientId`,
+        });
+      else if (clientIds.has(client.clientId))
+        ctx.addIssue({
+          code: "custom",
+          path,
+          message: `clientId "${client.clientId}" is already used by signIn.clients[${clientIds.get(client.clientId)}]; an API client needs its own`,
+        });
+      else if (first !== undefined)
+        ctx.addIssue({
+          code: "custom",
+          path,
+          message: `duplicate clientId "${client.clientId}" (also used by console.apiClients[${first}])`,
+        });
+      else apiClientIds.set(client.clientId, index);
+    });
     for (const problem of checkIdentitySources(
       config.identity,
       config.sources.map((s) => s.id),
