@@ -7,7 +7,7 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
 /** What a signature is for; one value signed for one purpose never verifies for another. */
-export type BindingPurpose = "login-binding" | "login-csrf";
+export type BindingPurpose = "login-binding" | "login-csrf" | "admin-csrf";
 
 /** Signs and verifies short values. */
 export interface Binder {
