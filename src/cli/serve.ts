@@ -4,12 +4,16 @@ import type { Server } from "node:http";
 import express from "express";
 import type { Logger } from "pino";
 import type { Config } from "../config/load.js";
+import { createAdminService } from "../admin/service.js";
 import { AuditLog } from "../audit/log.js";
 import type { PersonDirectory } from "../broker/contracts.js";
 import { LaunchService, openLaunchTargets } from "../broker/launch.js";
+import { ADMIN_API_PATH } from "../broker/provider.js";
 import { startSignIn } from "../broker/service.js";
 import type { PasswordLimits } from "../http/login.js";
 import { AppError, describeError } from "../domain/errors.js";
+import { createAdminAuth } from "../http/admin-auth.js";
+import { adminApiRouter } from "../http/api/routes.js";
 import { createApp } from "../http/app.js";
 import { callbackRouter } from "../http/callbacks.js";
 import { launchRouter } from "../http/launch.js";
@@ -172,6 +176,16 @@ export async function startService(
         audit: (event) => audit.record(event),
       });
       signInRoutes.use("/launch", launchRouter({ launch, firstParty: signIn.firstParty, logger }));
+      const adminAuth = createAdminAuth({
+        provider: signIn.provider,
+        firstParty: signIn.firstParty,
+        people: signIn.people,
+        console: config.console,
+        publicUrl,
+        cookieSecrets: keys.cookieSecrets,
+      });
+      const admin = createAdminService({ config, store, sync, audit, keys });
+      signInRoutes.use(ADMIN_API_PATH, adminApiRouter({ service: admin, auth: adminAuth, publicUrl }));
     } catch (err) {
       await closeServer(server, 0);
       throw err;
