@@ -429,6 +429,47 @@ describe("admin API: roles and decisions", () => {
   });
 });
 
+describe("admin API: reads and identity decisions", () => {
+  it("answers every read with JSON for an auditor: runs, review queue, people, person, holders, why, access review", async () => {
+    const token = await tokenOf(CLIENTS.auditor);
+    expect((await call("/sync/runs", { token })).status).toBe(200);
+    expect((await call("/identities/review", { token })).body).toHaveProperty("items");
+    const people = await call(`/people?text=${encodeURIComponent(env.admin.name)}`, { token });
+    expect(people.status).toBe(200);
+    const found = (people.body.items as Array<{ id: string; name: string }>).find(
+      (p) => p.name === env.admin.name,
+    );
+    expect(found).toBeDefined();
+    const person = await call(`/people/${found!.id}`, { token });
+    expect(person.status).toBe(200);
+    expect((person.body.person as { id: string }).id).toBe(found!.id);
+    const holders = await call(`/roles/${HESI_ID}/submitter/holders?at=2026-01-01T00:00:00Z`, { token });
+    expect(holders.status).toBe(200);
+    expect(holders.body.items).toEqual([]);
+    const why = await call(`/people/${found!.id}/roles/${HESI_ID}/submitter/why`, { token });
+    expect(why.status).toBe(200);
+    expect(why.body).toHaveProperty("holder", null);
+    expect((await call(`/reports/access-review?target=${HESI_ID}`, { token })).body).toHaveProperty("items");
+    const csv = await fetch(`${env.api}/reports/access-review?format=csv`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get("content-disposition")).toMatch(/^attachment;/);
+    expect((await csv.text()).split("\n")[0]).toContain("personId");
+  });
+
+  it("checks identity decisions: a viewer is refused, an unknown kind is named", async () => {
+    const body = { kind: "ignore", account: `${DINGTALK_ID}:nobody`, comment: "not ours" };
+    const viewer = await call("/identities/decisions", { token: await tokenOf(CLIENTS.viewer), body });
+    expect(viewer.status).toBe(403);
+    expect(viewer.body.error?.code).toBe("ACCESS_DENIED");
+    const admin = await tokenOf(CLIENTS.admin);
+    const merge = await call("/identities/decisions", { token: admin, body: { ...body, kind: "merge" } });
+    expect(merge.status).toBe(400);
+    expect(merge.body.error?.message).toMatch(/body\.kind/);
+  });
+});
+
 describe("admin API: exports", () => {
   it("streams a JSONL export with its proof that verifies with the audit JWKS", async () => {
     const token = await tokenOf(CLIENTS.auditor);
