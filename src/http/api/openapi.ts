@@ -74,7 +74,9 @@ function operation(
 ): Json {
   return {
     summary,
-    description: `Needs the permission \`${permission}\`.`,
+    description: permission.includes(".")
+      ? `Needs the permission \`${permission}\`.`
+      : `Needs ${permission}.`,
     ...(extra.parameters === undefined ? {} : { parameters: extra.parameters }),
     ...(extra.requestBody === undefined ? {} : { requestBody: extra.requestBody }),
     responses: { ...ok, ...common, ...extra.responses },
