@@ -6,6 +6,7 @@
  */
 import express, { type Express } from "express";
 import { controlRouter, listenLocal, type SimControls } from "../common/control.js";
+import { orgPageRouter } from "../common/org-page.js";
 import type { SimOrg } from "../common/org.js";
 import {
   createDingTalkCallbackRegistration,
@@ -103,6 +104,7 @@ export function createDingTalkSimulator(options: DingTalkSimulatorOptions = {}):
   app.use(roleRouter(state));
   app.use(loginRouter(state));
   app.use(jsapiRouter(state));
+  app.use(orgPageRouter("DingTalk", state.org));
   app.use("/v1.0", (_req, res) =>
     sendApiError(res, 404, "InvalidAction.NotFound", "Specified api is not found"),
   );

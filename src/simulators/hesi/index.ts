@@ -24,7 +24,7 @@ import {
   type HesiSimulatorOptions,
   type Launch,
 } from "./state.js";
-import type { HesiTenant } from "./tenant.js";
+import type { HesiTenant, HesiTenantSnapshot } from "./tenant.js";
 
 export { demoExistingData, existingFromOrg } from "./state.js";
 export type {
@@ -36,7 +36,7 @@ export type {
 } from "./state.js";
 export type { RandomFailureKind, RandomFailures } from "./failures.js";
 export type { HesiDepartment, HesiRoleDef, HesiRoleRow, HesiStaff } from "./model.js";
-export type { HesiTenant } from "./tenant.js";
+export type { HesiTenant, HesiTenantSnapshot } from "./tenant.js";
 
 /** A Hesi simulator, not yet listening. */
 export interface HesiSimulator {
@@ -58,6 +58,8 @@ export interface HesiSimulator {
   departments(): HesiDepartment[];
   /** Every role definition with its rows. */
   roles(): HesiRoleDef[];
+  /** The tenant's data as JSON, to start a simulator with later (`restore`). */
+  snapshot(): HesiTenantSnapshot;
   /** Expires every token now. */
   expireTokens(): void;
   /** Turns random failures on (or off with null). */
@@ -99,6 +101,8 @@ export function createHesiSimulator(options: HesiSimulatorOptions = {}): HesiSim
     }),
   );
   app.use(pageRouter(state));
+  const { onChange } = options;
+  if (onChange !== undefined) app.use("/api", notifyWrites(onChange));
   app.use("/api", express.json({ limit: "5mb" }));
   app.use(authRouter(state));
   app.use(staffRouter(state));
@@ -124,6 +128,7 @@ export function createHesiSimulator(options: HesiSimulatorOptions = {}): HesiSim
     staff: () => [...tenant.staff.values()],
     departments: () => [...tenant.departments.values()],
     roles: () => [...tenant.roles.values()],
+    snapshot: () => tenant.snapshot(),
     expireTokens: () => state.tokens.expireAll(),
     setRandomFailures: (failures) => {
       state.failures = failures === null ? null : new FailureDraw(failures);
@@ -145,6 +150,17 @@ export async function startHesiSimulator(
     port: running.port,
     close: running.close,
     targetConfig: () => targetConfig(running.url),
+  };
+}
+
+/** Calls `onChange` once a write (any method but GET and HEAD) has been answered with success. */
+function notifyWrites(onChange: () => void): express.RequestHandler {
+  return (req, res, next) => {
+    if (req.method !== "GET" && req.method !== "HEAD")
+      res.on("finish", () => {
+        if (res.statusCode < 400) onChange();
+      });
+    next();
   };
 }
 

@@ -6,7 +6,7 @@ import { Bans, RateWindows } from "../common/rate-window.js";
 import type { SimOrg } from "../common/org.js";
 import { FailureDraw, parseHesiFaults, type RandomFailures } from "./failures.js";
 import { DEPARTMENT_ROLE, PLAIN_ROLE } from "./model.js";
-import { HesiTenant } from "./tenant.js";
+import { HesiTenant, type HesiTenantSnapshot } from "./tenant.js";
 import { HesiTokens } from "./tokens.js";
 
 /** Which Hesi edition the tenant is: only the standalone one (独立版) accepts contact writes (reference §1.1). */
@@ -86,6 +86,10 @@ export interface HesiSimulatorOptions {
   readonly edition?: HesiEdition;
   /** Base of the simulated clock (defaults to Date.now). */
   readonly now?: () => number;
+  /** Data kept from an earlier run (`snapshot()` of a tenant with the same `corpId`); replaces `existing`. */
+  readonly restore?: HesiTenantSnapshot;
+  /** Called after every API call that succeeded and may have changed the tenant (a write), e.g. to save it. */
+  readonly onChange?: () => void;
 }
 
 /** The tenant's open-API credentials (test use only). */
@@ -162,7 +166,8 @@ export function createState(options: HesiSimulatorOptions): HesiSimState {
     ...(options.licenceEndsAt === undefined ? {} : { licenceEndsAt: options.licenceEndsAt }),
     freshTokenDelayMs: options.freshTokenDelayMs ?? 0,
   });
-  if (options.existing !== undefined) applyExisting(tenant, options.existing);
+  if (options.restore !== undefined) tenant.restore(options.restore);
+  else if (options.existing !== undefined) applyExisting(tenant, options.existing);
   return {
     tenant,
     // Tokens are Hesi's own (with refresh); the common expire-tokens hook expires them too.

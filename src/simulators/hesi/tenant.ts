@@ -23,6 +23,20 @@ export type StaffBy = "id" | "sourceId" | "code" | "cellphone" | "email";
 /** How a role row's path is given (`pathType`). */
 export type PathType = "name" | "code" | "id";
 
+/** A tenant's data as plain JSON ({@link HesiTenant.snapshot}). */
+export interface HesiTenantSnapshot {
+  readonly corpId: string;
+  readonly staff: HesiStaff[];
+  readonly departments: HesiDepartment[];
+  readonly roles: HesiRoleDef[];
+  readonly roleGroups: HesiRoleGroup[];
+  /** Phone → userId of accounts registered in Hesi. */
+  readonly registeredPhones: [string, string][];
+  readonly pendingApprovals: string[];
+  /** How many ids the tenant has minted (new ids continue after them). */
+  readonly minted: number;
+}
+
 /** A page of a list call: `{count: <total>, items}`. */
 export interface Page<T> {
   readonly count: number;
@@ -109,6 +123,45 @@ export class HesiTenant {
       sourceChannel: "MANUAL",
       rows: [],
     });
+  }
+
+  /** The tenant's data as plain JSON, for a simulator that keeps its state across restarts (the demo). */
+  snapshot(): HesiTenantSnapshot {
+    return structuredClone({
+      corpId: this.corpId,
+      staff: [...this.staff.values()],
+      departments: [...this.departments.values()],
+      roles: [...this.roles.values()],
+      roleGroups: [...this.roleGroups.values()],
+      registeredPhones: [...this.registeredPhones],
+      pendingApprovals: [...this.pendingApprovals],
+      minted: this.minted,
+    });
+  }
+
+  /**
+   * Replaces the tenant's data with a {@link snapshot} taken earlier (of a tenant with the same corpId: staff
+   * and department ids embed it).
+   */
+  restore(snapshot: HesiTenantSnapshot): void {
+    if (snapshot.corpId !== this.corpId)
+      throw new TypeError(`snapshot of tenant ${snapshot.corpId} cannot restore tenant ${this.corpId}`);
+    const data = structuredClone(snapshot);
+    for (const map of [this.staff, this.departments, this.roles, this.roleGroups]) map.clear();
+    for (const index of Object.values(this.index)) index.clear();
+    this.registeredPhones.clear();
+    this.pendingApprovals.clear();
+    for (const d of data.departments) this.departments.set(d.id, d);
+    for (const r of data.roles) this.roles.set(r.id, r);
+    for (const g of data.roleGroups) this.roleGroups.set(g.id, g);
+    for (const [phone, userId] of data.registeredPhones) this.registeredPhones.set(phone, userId);
+    for (const id of data.pendingApprovals) this.pendingApprovals.add(id);
+    for (const s of data.staff) {
+      this.staff.set(s.id, s);
+      this.indexStaff(s, true);
+    }
+    this.minted = data.minted;
+    this.grants = null;
   }
 
   /** A fresh id part in Hesi's style (`ID_` + 11 characters). */

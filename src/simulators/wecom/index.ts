@@ -1,6 +1,7 @@
 import express, { type Express } from "express";
 import type { SimOrg } from "../common/org.js";
 import { controlRouter, listenLocal, type SimControls } from "../common/control.js";
+import { orgPageRouter } from "../common/org-page.js";
 import {
   createWeComCallbackRegistration,
   pushWeComEvent,
@@ -84,6 +85,7 @@ export function createWeComSimulator(options: WeComSimulatorOptions = {}): WeCom
   app.use("/cgi-bin", tokenRouter(state));
   app.use("/cgi-bin", signInApiRouter(state));
   app.use("/cgi-bin", directoryRouter(state));
+  app.use(orgPageRouter("WeCom", state.index.org));
   const credentials: WeComSimCredentials = {
     corpId: state.corpId,
     contactSecret: state.contactSecret,

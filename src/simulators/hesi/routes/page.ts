@@ -1,17 +1,12 @@
 import express, { type Router } from "express";
 import type { HesiSimState } from "../state.js";
+import { escapeHtml } from "../../common/html.js";
 import { formatTime } from "../present.js";
 
 /** Staff rows shown at most (a benchmark tenant has 100,000). */
 const PAGE_STAFF_MAX = 2000;
 
-/** Escapes text for HTML content and attribute values. */
-export function escapeHtml(text: string): string {
-  return text.replace(
-    /[&<>"']/g,
-    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!,
-  );
-}
+export { escapeHtml };
 
 /**
  * `GET /`: a read-only page of the tenant — departments, staff and role members — so a person can see what
