@@ -333,6 +333,24 @@ function buildProgram(result: { code: number }): Command {
       },
     );
 
+  program
+    .command("demo")
+    .description(
+      "run the whole product on 127.0.0.1 with simulators, a demo company and a demo finance app (npm start)",
+    )
+    .option("--reset", "delete the demo data dir first (only one the demo created)", false)
+    .option(
+      "--port <port>",
+      "idbridge's port; the simulators and the finance app take the next four (0: any free ports)",
+      (v) => intOption(v, "port", 0, 65530),
+      8080,
+    )
+    .option("--data-dir <dir>", "where the demo keeps its store, keys and simulator state", "./data/demo")
+    .action(async (options: { reset: boolean; port: number; dataDir: string }) => {
+      const { runDemo } = await import("./demo.js");
+      await runDemo(options);
+    });
+
   const audit = program.command("audit").description("export and verify the tamper-evident audit log");
   audit
     .command("export")
