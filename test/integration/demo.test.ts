@@ -138,7 +138,10 @@ describe("idbridge demo", () => {
     const who = d.company.conflicted;
     const html = await signInAtFinanceApp(d, who.userid);
     expect(html).toContain(`signed in as <span id="name">${who.name}</span>`);
-    expect(html).toMatch(/with roles <span id="roles">[^<]+<\/span>/);
+    // The policy's roles for them: 出纳 kept, 会计 withheld by cashier-is-not-accountant.
+    const roles = /with roles <span id="roles">([^<]+)<\/span>/.exec(html)?.[1]?.split(", ");
+    expect(roles).toEqual(expect.arrayContaining(["报销提交人", "出纳"]));
+    expect(roles).not.toContain("会计");
     expect(html).toContain('href="/logout"');
   }, 60_000);
 
