@@ -103,12 +103,6 @@ export interface LoginServiceOptions {
   readonly now?: () => number;
 }
 
-const IN_APP = [
-  // DingTalk's in-app browser puts "DingTalk" in its user agent; WeCom's puts "wxwork".
-  { type: "dingtalk", test: /DingTalk/i },
-  { type: "wecom", test: /wxwork/i },
-] as const;
-
 /** Sign-in orchestration; one per process. */
 export class LoginService {
   private readonly now: () => number;
@@ -128,16 +122,16 @@ export class LoginService {
    * silent OAuth; everywhere else the list of sources.
    */
   async view(interaction: InteractionInfo, userAgent: string): Promise<LoginView> {
-    for (const app of IN_APP) {
-      if (!app.test.test(userAgent)) continue;
-      const source = this.options.sources.list.find((s) => s.type === app.type && s.connector.inApp);
-      const inApp = source?.connector.inApp;
-      if (source === undefined || inApp === undefined) break;
+    // Each connector with an in-app flow knows its app's browser; the first that recognises it leads.
+    const source = this.options.sources.list.find(
+      (s) => s.connector.inApp !== undefined && s.connector.inAppUserAgent?.test(userAgent) === true,
+    );
+    const inApp = source?.connector.inApp;
+    if (source !== undefined && inApp !== undefined) {
       if (inApp.kind === "jsapi-code")
         return { kind: "dingtalk-in-app", sourceId: source.id, page: inApp.page };
       const started = await this.begin(interaction, source.id, "in-app");
       if (started.ok) return { kind: "redirect", url: started.url };
-      break;
     }
     const clientName = this.options.clientNames.get(interaction.clientId);
     return {

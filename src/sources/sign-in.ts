@@ -131,6 +131,8 @@ export interface SignInConnector {
   readonly web?: RedirectSignIn;
   /** Silent sign-in inside the vendor's app (DingTalk, WeCom). */
   readonly inApp?: RedirectSignIn | JsapiCodeSignIn;
+  /** With `inApp`: recognises the vendor app's in-app browser by its user agent. */
+  readonly inAppUserAgent?: RegExp;
   /** Password sign-in (AD / LDAP). */
   readonly password?: PasswordSignIn;
   /**

@@ -100,6 +100,8 @@ export function openDingTalkSignIn(context: SignInContext, config: DingTalkConfi
     sourceId: context.sourceId,
     web,
     inApp,
+    // DingTalk's in-app browser puts "DingTalk" in its user agent.
+    inAppUserAgent: /DingTalk/i,
     accountStatus: (subject) => flow.accountStatus(subject),
     close: () => Promise.resolve(),
   };

@@ -255,6 +255,8 @@ export function openWeComSignIn(context: SignInContext, config: WeComConfig): Si
     sourceId: context.sourceId,
     web,
     inApp,
+    // WeCom's in-app browser puts "wxwork" in its user agent.
+    inAppUserAgent: /wxwork/i,
     async accountStatus(subject: string): Promise<LiveStatus> {
       const user = await readUser(subject);
       if (user === "gone") return "not-found";
