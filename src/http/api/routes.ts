@@ -15,10 +15,11 @@ import express, {
 import { z } from "zod";
 import { permissionsOf } from "../../admin/access.js";
 import type { AdminService, ExportDownload, LinkDecisionInput } from "../../admin/contracts.js";
-import { AppError, isAppError } from "../../domain/errors.js";
+import { AppError } from "../../domain/errors.js";
 import type { PlanStatus } from "../../store/store.js";
 import { APPLY_ORDER, type PlanChangeKind } from "../../sync/plan.js";
 import { authOf, type AdminAuth } from "../admin-auth.js";
+import { requestFailure, sendFailure } from "../errors.js";
 import { openApiDocument } from "./openapi.js";
 
 /** Largest JSON body accepted. */
@@ -157,35 +158,14 @@ const handle =
 
 /** `{ error: { code, message } }` with the AppError's status; never a stack. */
 const apiErrors: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-  const http = err as { status?: unknown; expose?: unknown; message?: unknown; type?: unknown };
-  let status = 500;
-  let error = { code: "INTERNAL", message: `internal error (request id ${String(req.id)})` };
-  if (isAppError(err) && err.expose) {
-    status = err.status;
-    error = { code: err.code, message: err.message };
-  } else if (
-    !isAppError(err) &&
-    typeof http.status === "number" &&
-    http.status < 500 &&
-    http.expose === true
-  ) {
-    // body-parser: too large, not JSON.
-    status = http.status;
-    error = {
-      code: "INPUT_INVALID",
-      message:
-        http.type === "entity.too.large"
-          ? `the body is larger than ${MAX_BODY_BYTES} bytes`
-          : `the body is not valid JSON: ${String(http.message)}`,
-    };
-  }
-  if (status >= 500) req.log.error({ err }, "admin API request failed");
-  else req.log.info({ code: error.code, reason: error.message }, "admin API request rejected");
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.status(status).json({ error });
+  const failure = requestFailure(err, req.id);
+  const message =
+    failure.parserType === undefined
+      ? failure.message
+      : failure.parserType === "entity.too.large"
+        ? `the body is larger than ${MAX_BODY_BYTES} bytes`
+        : `the body is not valid JSON: ${failure.message}`;
+  sendFailure(req, res, err, failure, { error: { code: failure.code, message } });
 };
 
 // ------------------------------------------------------------------------------------------ routes
