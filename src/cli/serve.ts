@@ -14,6 +14,8 @@ import type { PasswordLimits } from "../http/login.js";
 import { AppError, describeError } from "../domain/errors.js";
 import { createAdminAuth } from "../http/admin-auth.js";
 import { adminApiRouter } from "../http/api/routes.js";
+import { CONSOLE_PATH } from "../console/layout.js";
+import { consoleRouter } from "../console/router.js";
 import { createApp } from "../http/app.js";
 import { callbackRouter } from "../http/callbacks.js";
 import { launchRouter } from "../http/launch.js";
@@ -186,6 +188,15 @@ export async function startService(
       });
       const admin = createAdminService({ config, store, sync, audit, keys });
       signInRoutes.use(ADMIN_API_PATH, adminApiRouter({ service: admin, auth: adminAuth, publicUrl }));
+      signInRoutes.use(
+        CONSOLE_PATH,
+        consoleRouter({
+          service: admin,
+          auth: adminAuth,
+          firstParty: signIn.firstParty,
+          https: publicUrl.startsWith("https:"),
+        }),
+      );
     } catch (err) {
       await closeServer(server, 0);
       throw err;

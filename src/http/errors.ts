@@ -45,13 +45,16 @@ export function requestFailure(err: unknown, requestId: unknown): RequestFailure
   return { status: 500, code: "INTERNAL", message: `internal error (request id ${String(requestId)})` };
 }
 
-/** Logs a failure (errors at error level with the cause, refusals at info) and sends `body`. */
+/**
+ * Logs a failure (errors at error level with the cause, refusals at info) and sends `body` as JSON with
+ * the failure's status, or calls `body` to send something else (the console's error page).
+ */
 export function sendFailure(
   req: Request,
   res: Response,
   err: unknown,
   failure: RequestFailure,
-  body: object,
+  body: object | (() => void),
 ): void {
   if (failure.status >= 500) req.log.error({ err }, "request failed");
   else req.log.info({ code: failure.code, reason: failure.message }, "request rejected");
@@ -60,7 +63,8 @@ export function sendFailure(
     res.destroy();
     return;
   }
-  res.status(failure.status).json(body);
+  if (typeof body === "function") body();
+  else res.status(failure.status).json(body);
 }
 
 /**

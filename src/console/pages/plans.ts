@@ -1,0 +1,4 @@
+/** Console pages: plans (not built yet). */
+import type { PageGroup } from "../router.js";
+
+export const planPages: PageGroup = () => undefined;
