@@ -20,7 +20,7 @@ import type { FirstParty } from "../broker/first-party.js";
 import { PROVIDER_PATH } from "../broker/provider.js";
 import { AppError, isAppError, type ErrorCode } from "../domain/errors.js";
 import type { AdminAuth, Authenticated } from "../http/admin-auth.js";
-import { requestFailure, sendFailure } from "../http/errors.js";
+import { overlongQuery, requestFailure, sendFailure } from "../http/errors.js";
 import { consoleLanguage, consoleTranslator, LANGUAGE_COOKIE, LANGUAGES, type Language } from "./i18n.js";
 import {
   CONSOLE_CSP,
@@ -36,8 +36,6 @@ import { PAGE_GROUPS } from "./pages/index.js";
 
 /** Largest form body accepted (a comment is at most 2,000 characters). */
 export const MAX_FORM_BYTES = 16 * 1024;
-/** Longest query string accepted (414 past it). */
-export const MAX_QUERY_LENGTH = 4096;
 
 /** What the console needs. */
 export interface ConsoleOptions {
@@ -187,14 +185,8 @@ export function consoleRouter(options: ConsoleOptions, groups: readonly PageGrou
   });
 
   router.use((req, _res, next) => {
-    const length = req.originalUrl.length - req.originalUrl.indexOf("?");
-    if (req.originalUrl.includes("?") && length > MAX_QUERY_LENGTH)
-      next(
-        new AppError("INPUT_INVALID", `the query is longer than ${MAX_QUERY_LENGTH} characters`, {
-          expose: true,
-        }),
-      );
-    else next();
+    const overlong = overlongQuery(req);
+    next(overlong === null ? undefined : new AppError("INPUT_INVALID", overlong, { expose: true }));
   });
 
   // Who is calling: a browser session with a console role. Without a session, sign in and come back.

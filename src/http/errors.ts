@@ -11,6 +11,17 @@ const ERROR_NAMES: Partial<Record<ErrorCode, string>> = {
   STORE_LOCKED: "temporarily_unavailable",
 };
 
+/** Longest query string the admin API and the console accept (RFC 9110 §15.5.15: 414 past it). */
+export const MAX_QUERY_LENGTH = 4096;
+
+/** Why the request's query string is too long to read, or null when it is not. */
+export function overlongQuery(req: Request): string | null {
+  const query = req.originalUrl.indexOf("?");
+  return query >= 0 && req.originalUrl.length - query - 1 > MAX_QUERY_LENGTH
+    ? `the query string is longer than ${MAX_QUERY_LENGTH} characters`
+    : null;
+}
+
 /** 404 for anything no route took. */
 export const notFound: RequestHandler = (req, _res, next) => {
   next(new AppError("NOT_FOUND", `no route for ${req.method} ${req.path}`, { expose: true }));

@@ -19,13 +19,11 @@ import { AppError } from "../../domain/errors.js";
 import type { PlanStatus } from "../../store/store.js";
 import { APPLY_ORDER, type PlanChangeKind } from "../../sync/plan.js";
 import { authOf, type AdminAuth } from "../admin-auth.js";
-import { requestFailure, sendFailure } from "../errors.js";
+import { overlongQuery, requestFailure, sendFailure } from "../errors.js";
 import { openApiDocument } from "./openapi.js";
 
 /** Largest JSON body accepted. */
 export const MAX_BODY_BYTES = 16 * 1024;
-/** Longest query string accepted (RFC 9110 §15.5.15: 414 past it). */
-export const MAX_QUERY_LENGTH = 4096;
 
 /** What the admin API router needs. */
 export interface AdminApiOptions {
@@ -179,14 +177,9 @@ export function adminApiRouter(options: AdminApiOptions): Router {
   router.use((req, res, next) => {
     // Answers carry people's data and plans: never cached, by the browser or a proxy.
     res.setHeader("Cache-Control", "no-store");
-    const query = req.originalUrl.indexOf("?");
-    if (query >= 0 && req.originalUrl.length - query - 1 > MAX_QUERY_LENGTH) {
-      res.status(414).json({
-        error: {
-          code: "INPUT_INVALID",
-          message: `the query string is longer than ${MAX_QUERY_LENGTH} characters`,
-        },
-      });
+    const overlong = overlongQuery(req);
+    if (overlong !== null) {
+      res.status(414).json({ error: { code: "INPUT_INVALID", message: overlong } });
       return;
     }
     next();
