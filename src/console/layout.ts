@@ -96,7 +96,7 @@ const FRAME = `<!DOCTYPE html>
 <div class="who">
 <% if (it.caller) { %><span data-testid="caller"><%= it.callerText %></span><% } %>
 <a href="<%= it.languageHref %>" lang="<%= it.otherLang %>" data-testid="language"><%= it.t("nav.language") %></a>
-<% if (it.caller) { %><a href="<%= it.signOutHref %>" data-testid="sign-out"><%= it.t("nav.signOut") %></a><% } %>
+<% if (it.signedIn) { %><a href="<%= it.signOutHref %>" data-testid="sign-out"><%= it.t("nav.signOut") %></a><% } %>
 </div>
 </header>
 <main id="main">
@@ -151,6 +151,8 @@ export interface Frame {
   readonly t: TFunction;
   /** Null on pages shown before we know who is calling (no role, errors before sign-in). */
   readonly caller: Caller | null;
+  /** True when the browser has an idbridge session (a person without a role may still sign out). */
+  readonly signedIn: boolean;
   /** The session's CSRF token, for the hidden `_csrf` field of every form. */
   readonly csrf: string;
   /** The request's path under /console and its query (for the language switch). */
@@ -212,6 +214,7 @@ export function page(frame: Frame, content: PageContent): string {
     otherLang: other,
     languageHref: `${CONSOLE_PATH}${frame.path}?${params.toString()}`,
     signOutHref: frame.signOutHref,
+    signedIn: frame.signedIn,
   });
 }
 

@@ -94,6 +94,8 @@ interface Locals {
   lang: Language;
   t: TFunction;
   auth?: Extract<Authenticated, { kind: "session" }>;
+  /** Signed in, whether or not with a role. */
+  signedIn?: boolean;
 }
 
 const localsOf = (res: Response): Locals => res.locals as unknown as Locals;
@@ -117,6 +119,7 @@ function frameOf(req: Request, res: Response): Frame {
     lang: locals.lang,
     t: locals.t,
     caller: locals.auth?.caller ?? null,
+    signedIn: locals.signedIn === true,
     csrf: locals.auth?.csrfToken ?? "",
     path: req.path,
     query: query.toString(),
@@ -209,6 +212,7 @@ export function consoleRouter(options: ConsoleOptions, groups: readonly PageGrou
           return;
         }
         const { caller } = outcome.auth;
+        localsOf(res).signedIn = true;
         if (caller.roles.size === 0) {
           const { t } = localsOf(res);
           send(

@@ -73,6 +73,8 @@ describe("signing in to the console", () => {
     expect(page.html).toContain("console.access");
     expect(page.html).not.toContain('data-testid="nav"');
     expect(page.html).not.toContain('name="_csrf"');
+    // …but they may sign out, to sign in as someone else.
+    expect(page.html).toContain('data-testid="sign-out"');
   });
 
   it("refuses bearer tokens: the console takes browser sessions, the API takes tokens", async () => {
