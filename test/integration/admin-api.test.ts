@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import express from "express";
 import type { JSONWebKeySet } from "jose";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -551,6 +552,48 @@ describe("admin API: bad input", () => {
     const res = await call(`/people?text=${encodeURIComponent("<script>alert(1)</script>")}`, { token });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+  });
+});
+
+describe("admin API: rate limit", () => {
+  it("answers 429 RATE_LIMITED with RateLimit headers past the per-IP limit, before authenticating", async () => {
+    let authenticated = 0;
+    const app = express();
+    app.use((req, _res, next) => {
+      req.log = pino({ level: "silent" });
+      next();
+    });
+    app.use(
+      "/api/v1",
+      adminApiRouter({
+        service: {} as AdminService,
+        auth: {
+          requireCaller: () => (_req, res) => {
+            authenticated++;
+            res.status(401).json({ error: { code: "UNAUTHENTICATED", message: "no" } });
+          },
+        } as unknown as AdminAuth,
+        publicUrl: "http://127.0.0.1",
+        requestsPerMinute: 3,
+      }),
+    );
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const statuses: number[] = [];
+      let last: Response | undefined;
+      for (let i = 0; i < 5; i++) {
+        last = await fetch(`http://127.0.0.1:${port}/api/v1/plans`);
+        statuses.push(last.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+      expect(authenticated).toBe(3);
+      expect(await last!.json()).toMatchObject({ error: { code: "RATE_LIMITED" } });
+      expect(last!.headers.get("ratelimit-policy")).toContain("q=3");
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 

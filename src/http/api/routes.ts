@@ -12,6 +12,7 @@ import express, {
   type Response,
   type Router,
 } from "express";
+import { rateLimit } from "express-rate-limit";
 import { z } from "zod";
 import { permissionsOf } from "../../admin/access.js";
 import type { AdminService, ExportDownload, LinkDecisionInput } from "../../admin/contracts.js";
@@ -33,7 +34,15 @@ export interface AdminApiOptions {
   readonly auth: AdminAuth;
   /** idbridge's public base URL, no trailing slash (the document's server URL). */
   readonly publicUrl: string;
+  /** Requests per minute one IP address may make; default {@link API_REQUESTS_PER_MINUTE}. */
+  readonly requestsPerMinute?: number;
 }
+
+/**
+ * Requests per minute per IP address: far above what a person or a reporting job needs, low enough that a
+ * stolen token or a runaway script cannot make the Store answer unbounded searches and exports.
+ */
+export const API_REQUESTS_PER_MINUTE = 600;
 
 // ------------------------------------------------------------------------------------------ input
 
@@ -184,6 +193,22 @@ export function adminApiRouter(options: AdminApiOptions): Router {
     }
     next();
   });
+  router.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit: options.requestsPerMinute ?? API_REQUESTS_PER_MINUTE,
+      standardHeaders: "draft-8",
+      legacyHeaders: false,
+      // server.trustProxy is the operator saying a proxy in front sets X-Forwarded-For.
+      validate: { trustProxy: false },
+      handler: (req, res) => {
+        req.log.warn({ ip: req.ip }, "admin API rate limit reached");
+        res.status(429).json({
+          error: { code: "RATE_LIMITED", message: "too many requests from this address: wait a minute" },
+        });
+      },
+    }),
+  );
   router.use(express.json({ limit: MAX_BODY_BYTES, strict: true }));
 
   router.get("/openapi.json", (_req, res) => {
