@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import express from "express";
+import express, { type RequestHandler } from "express";
 import type { JSONWebKeySet } from "jose";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -568,7 +568,7 @@ describe("admin API: rate limit", () => {
       adminApiRouter({
         service: {} as AdminService,
         auth: {
-          requireCaller: () => (_req, res) => {
+          requireCaller: (): RequestHandler => (_req, res) => {
             authenticated++;
             res.status(401).json({ error: { code: "UNAUTHENTICATED", message: "no" } });
           },
