@@ -1,33 +1,25 @@
 /**
- * One-click sign-in into 合思 (Hesi) (`/launch/<targetId>`): Hesi is no OpenID Connect client, so a person
- * with an idbridge session is sent through a single-use, short-lived provisional access link that Hesi
- * issues for their staff id (finance-targets.md §1.6b). Input checks, the person's state now, the staff id
- * from the sync's link table, the link, and the audit entry of every launch live here; the HTTP layer
- * (src/http/launch.ts) only moves requests in and out.
+ * One-click sign-in into a finance platform that is no OpenID Connect client (`/launch/<targetId>`; 合思):
+ * a person with an idbridge session is sent through a single-use, short-lived link the platform issues for
+ * their record there (the target's {@link LaunchLinks}, src/targets/registry.ts). Input checks, the
+ * person's state now, the record id from the sync's link table, the link, and the audit entry of every
+ * launch live here; the HTTP layer (src/http/launch.ts) only moves requests in and out.
  */
 import type { AuditEvent } from "../audit/chain.js";
 import type { Config } from "../config/load.js";
 import type { Store } from "../store/store.js";
-import type { HesiLinkPage, HesiProvisionalLinks } from "../targets/hesi/provisional.js";
+import { openLaunchLinks } from "../targets/registry.js";
+import { LAUNCH_PAGES, type LaunchLinks, type LaunchPage } from "../targets/target.js";
 import type { PersonDirectory, ResolveFailureCode } from "./contracts.js";
 import type { RequestMeta } from "./login.js";
 import { LiveChecks } from "./people.js";
 
-/** Pages a launch may open, as named in the launch URL. */
-export const LAUNCH_PAGES = ["home", "approve", "form"] as const;
-export type LaunchPage = (typeof LAUNCH_PAGES)[number];
+export { LAUNCH_PAGES, type LaunchPage };
 
-/** The Hesi page type of each launch page (§1.6b): `home` is Hesi's home page (`frontPage`), not "my bills". */
-const HESI_PAGE: Readonly<Record<LaunchPage, HesiLinkPage>> = {
-  home: "frontPage",
-  approve: "approve",
-  form: "form",
-};
-
-/** Hesi bill ids are short ASCII ids (`ID01…`); anything else is refused before Hesi is asked. */
+/** Bill ids are short ASCII ids (合思's `ID01…`); anything else is refused before the platform is asked. */
 const FLOW_ID = /^[A-Za-z0-9][A-Za-z0-9_:.-]{0,63}$/;
 
-/** Why a launch ends on a page instead of in Hesi. */
+/** Why a launch ends on a page instead of in the platform. */
 export type LaunchFailureCode =
   /** No target with this id, or its type has no launch. */
   | "TARGET_UNKNOWN"
@@ -39,9 +31,9 @@ export type LaunchFailureCode =
   | "NOT_LINKED"
   /** The person is no longer active now (see the ResolveFailureCode). */
   | ResolveFailureCode
-  /** Hesi refused the link (its staff is disabled or unknown there, or another refusal). */
+  /** The platform refused the link (its user is disabled or unknown there, or another refusal). */
   | "LINK_REFUSED"
-  /** Hesi did not answer, or answered with an error. */
+  /** The platform did not answer, or answered with an error. */
   | "TARGET_UNAVAILABLE";
 
 /** A launch request that passed its checks. */
@@ -67,10 +59,8 @@ export type LaunchResult =
 export interface LaunchTarget {
   /** The target id from the config. */
   readonly id: string;
-  /** Its provisional-link client. */
-  readonly links: HesiProvisionalLinks;
-  /** Lifetime of each link (seconds). */
-  readonly linkSeconds: number;
+  /** The links it issues. */
+  readonly links: LaunchLinks;
 }
 
 /** What the launch service works with. */
@@ -85,7 +75,7 @@ export interface LaunchServiceOptions {
   readonly audit: (event: AuditEvent) => Promise<unknown>;
 }
 
-/** Launches into Hesi; one per process. */
+/** Launches into the platforms; one per process. */
 export class LaunchService {
   /** Whether the person is active now; asked at every launch (no cache). */
   private readonly live: LiveChecks;
@@ -106,13 +96,13 @@ export class LaunchService {
       if (typeof flowId !== "string" || !FLOW_ID.test(flowId)) return { ok: false, code: "FLOW_ID_INVALID" };
       return { ok: true, request: { targetId, page, flowId } };
     }
-    // A flowId on another page would be dropped silently by Hesi: refuse it so the wrong URL is noticed.
+    // A flowId on another page would be dropped silently (合思 does): refuse it so the wrong URL is noticed.
     if (flowId !== undefined) return { ok: false, code: "FLOW_ID_INVALID" };
     return { ok: true, request: { targetId, page: page as LaunchPage } };
   }
 
   /**
-   * The link for a signed-in person: active now, linked to a staff in the target, and Hesi agreeing.
+   * The link for a signed-in person: active now, linked to a record in the target, and the platform agreeing.
    * Every outcome is audited; the link and the staff id never are.
    */
   async launch(
@@ -131,16 +121,15 @@ export class LaunchService {
     if (link === null)
       return this.failed(personId, request, meta, "NOT_LINKED", "the person has no staff in this target yet");
 
-    const result = await target.links.provisionalLink({
-      staffId: link.targetRecordId,
-      page: HESI_PAGE[request.page],
+    const result = await target.links.link({
+      recordId: link.targetRecordId,
+      page: request.page,
       ...(request.flowId === undefined ? {} : { flowId: request.flowId }),
-      expiresInSeconds: target.linkSeconds,
       applet: meta.applet === true,
     });
     if (!result.ok) {
       const { failure } = result;
-      // bad-data is Hesi's answer about this request; anything else means Hesi is not usable now.
+      // bad-data is the platform's answer about this request; anything else means it is not usable now.
       const code = failure.class === "bad-data" ? "LINK_REFUSED" : "TARGET_UNAVAILABLE";
       return this.failed(personId, request, meta, code, `${failure.code}: ${failure.message}`);
     }
@@ -149,7 +138,7 @@ export class LaunchService {
       action: "launch.succeeded",
       subject: personId,
       target: request.targetId,
-      details: { ...this.details(personId, request, meta), linkSeconds: target.linkSeconds },
+      details: { ...this.details(personId, request, meta), linkSeconds: target.links.linkSeconds },
     });
     return { ok: true, url: result.url };
   }
@@ -187,18 +176,12 @@ export class LaunchService {
   }
 }
 
-/** The launch targets of the config: every `hesi` target (SCIM platforms sign in through OIDC instead). */
+/** The launch targets of the config: every target that issues launch links (not those signing in by OIDC). */
 export async function openLaunchTargets(config: Config): Promise<Map<string, LaunchTarget>> {
   const targets = new Map<string, LaunchTarget>();
   for (const entry of config.targets) {
-    if (entry.type !== "hesi") continue;
-    // The Hesi HTTP client loads only when a Hesi target is configured, as in src/targets/registry.ts.
-    const { openHesiProvisionalLinks } = await import("../targets/hesi/provisional.js");
-    targets.set(entry.id, {
-      id: entry.id,
-      links: openHesiProvisionalLinks(entry.config),
-      linkSeconds: entry.config.launchLinkSeconds,
-    });
+    const links = await openLaunchLinks(entry);
+    if (links !== null) targets.set(entry.id, { id: entry.id, links });
   }
   return targets;
 }

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import { hesiConfigSchema } from "./hesi/config.js";
 import { scimConfigSchema } from "./scim/config.js";
-import type { TargetConnector } from "./target.js";
+import type { LaunchLinks, TargetConnector } from "./target.js";
 
 /** Target types idbridge knows. */
 export const TARGET_TYPES = ["hesi", "scim"] as const;
@@ -29,5 +29,18 @@ export async function openTarget(entry: TargetConfigEntry): Promise<TargetConnec
       return (await import("./hesi/index.js")).openHesiTarget(entry.id, entry.config);
     case "scim":
       return (await import("./scim/index.js")).openScimTarget(entry.id, entry.config);
+  }
+}
+
+/**
+ * The launch links of a configured target, or null when its people sign in to it through OpenID Connect
+ * instead (SCIM platforms). The HTTP client loads only now.
+ */
+export async function openLaunchLinks(entry: TargetConfigEntry): Promise<LaunchLinks | null> {
+  switch (entry.type) {
+    case "hesi":
+      return (await import("./hesi/provisional.js")).openHesiLaunchLinks(entry.config);
+    case "scim":
+      return null;
   }
 }

@@ -180,3 +180,32 @@ export class TargetReadError extends Error {
     super(failure.message);
   }
 }
+
+/** Pages of a finance platform a launch may open: its home page, the approver's to-do list, one bill. */
+export const LAUNCH_PAGES = ["home", "approve", "form"] as const;
+export type LaunchPage = (typeof LAUNCH_PAGES)[number];
+
+/** What to open for whom. */
+export interface LaunchLinkRequest {
+  /** The person's record id in the target (from the sync's link table). */
+  readonly recordId: string;
+  readonly page: LaunchPage;
+  /** The bill, for `form`. */
+  readonly flowId?: string;
+  /** true: the mobile/app page (the person came from an in-app browser); false: the web page. */
+  readonly applet: boolean;
+}
+
+/**
+ * Sign-in into a platform that is no OpenID Connect client (合思): a single-use, short-lived link the
+ * platform issues for one of its users. The URL is a bearer credential: redirect to it, never log it.
+ */
+export interface LaunchLinks {
+  /** Lifetime of each link (seconds). */
+  readonly linkSeconds: number;
+  link(
+    request: LaunchLinkRequest,
+  ): Promise<
+    { readonly ok: true; readonly url: string } | { readonly ok: false; readonly failure: ChangeFailure }
+  >;
+}

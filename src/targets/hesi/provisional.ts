@@ -1,5 +1,5 @@
 import { systemClock } from "../http/retry.js";
-import type { ChangeFailure } from "../target.js";
+import type { ChangeFailure, LaunchLinks, LaunchPage } from "../target.js";
 import { HesiClient, type HesiClock } from "./client.js";
 import type { HesiConfig } from "./config.js";
 
@@ -46,6 +46,30 @@ export function openHesiProvisionalLinks(
 ): HesiProvisionalLinks {
   const client = new HesiClient(config, clock);
   return { provisionalLink: (request) => provisionalLink(client, request) };
+}
+
+/** The Hesi page type of each launch page (§1.6b): `home` is Hesi's home page (`frontPage`), not "my bills". */
+const HESI_PAGE: Readonly<Record<LaunchPage, HesiLinkPage>> = {
+  home: "frontPage",
+  approve: "approve",
+  form: "form",
+};
+
+/** The launch links of a Hesi target: provisional links of `config.launchLinkSeconds`. */
+export function openHesiLaunchLinks(config: HesiConfig, clock: HesiClock = systemClock): LaunchLinks {
+  const links = openHesiProvisionalLinks(config, clock);
+  const linkSeconds = config.launchLinkSeconds;
+  return {
+    linkSeconds,
+    link: (request) =>
+      links.provisionalLink({
+        staffId: request.recordId,
+        page: HESI_PAGE[request.page],
+        ...(request.flowId === undefined ? {} : { flowId: request.flowId }),
+        expiresInSeconds: linkSeconds,
+        applet: request.applet,
+      }),
+  };
 }
 
 async function provisionalLink(client: HesiClient, request: HesiLinkRequest): Promise<HesiLinkResult> {
