@@ -113,11 +113,15 @@ describe("audit search", () => {
   it("narrows by action: every row of plan.created is a plan.created, and fewer than unfiltered", async () => {
     const all = await open(auditor, "/audit?limit=200");
     const created = await open(auditor, "/audit?action=plan.created&limit=200");
-    const actions = [...from(created.html, "audit-table").matchAll(/<td class="mono">([a-z.-]+)<\/td>/g)]
-      .map((m) => m[1])
-      .filter((a) => a?.includes("."));
+    const actions = [
+      ...created.html.matchAll(/data-testid="audit-row" data-seq="\d+" data-action="([^"]+)"/g),
+    ].map((m) => m[1]);
     expect(actions.length).toBe(count(created.html, "audit-row"));
     expect(new Set(actions)).toEqual(new Set(["plan.created"]));
+    // Each action links to the entries with that action.
+    expect(created.html).toContain(
+      '<a class="mono" href="/console/audit?action=plan.created">plan.created</a>',
+    );
     expect(count(created.html, "audit-row")).toBeLessThan(count(all.html, "audit-row"));
   });
 
@@ -178,9 +182,16 @@ describe("audit export", () => {
     expect(hrefOf(block, "export-jsonl")).toBe("/console/audit/export?format=jsonl&action=plan.*");
     expect(hrefOf(block, "export-csv")).toBe("/console/audit/export?format=csv&action=plan.*");
     expect(hrefOf(block, "export-jwks")).toBe("/console/audit/jwks.json");
-    expect(from(block, "verify-howto")).toContain(
-      "idbridge audit verify idbridge-audit-….jsonl --jwks jwks.json",
-    );
+    expect(from(block, "verify-howto")).toContain("idbridge audit verify export.jsonl --jwks jwks.json");
+  });
+
+  it("explains the export in English to an English-speaking auditor", async () => {
+    const { browser } = await signInToConsole(env, demoPerson(env, "auditor").userid, "/", "en-US,en;q=0.9");
+    const page = await open(browser, "/audit");
+    expect(page.html).toContain("<h1>Audit log</h1>");
+    const howto = from(page.html, "verify-howto");
+    expect(howto).toContain("How to verify");
+    expect(howto).toContain("signed head");
   });
 
   it("downloads a JSONL export that idbridge audit verify accepts, and records the export with the auditor as actor", async () => {

@@ -31,7 +31,7 @@ export const audit = {
       csvNote: "CSV 便于在 Excel 中查看，但不含证明，无法单独验证；需要证明时请使用 JSONL。",
       howtoTitle: "如何验证",
       howto:
-        "下载 JSONL 导出文件和公钥 JWKS（jwks.json），在任意装有 idbridge 的电脑上离线执行下面的命令（把文件名换成下载的文件名）。它会逐条核对哈希链（包括筛选掉的记录所留下的缺口），用公钥核对其中的签名检查点，并核对文件末尾的签名摘要（记录条数、范围、最后的哈希和整个文件的 SHA-256），因此增加、删除、调换或修改任何一行，或截掉文件末尾，都会被发现。命令返回 0 并显示“verified …”表示文件自导出后未被改动；返回 1 并指出第一个有问题的序号，表示文件或日志本身被改动过，不应作为证据使用——请保留该文件并告知安全管理员。公钥请与运维人员公布的公钥核对，不要只依赖随文件一起收到的公钥。",
+        "下载 JSONL 导出文件和公钥 JWKS（jwks.json），在任意装有 idbridge 的电脑上离线执行下面的命令（export.jsonl 换成下载的导出文件名）。它会逐条核对哈希链（包括筛选掉的记录所留下的缺口），用公钥核对其中的签名检查点，并核对文件末尾的签名摘要（记录条数、范围、最后的哈希和整个文件的 SHA-256），因此增加、删除、调换或修改任何一行，或截掉文件末尾，都会被发现。命令返回 0 并显示“verified …”表示文件自导出后未被改动；返回 1 并指出第一个有问题的序号，表示文件或日志本身被改动过，不应作为证据使用——请保留该文件并告知安全管理员。公钥请与运维人员公布的公钥核对，不要只依赖随文件一起收到的公钥。",
     },
     holders: {
       title: "角色持有人",
@@ -107,7 +107,7 @@ export const audit = {
         "CSV opens in a spreadsheet but carries no proof and cannot be verified on its own; use JSONL when you need the proof.",
       howtoTitle: "How to verify",
       howto:
-        "Download the JSONL export and the public JWKS (jwks.json), then run the command below offline on any machine with idbridge (use the downloaded file's name). It follows the hash chain entry by entry (across the gaps the filter left out), checks the signed checkpoints against the public keys, and checks the signed head at the end (count, range, last hash and the SHA-256 of every line before it), so a line added, removed, reordered or edited, or a cut-off tail, is found. Exit code 0 with “verified …” means the file is as exported; exit code 1 names the first bad seq: the file or the log itself was altered and must not be used as evidence — keep the file and tell a security admin. Compare the public key with the one your operators publish rather than trusting only the copy that came with the file.",
+        "Download the JSONL export and the public JWKS (jwks.json), then run the command below offline on any machine with idbridge (with the downloaded export's file name for export.jsonl). It follows the hash chain entry by entry (across the gaps the filter left out), checks the signed checkpoints against the public keys, and checks the signed head at the end (count, range, last hash and the SHA-256 of every line before it), so a line added, removed, reordered or edited, or a cut-off tail, is found. Exit code 0 with “verified …” means the file is as exported; exit code 1 names the first bad seq: the file or the log itself was altered and must not be used as evidence — keep the file and tell a security admin. Compare the public key with the one your operators publish rather than trusting only the copy that came with the file.",
     },
     holders: {
       title: "Role holders",

@@ -112,6 +112,7 @@ interface EntryRow {
   readonly subject: string | null;
   readonly target: string | null;
   readonly details: string;
+  readonly href: { readonly actor: string; readonly action: string; readonly subject: string };
 }
 
 /** The rows of `entries`, actors named where we can. */
@@ -132,6 +133,12 @@ export async function entryRows(
     subject: e.subject,
     target: e.target,
     details: JSON.stringify(e.details, null, 2),
+    // Each value a link to the entries that share it.
+    href: {
+      actor: `${CONSOLE_PATH}/audit${queryString({ actor: e.actor })}`,
+      action: `${CONSOLE_PATH}/audit${queryString({ action: e.action })}`,
+      subject: `${CONSOLE_PATH}/audit${queryString({ subject: e.subject })}`,
+    },
   }));
 }
 
@@ -139,12 +146,12 @@ defineTemplate(
   "audit-entries",
   `<div class="table"><table data-testid="audit-table">
 <thead><tr><th class="num"><%= it.t("audit.seq") %></th><th><%= it.t("audit.time") %></th><th><%= it.t("audit.actor") %></th><th><%= it.t("audit.action") %></th><th><%= it.t("audit.subject") %></th><th><%= it.t("audit.target") %></th><th><%= it.t("audit.details") %></th></tr></thead>
-<tbody><% it.rows.forEach(function (r) { %><tr data-testid="audit-row" data-seq="<%= r.seq %>">
+<tbody><% it.rows.forEach(function (r) { %><tr data-testid="audit-row" data-seq="<%= r.seq %>" data-action="<%= r.action %>">
 <td class="num mono"><%= r.seq %></td>
 <td class="mono"><%= r.time %></td>
-<td><% if (r.actorName) { %><%= r.actorName %><br><% } %><span class="mono muted"><%= r.actor %></span></td>
-<td class="mono"><%= r.action %></td>
-<td class="mono"><%= r.subject === null ? "" : r.subject %></td>
+<td><% if (r.actorName) { %><%= r.actorName %><br><% } %><a class="mono muted" href="<%= r.href.actor %>"><%= r.actor %></a></td>
+<td><a class="mono" href="<%= r.href.action %>"><%= r.action %></a></td>
+<td><% if (r.subject !== null) { %><a class="mono" href="<%= r.href.subject %>"><%= r.subject %></a><% } %></td>
 <td class="mono"><%= r.target === null ? "" : r.target %></td>
 <td><details><summary><%= it.t("audit.search.showDetails") %></summary><pre class="mono"><%= r.details %></pre></details></td>
 </tr><% }) %></tbody></table></div>`,
@@ -189,7 +196,7 @@ defineTemplate(
 <div data-testid="verify-howto">
 <h2><%= it.t("audit.export.howtoTitle") %></h2>
 <p><%= it.t("audit.export.howto") %></p>
-<pre class="mono">idbridge audit verify idbridge-audit-….jsonl --jwks jwks.json</pre>
+<pre class="mono">idbridge audit verify export.jsonl --jwks jwks.json</pre>
 </div>
 </section><% } %>`,
 );
