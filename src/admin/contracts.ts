@@ -189,6 +189,9 @@ export interface RoleExplanation {
   } | null;
 }
 
+/** Most people {@link AdminService.peopleNames} names in one call (a page of audit entries, twice over). */
+export const MAX_NAMED_PEOPLE = 400;
+
 // ------------------------------------------------------------------------------------------ service
 
 /** The operations of the console and the admin API. */
@@ -210,6 +213,11 @@ export interface AdminService {
   decideLink(caller: Caller, input: LinkDecisionInput): Promise<void>;
 
   searchPeople(caller: Caller, query: PageRequest & { readonly text?: string }): Promise<Page<PersonSummary>>;
+  /**
+   * The names of up to {@link MAX_NAMED_PEOPLE} people by id (for showing audit actors and subjects);
+   * unknown ids are left out. Needs audit.read.
+   */
+  peopleNames(caller: Caller, ids: readonly string[]): Promise<ReadonlyMap<string, string>>;
   getPerson(caller: Caller, id: string): Promise<PersonView>;
 
   searchAudit(caller: Caller, query: AuditQuery): Promise<Page<AuditRecord>>;

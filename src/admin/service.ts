@@ -52,6 +52,7 @@ export function createAdminService(options: AdminServiceOptions): AdminService {
     reviewQueue: (caller) => syncOps.reviewQueue(caller),
     decideLink: (caller, input) => syncOps.decideLink(caller, input),
     searchPeople: (caller, query) => syncOps.searchPeople(caller, query),
+    peopleNames: (caller, ids) => syncOps.peopleNames(caller, ids),
     getPerson: (caller, id) => syncOps.getPerson(caller, id),
     searchAudit: (caller, query) => auditOps.searchAudit(caller, query),
     exportAudit: (caller, filter, format) => auditOps.exportAudit(caller, filter, format),

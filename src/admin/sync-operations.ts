@@ -22,19 +22,20 @@ import type {
 import { APPLY_ORDER, countChanges, type Plan, type PlanChange, type PlanChangeKind } from "../sync/plan.js";
 import type { SyncService } from "../sync/service.js";
 import { requirePermission, type Caller } from "./access.js";
-import type {
-  AdminService,
-  ApplyResult,
-  ChangeQuery,
-  ChangeView,
-  LinkDecisionInput,
-  Page,
-  PageRequest,
-  PersonSummary,
-  PersonView,
-  PlanDecisionInput,
-  PlanQuery,
-  PlanView,
+import {
+  MAX_NAMED_PEOPLE,
+  type AdminService,
+  type ApplyResult,
+  type ChangeQuery,
+  type ChangeView,
+  type LinkDecisionInput,
+  type Page,
+  type PageRequest,
+  type PersonSummary,
+  type PersonView,
+  type PlanDecisionInput,
+  type PlanQuery,
+  type PlanView,
 } from "./contracts.js";
 import {
   accountView,
@@ -91,6 +92,7 @@ export class SyncOperations implements Pick<
   | "reviewQueue"
   | "decideLink"
   | "searchPeople"
+  | "peopleNames"
   | "getPerson"
 > {
   private readonly now: () => Date;
@@ -250,6 +252,21 @@ export class SyncOperations implements Pick<
       items: found.slice(offset, offset + limit),
       next: offset + limit < found.length ? encodeCursor({ offset: offset + limit }) : null,
     };
+  }
+
+  async peopleNames(caller: Caller, ids: readonly string[]): Promise<ReadonlyMap<string, string>> {
+    requirePermission(caller, "audit.read");
+    const wanted = [...new Set(ids)].filter((id) => id !== "" && id.length <= 200);
+    if (wanted.length > MAX_NAMED_PEOPLE)
+      throw invalid(`at most ${MAX_NAMED_PEOPLE} people can be named at once, got ${wanted.length}`);
+    const kept = await this.kept.get();
+    const order = profileOrder(this.options.config);
+    const names = new Map<string, string>();
+    for (const id of wanted) {
+      const person = await this.store.getPerson(id);
+      if (person !== null) names.set(id, summarisePerson(person, kept, order).summary.name);
+    }
+    return names;
   }
 
   async getPerson(caller: Caller, id: string): Promise<PersonView> {

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Caller } from "../../src/admin/access.js";
+import { MAX_NAMED_PEOPLE } from "../../src/admin/contracts.js";
 import { SyncOperations } from "../../src/admin/sync-operations.js";
 import { AppError } from "../../src/domain/errors.js";
 import type { ReviewItem } from "../../src/identity/link.js";
@@ -340,6 +341,15 @@ function describeOperations(flavour: Flavour): void {
         cursor = page.next ?? undefined;
       } while (cursor !== undefined);
       expect([...seen].sort()).toEqual(people.map((p) => p.id).sort());
+    });
+
+    it("names people by id in one call, leaving unknown ids out, and only for audit readers", async () => {
+      const listed = (await ops.searchPeople(viewer, { limit: 3 })).items;
+      const names = await ops.peopleNames(auditor, [...listed.map((p) => p.id), listed[0]!.id, "p_nobody"]);
+      expect(names).toEqual(new Map(listed.map((p) => [p.id, p.name])));
+      await expectCode(ops.peopleNames(nobody, [listed[0]!.id]), "ACCESS_DENIED");
+      const tooMany = Array.from({ length: MAX_NAMED_PEOPLE + 1 }, (_, i) => `p_${i}`);
+      await expectCode(ops.peopleNames(viewer, tooMany), "INPUT_INVALID");
     });
 
     it("refuses a decision without a comment or with a stale hash, recording nothing", async () => {

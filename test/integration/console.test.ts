@@ -37,7 +37,7 @@ function pageOf(landing: Landing): Extract<Landing, { kind: "page" }> {
 
 /** How many `action` entries the audit log holds, read through the admin API with `browser`'s session. */
 async function auditCount(browser: Browser, action: string): Promise<number> {
-  const res = await fetch(`${env.demo.urls.adminApi}/audit/entries?action=${action}&limit=200`, {
+  const res = await fetch(`${env.demo.urls.idbridge}/api/v1/audit/entries?action=${action}&limit=200`, {
     headers: { cookie: browser.jar.header() },
   });
   expect(res.status).toBe(200);

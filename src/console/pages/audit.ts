@@ -8,7 +8,7 @@
  */
 import { Readable } from "node:stream";
 import type { AuditFilter } from "../../audit/export-format.js";
-import type { Page } from "../../admin/contracts.js";
+import { MAX_NAMED_PEOPLE, type Page } from "../../admin/contracts.js";
 import { AppError, isAppError } from "../../domain/errors.js";
 import type { AuditRecord } from "../../store/store.js";
 import { CONSOLE_PATH, defineTemplate, queryString, type Notice } from "../layout.js";
@@ -66,9 +66,6 @@ export function invalidNotice(ctx: ConsoleContext, err: AppError): Notice {
   return { kind: "error", text: ctx.t("audit.invalid", { detail: err.message }) };
 }
 
-/** Most people looked up for one page: each lookup reads the people list, and names are only a help. */
-const MAX_NAME_LOOKUPS = 50;
-
 /** The person id an audit actor names: `person:<id>`, or a bare id (sign-in entries); null for others. */
 function personIdOf(actor: string): string | null {
   if (actor.startsWith("person:")) return actor.slice("person:".length);
@@ -76,29 +73,22 @@ function personIdOf(actor: string): string | null {
 }
 
 /**
- * Names of the people among `actors` (actor → name), for readers who may see people; actors that are
- * not people, or not found (a CLI decider's name), show as they are.
+ * Names of the people among `actors` (actor → name), in one call; actors that are not people, or not
+ * found (a CLI decider's name), show as they are.
  */
 export async function personNames(
   ctx: ConsoleContext,
   actors: Iterable<string>,
 ): Promise<ReadonlyMap<string, string>> {
-  const names = new Map<string, string>();
-  if (!ctx.can("sync.read")) return names;
-  const ids = new Map<string, string[]>();
+  const byId = new Map<string, string[]>();
   for (const actor of actors) {
     const id = personIdOf(actor);
-    if (id === null || id === "" || id.length > 200) continue;
-    if (!ids.has(id) && ids.size >= MAX_NAME_LOOKUPS) continue;
-    ids.set(id, [...(ids.get(id) ?? []), actor]);
+    if (id === null || id === "") continue;
+    byId.set(id, [...(byId.get(id) ?? []), actor]);
   }
-  await Promise.all(
-    [...ids].map(async ([id, named]) => {
-      const found = await ctx.service.searchPeople(ctx.caller, { text: id, limit: 200 });
-      const person = found.items.find((p) => p.id === id);
-      if (person !== undefined) for (const actor of named) names.set(actor, person.name);
-    }),
-  );
+  const found = await ctx.service.peopleNames(ctx.caller, [...byId.keys()].slice(0, MAX_NAMED_PEOPLE));
+  const names = new Map<string, string>();
+  for (const [id, name] of found) for (const actor of byId.get(id) ?? []) names.set(actor, name);
   return names;
 }
 
