@@ -242,7 +242,7 @@ export function consoleRouter(options: ConsoleOptions, groups: readonly PageGrou
     const frame = frameOf(req, res);
     const done = typeof req.query.done === "string" ? req.query.done : undefined;
     const notice: Notice | undefined =
-      done !== undefined && /^[a-zA-Z.]{1,80}$/.test(done) && locals.t(done) !== done
+      done !== undefined && /^[a-zA-Z_.]{1,80}$/.test(done) && locals.t(done) !== done
         ? { kind: done.startsWith("error.") ? "error" : "ok", text: locals.t(done) }
         : undefined;
     return {
