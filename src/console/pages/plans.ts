@@ -8,6 +8,7 @@
  * page was read is refused (PLAN_STALE); a decision on a plan that has moved on (a second click, a
  * colleague faster) comes back to the page with a notice instead of an error page.
  */
+import { requirePermission } from "../../admin/access.js";
 import type { ChangeQuery, ChangeView, PlanView } from "../../admin/contracts.js";
 import { AppError, isAppError } from "../../domain/errors.js";
 import { formatLineage } from "../../policy/explain.js";
@@ -495,6 +496,8 @@ export const planPages: PageGroup = (routes) => {
 
   routes.post("/plans/:id/decision", async (req, ctx) => {
     const id = String(req.params.id);
+    // Before reading the form: someone who may not decide hears that, not what their form lacked.
+    requirePermission(ctx.caller, "sync.decide");
     let comment: string | undefined;
     let decision: string | undefined;
     let hash: string | undefined;

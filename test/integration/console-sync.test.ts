@@ -1,0 +1,342 @@
+/**
+ * The console's pages for security admins over HTTP, on the demo: the plans list, the pending plan with
+ * its SoD conflict, sensitive grants and filtered changes, the decision (a refused one, an approval, a
+ * double submit) and the apply to the 合思 simulator; sync runs; the identity review queue; people.
+ * The demo's state is shared: the tests run in order (decide before apply, apply before runs).
+ */
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { withSync } from "../../src/cli/sync.js";
+import { loadConfig } from "../../src/config/load.js";
+import { DEMO_CONFIG_FILE, DEMO_IDS } from "../../src/demo/config.js";
+import type { Browser, Landing } from "../helpers/broker-env.js";
+import {
+  csrfOf,
+  demoPerson,
+  signInToConsole,
+  startConsoleEnv,
+  type ConsoleEnv,
+} from "../helpers/console-env.js";
+
+let env: ConsoleEnv;
+let admin: Browser;
+let auditor: Browser;
+let viewer: Browser;
+let planId: string;
+
+beforeAll(async () => {
+  env = await startConsoleEnv();
+  planId = env.demo.initialPlan.id;
+  const signIn = async (role: "auditor" | "viewer" | "security-admin"): Promise<Browser> =>
+    (await signInToConsole(env, demoPerson(env, role).userid)).browser;
+  [admin, auditor, viewer] = await Promise.all([
+    signIn("security-admin"),
+    signIn("auditor"),
+    signIn("viewer"),
+  ]);
+}, 120_000);
+
+afterAll(async () => {
+  await env?.close();
+});
+
+type Page = Extract<Landing, { kind: "page" }>;
+
+function pageOf(landing: Landing): Page {
+  if (landing.kind !== "page") throw new Error(`expected a console page, went to ${landing.url.href}`);
+  return landing;
+}
+
+async function open(browser: Browser, path: string): Promise<Page> {
+  return pageOf(await browser.go(`/console${path}`));
+}
+
+async function post(browser: Browser, path: string, form: Record<string, string>): Promise<Page> {
+  return pageOf(await browser.go(`/console${path}`, { form }));
+}
+
+/** The part of the page from the `data-testid` element on (enough to look inside it). */
+function from(html: string, testid: string): string {
+  const at = html.indexOf(`data-testid="${testid}"`);
+  if (at < 0) throw new Error(`the page has no ${testid}`);
+  return html.slice(at);
+}
+
+/** The `data-testid` element's section: from it up to the next `</section>`. */
+function section(html: string, testid: string): string {
+  const rest = from(html, testid);
+  return rest.slice(0, rest.indexOf("</section>"));
+}
+
+const count = (html: string, testid: string): number => html.split(`data-testid="${testid}"`).length - 1;
+const matching = (html: string): number =>
+  Number(/data-testid="change-count" data-count="(\d+)"/.exec(html)?.[1]);
+const kinds = (html: string): string[] =>
+  [...html.matchAll(/data-testid="change-row" data-kind="([^"]+)"/g)].map((m) => m[1]!);
+const hashOf = (html: string): string => {
+  const hash = /name="hash" value="([0-9a-f]{64})"/.exec(html)?.[1];
+  if (hash === undefined) throw new Error("the page has no decision form");
+  return hash;
+};
+
+/** The session's CSRF token (the one the console's forms carry), for pages that show no form. */
+async function sessionCsrf(browser: Browser): Promise<string> {
+  const res = await fetch(`${env.demo.urls.idbridge}/api/v1/me`, {
+    headers: { cookie: browser.jar.header() },
+  });
+  return ((await res.json()) as { csrfToken: string }).csrfToken;
+}
+
+/** Audit entries of the plan with `action`, read through the admin API as the auditor. */
+async function auditEntries(
+  action: string,
+): Promise<Array<{ actor: string; details: Record<string, unknown> }>> {
+  const res = await fetch(
+    `${env.demo.urls.idbridge}/api/v1/audit/entries?action=${action}&subject=${planId}`,
+    { headers: { cookie: auditor.jar.header() } },
+  );
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { items: Array<{ actor: string; details: Record<string, unknown> }> }).items;
+}
+
+describe("console: plans", () => {
+  it("lists the demo's pending plan", async () => {
+    const page = await open(admin, "/plans?status=pending");
+    expect(page.status).toBe(200);
+    const table = section(page.html, "plans-table");
+    expect(table).toContain(`data-plan="${planId}" data-status="pending"`);
+    expect(count(table, "plan-row")).toBe(1);
+    const applied = await open(admin, "/plans?status=applied");
+    expect(applied.html).not.toContain(`data-plan="${planId}"`);
+  });
+
+  it("shows the plan's SoD conflict and its sensitive grants", async () => {
+    const page = await open(admin, `/plans/${planId}`);
+    expect(page.status).toBe(200);
+    const sod = section(page.html, "plan-sod");
+    expect(sod).toContain('data-constraint="cashier-is-not-accountant"');
+    expect(sod).toContain(env.demo.company.conflicted.name);
+    const sensitive = env.demo.initialPlan.summary.sensitiveGrants;
+    expect(sensitive).toBeGreaterThan(0);
+    expect(section(page.html, "plan-summary")).toMatch(
+      new RegExp(`data-testid="plan-sensitive"><b>${String(sensitive)}</b>`),
+    );
+    expect(section(page.html, "plan-summary")).toContain('data-testid="plan-status">待审批');
+  });
+
+  it("filters the changes: flagged only, per role, by search text", async () => {
+    const all = await open(admin, `/plans/${planId}`);
+    const total = matching(all.html);
+    expect(total).toBeGreaterThan(50);
+    expect(kinds(all.html)[0]).toMatch(/department/);
+    expect(count(all.html, "next-page")).toBe(1);
+
+    const flagged = await open(admin, `/plans/${planId}?flagged=1`);
+    expect(matching(flagged.html)).toBeLessThan(total);
+    expect(matching(flagged.html)).toBeGreaterThanOrEqual(
+      Number(env.demo.initialPlan.summary.sensitiveGrants),
+    );
+    expect(count(flagged.html, "flag-sensitive") + count(flagged.html, "flag-sod")).toBeGreaterThan(0);
+
+    const perRole = await open(admin, `/plans/${planId}?group=role`);
+    expect(matching(perRole.html)).toBe(total);
+    expect(count(perRole.html, "change-group")).toBeGreaterThan(0);
+    expect(["create-role", "grant", "revoke"]).toContain(kinds(perRole.html)[0]);
+
+    const name = env.demo.company.conflicted.name;
+    const searched = await open(admin, `/plans/${planId}?q=${encodeURIComponent(name)}`);
+    expect(matching(searched.html)).toBeGreaterThan(0);
+    expect(matching(searched.html)).toBeLessThan(total);
+    expect(section(searched.html, "changes-table")).toContain(name);
+  });
+
+  it("shows search text with HTML in it as text", async () => {
+    const page = await open(admin, `/plans/${planId}?q=${encodeURIComponent("<script>alert(1)</script>")}`);
+    expect(page.status).toBe(200);
+    expect(page.html).not.toContain("<script>alert(1)</script>");
+    expect(page.html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
+    expect(matching(page.html)).toBe(0);
+  });
+
+  it("shows no decision form to a viewer or an auditor", async () => {
+    for (const browser of [viewer, auditor]) {
+      const page = await open(browser, `/plans/${planId}`);
+      expect(page.status).toBe(200);
+      expect(page.html).toContain('data-testid="plan-summary"');
+      expect(page.html).not.toContain('data-testid="plan-decision"');
+      expect(page.html).not.toContain('data-testid="approve"');
+    }
+  });
+
+  it("refuses a decision without a comment with the same page and records nothing", async () => {
+    const page = await open(admin, `/plans/${planId}`);
+    const refused = await post(admin, `/plans/${planId}/decision`, {
+      _csrf: csrfOf(from(page.html, "plan-decision")),
+      hash: hashOf(page.html),
+      decision: "approve",
+      comment: "   ",
+    });
+    expect(refused.status).toBe(400);
+    expect(from(refused.html, "notice")).toContain("请填写审批意见");
+    expect(refused.html).toContain('data-testid="plan-decision"');
+    expect(await auditEntries("plan.approved")).toEqual([]);
+    expect((await open(admin, `/plans/${planId}`)).html).toContain('data-testid="plan-status">待审批');
+  });
+
+  it("approves with a comment: the page names the admin and the comment, the audit log too", async () => {
+    const adminName = demoPerson(env, "security-admin").name;
+    const comment = "已核实：会计兼出纳的冲突由 SoD 拦截 <b>ok</b>";
+    const page = await open(admin, `/plans/${planId}`);
+    const form = {
+      _csrf: csrfOf(from(page.html, "plan-decision")),
+      hash: hashOf(page.html),
+      decision: "approve",
+      comment,
+    };
+    const approved = await post(admin, `/plans/${planId}/decision`, form);
+    expect(approved.status).toBe(200);
+    expect(approved.url.pathname).toBe(`/console/plans/${planId}`);
+    expect(from(approved.html, "notice")).toContain("已批准该计划");
+    const record = section(approved.html, "plan-decision-record");
+    expect(record).toContain('data-kind="approved"');
+    expect(record).toContain(`data-testid="decided-by">${adminName}<`);
+    expect(record).toContain("已核实：会计兼出纳的冲突由 SoD 拦截 &lt;b&gt;ok&lt;/b&gt;");
+    expect(approved.html).not.toContain('data-testid="plan-decision"');
+    expect(approved.html).toContain('data-testid="apply"');
+
+    const entries = await auditEntries("plan.approved");
+    expect(entries).toHaveLength(1);
+    expect(entries[0]!.actor).toMatch(/^person:/);
+    expect(entries[0]!.details).toMatchObject({ comment, by: adminName });
+
+    // The same form again (a double click, a back button): refused with a notice, recorded once.
+    const again = await post(admin, `/plans/${planId}/decision`, form);
+    expect(again.status).toBe(200);
+    expect(again.url.searchParams.get("done")).toBe("error.PLAN_STATE");
+    expect(from(again.html, "notice")).toContain("该计划的状态已变化");
+    expect(await auditEntries("plan.approved")).toHaveLength(1);
+  });
+
+  it("applies the approved plan to 合思 and shows the outcome counts", async () => {
+    expect(env.demo.hesi.staff()).toHaveLength(0);
+    const page = await open(admin, `/plans/${planId}`);
+    const applied = await post(admin, `/plans/${planId}/apply`, { _csrf: csrfOf(from(page.html, "apply")) });
+    expect(applied.status).toBe(200);
+    expect(from(applied.html, "notice")).toContain("计划已执行");
+    const staff = env.demo.hesi.staff();
+    expect(staff.length).toBeGreaterThan(100);
+    const outcome = section(applied.html, "plan-outcome");
+    const appliedCount = Number(/data-outcome="applied"><b>(\d+)<\/b>/.exec(outcome)?.[1]);
+    expect(appliedCount).toBeGreaterThanOrEqual(staff.length);
+    expect(outcome).toMatch(/data-outcome="failed"><b>0<\/b>/);
+    expect(section(applied.html, "plan-summary")).toContain('data-status="applied"');
+    expect(count(applied.html, "change-outcome")).toBeGreaterThan(0);
+    expect(applied.html).not.toContain('data-testid="apply"');
+  });
+
+  it("answers an unknown plan id with the 404 page", async () => {
+    const page = await open(admin, "/plans/plan_doesnotexist");
+    expect(page.status).toBe(404);
+    expect(page.html).toContain('data-code="NOT_FOUND"');
+  });
+});
+
+describe("console: sync runs", () => {
+  it("lists a sync run with its sources' completeness and its plan", async () => {
+    const before = await open(viewer, "/runs");
+    expect(before.status).toBe(200);
+    expect(before.html).toContain('data-testid="runs-empty"');
+
+    // A run as cron would start it (`idbridge sync run`), against the demo's own config and store.
+    const config = loadConfig({
+      file: join(env.demo.dataDir, DEMO_CONFIG_FILE),
+      env: {},
+      cwd: env.demo.dataDir,
+    });
+    const [outcome] = await withSync(config, (sync) =>
+      sync.run("cli", { fresh: "all", incremental: false }, DEMO_IDS.hesi),
+    );
+    expect(outcome).toBeDefined();
+
+    const page = await open(viewer, "/runs");
+    const table = section(page.html, "runs-table");
+    const row = from(table, "run-row");
+    expect(row).toContain(`data-run="${outcome!.run.id}" data-status="${outcome!.run.status}"`);
+    expect(row).toContain("命令行");
+    expect(row).toContain(DEMO_IDS.dingtalk);
+    expect(row).toMatch(/badge ok">完整/);
+    if (outcome!.run.planId !== null) expect(row).toContain(`/console/plans/${outcome!.run.planId}`);
+    const filtered = await open(viewer, "/runs?target=no-such-target");
+    expect(filtered.html).toContain('data-testid="runs-empty"');
+  });
+});
+
+describe("console: people", () => {
+  it("finds the conflicted person and shows their accounts and the explain text", async () => {
+    const { name, userid } = env.demo.company.conflicted;
+    const found = await open(viewer, `/people?q=${encodeURIComponent(name)}`);
+    expect(found.status).toBe(200);
+    const table = section(found.html, "people-table");
+    expect(table).toContain(name);
+    const id = /data-testid="person-row" data-person="([^"]+)"/.exec(table)?.[1];
+    expect(id).toBeDefined();
+
+    const person = await open(viewer, `/people/${encodeURIComponent(id!)}`);
+    expect(person.status).toBe(200);
+    expect(person.html).toContain(`data-account="${DEMO_IDS.dingtalk}:${userid}"`);
+    const explain = section(person.html, "person-explain");
+    expect(explain).toContain(`data-target="${DEMO_IDS.hesi}"`);
+    expect(explain).toContain("Grants:");
+    expect(explain).toContain("cashier-is-not-accountant");
+    expect(section(person.html, "person-roles")).toContain('data-testid="role-row"');
+  });
+
+  it("finds nobody for text nobody has and answers an unknown person with 404", async () => {
+    const none = await open(viewer, `/people?q=${encodeURIComponent("<b>nobody</b>")}`);
+    expect(none.html).not.toContain('data-testid="people-table"');
+    expect(none.html).toContain("&lt;b&gt;nobody&lt;/b&gt;");
+    expect((await open(viewer, "/people/p_nobody")).status).toBe(404);
+  });
+});
+
+describe("console: identity review", () => {
+  it("shows the queue, empty in the demo", async () => {
+    const page = await open(admin, "/review");
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('data-testid="review-empty"');
+    expect(page.html).not.toContain('data-testid="review-item"');
+  });
+
+  it("refuses a decision without a comment or about an account not in the queue, recording nothing", async () => {
+    const page = await open(admin, "/review");
+    expect(page.html).not.toContain('name="_csrf"');
+    const _csrf = await sessionCsrf(admin);
+    const account = `${DEMO_IDS.dingtalk}:${env.demo.company.conflicted.userid}`;
+    const noComment = await post(admin, "/review/decision", { _csrf, kind: "ignore", account, comment: "" });
+    expect(noComment.status).toBe(400);
+    expect(from(noComment.html, "notice")).toContain("请填写说明");
+    const notQueued = await post(admin, "/review/decision", {
+      _csrf,
+      kind: "ignore",
+      account,
+      comment: "测试账号",
+    });
+    expect(notQueued.status).toBe(400);
+    expect(from(notQueued.html, "notice")).toContain("不在该审核项中");
+    const ignored = await fetch(`${env.demo.urls.idbridge}/api/v1/audit/entries?action=identity.ignored`, {
+      headers: { cookie: auditor.jar.header() },
+    });
+    expect(ignored.status).toBe(200);
+    expect(((await ignored.json()) as { items: unknown[] }).items).toEqual([]);
+  });
+
+  it("refuses a viewer's decision with 403", async () => {
+    const refused = await post(viewer, "/review/decision", {
+      _csrf: await sessionCsrf(viewer),
+      kind: "ignore",
+      account: "x:y",
+      comment: "no",
+    });
+    expect(refused.status).toBe(403);
+  });
+});
