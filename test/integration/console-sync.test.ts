@@ -144,14 +144,17 @@ describe("console: plans", () => {
     expect(["create-role", "grant", "revoke"]).toContain(kinds(perRole.html)[0]);
 
     const name = env.demo.company.conflicted.name;
-    const searched = await open(admin, `/plans/${planId}?q=${encodeURIComponent(name)}`);
+    const searched = await open(admin, `/plans/${planId}?text=${encodeURIComponent(name)}`);
     expect(matching(searched.html)).toBeGreaterThan(0);
     expect(matching(searched.html)).toBeLessThan(total);
     expect(section(searched.html, "changes-table")).toContain(name);
   });
 
   it("shows search text with HTML in it as text", async () => {
-    const page = await open(admin, `/plans/${planId}?q=${encodeURIComponent("<script>alert(1)</script>")}`);
+    const page = await open(
+      admin,
+      `/plans/${planId}?text=${encodeURIComponent("<script>alert(1)</script>")}`,
+    );
     expect(page.status).toBe(200);
     expect(page.html).not.toContain("<script>alert(1)</script>");
     expect(page.html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
@@ -274,7 +277,7 @@ describe("console: sync runs", () => {
 describe("console: people", () => {
   it("finds the conflicted person and shows their accounts and the explain text", async () => {
     const { name, userid } = env.demo.company.conflicted;
-    const found = await open(viewer, `/people?q=${encodeURIComponent(name)}`);
+    const found = await open(viewer, `/people?text=${encodeURIComponent(name)}`);
     expect(found.status).toBe(200);
     const table = section(found.html, "people-table");
     expect(table).toContain(name);
@@ -292,7 +295,7 @@ describe("console: people", () => {
   });
 
   it("finds nobody for text nobody has and answers an unknown person with 404", async () => {
-    const none = await open(viewer, `/people?q=${encodeURIComponent("<b>nobody</b>")}`);
+    const none = await open(viewer, `/people?text=${encodeURIComponent("<b>nobody</b>")}`);
     expect(none.html).not.toContain('data-testid="people-table"');
     expect(none.html).toContain("&lt;b&gt;nobody&lt;/b&gt;");
     expect((await open(viewer, "/people/p_nobody")).status).toBe(404);
@@ -338,5 +341,25 @@ describe("console: identity review", () => {
       comment: "no",
     });
     expect(refused.status).toBe(403);
+  });
+});
+
+describe("console: the sync pages in English", () => {
+  it("has every word of the sync pages in English too (no message key left untranslated)", async () => {
+    const { name } = env.demo.company.conflicted;
+    const people = await open(viewer, `/people?lang=en&text=${encodeURIComponent(name)}`);
+    const person = /data-testid="person-row" data-person="([^"]+)"/.exec(people.html)?.[1];
+    for (const path of [
+      "/plans",
+      `/plans/${planId}?group=person`,
+      "/runs",
+      "/review",
+      `/people/${person!}`,
+    ]) {
+      const page = await open(viewer, path);
+      expect(page.status).toBe(200);
+      expect(page.html).toContain('lang="en"');
+      expect(page.html).not.toMatch(/\bsync\.[a-zA-Z]+\.[a-zA-Z]/);
+    }
   });
 });

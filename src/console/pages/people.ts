@@ -11,7 +11,7 @@ defineTemplate(
   "people",
   `<section>
 <form class="filters" method="get" action="<%= it.base %>/people" data-testid="people-search">
-<label><%= it.t("sync.people.search") %><input type="search" name="q" maxlength="200" value="<%= it.form.q || "" %>"></label>
+<label><%= it.t("sync.people.search") %><input type="search" name="text" maxlength="200" value="<%= it.form.text || "" %>"></label>
 <button type="submit"><%= it.t("form.search") %></button>
 <a class="button secondary" href="<%= it.base %>/people"><%= it.t("form.reset") %></a>
 </form>
@@ -88,10 +88,10 @@ defineTemplate(
 
 export const peoplePages: PageGroup = (routes) => {
   routes.get("/people", async (_req, ctx) => {
-    const form = { q: ctx.query("q") };
+    const form = { text: ctx.query("text") };
     const cursor = ctx.query("cursor", 1000);
     const found = await ctx.service.searchPeople(ctx.caller, {
-      ...(form.q !== undefined ? { text: form.q } : {}),
+      ...(form.text !== undefined ? { text: form.text } : {}),
       ...(cursor !== undefined ? { cursor } : {}),
     });
     ctx.render({

@@ -198,7 +198,7 @@ defineTemplate(
 <option value=""><%= it.t("sync.plan.anyKind") %></option>
 <% it.kinds.forEach(function (k) { %><option value="<%= k %>"<% if (k === it.form.kind) { %> selected<% } %>><%= it.t("sync.kind." + k) %></option><% }) %>
 </select></label>
-<label><%= it.t("sync.plan.text") %><input type="search" name="q" maxlength="200" value="<%= it.form.q || "" %>" data-testid="change-search"></label>
+<label><%= it.t("sync.plan.text") %><input type="search" name="text" maxlength="200" value="<%= it.form.text || "" %>" data-testid="change-search"></label>
 <label><span><input type="checkbox" name="flagged" value="1"<% if (it.form.flagged) { %> checked<% } %>> <%= it.t("sync.plan.flaggedOnly") %></span></label>
 <button type="submit"><%= it.t("form.apply") %></button>
 <a class="button secondary" href="<%= it.actionHref %>"><%= it.t("form.reset") %></a>
@@ -227,7 +227,7 @@ defineTemplate(
 interface ChangeForm {
   readonly group?: string | undefined;
   readonly kind?: string | undefined;
-  readonly q?: string | undefined;
+  readonly text?: string | undefined;
   readonly flagged?: string | undefined;
 }
 
@@ -235,7 +235,7 @@ function readChangeForm(ctx: ConsoleContext): ChangeForm {
   return {
     group: ctx.query("group", 10),
     kind: ctx.query("kind", 40),
-    q: ctx.query("q"),
+    text: ctx.query("text"),
     flagged: ctx.query("flagged", 5) === undefined ? undefined : "1",
   };
 }
@@ -246,7 +246,7 @@ function changeQuery(form: ChangeForm, cursor: string | undefined): ChangeQuery 
     limit: CHANGES_PER_PAGE,
     ...(cursor !== undefined ? { cursor } : {}),
     ...(form.kind !== undefined ? { kinds: [form.kind as PlanChangeKind] } : {}),
-    ...(form.q !== undefined ? { text: form.q } : {}),
+    ...(form.text !== undefined ? { text: form.text } : {}),
     ...(form.flagged !== undefined ? { flagged: true } : {}),
     ...(form.group !== undefined ? { groupBy: form.group as "person" | "role" } : {}),
   };
@@ -395,12 +395,12 @@ async function showPlan(
   const view: PlanView = await ctx.service.getPlan(ctx.caller, id, changeQuery(form, options.cursor));
   const { plan, content } = view;
   const flagged =
-    form.flagged !== undefined && form.kind === undefined && form.q === undefined
+    form.flagged !== undefined && form.kind === undefined && form.text === undefined
       ? view.counts.matching
       : (await ctx.service.getPlan(ctx.caller, id, { flagged: true, limit: 1 })).counts.matching;
   const sensitive = typeof plan.summary.sensitiveGrants === "number" ? plan.summary.sensitiveGrants : 0;
   const total = Object.values(view.counts.all).reduce((a, b) => a + (b ?? 0), 0);
-  const kept = { group: form.group, kind: form.kind, q: form.q, flagged: form.flagged };
+  const kept = { group: form.group, kind: form.kind, text: form.text, flagged: form.flagged };
   const decide = ctx.can("sync.decide") && plan.status === "pending";
   const apply = ctx.can("sync.decide") && (plan.status === "approved" || plan.status === "partial");
   ctx.render(
