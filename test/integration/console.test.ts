@@ -150,10 +150,17 @@ describe("refusals", () => {
   it("refuses a form with a forged or another session's CSRF token, and records nothing", async () => {
     const plan = env.demo.initialPlan;
     const auditor = (await signInToConsole(env, demoPerson(env, "auditor").userid)).browser;
-    const auditorPage = pageOf(await auditor.go("/console/plans"));
+    // Another session's token: the auditor's, as /api/v1/me gives it (GET forms carry none).
+    const auditorToken = (
+      (await (
+        await fetch(`${env.demo.urls.idbridge}/api/v1/me`, { headers: { cookie: auditor.jar.header() } })
+      ).json()) as { csrfToken: string }
+    ).csrfToken;
+    const adminPage = pageOf(await admin.go(`/console/plans/${plan.id}`));
+    expect(auditorToken).not.toBe(csrfOf(adminPage.html));
     const before = await auditCount(admin, "plan.approved");
     const form = { decision: "approve", comment: "looks fine", hash: plan.hash };
-    for (const token of ["forged", csrfOf(auditorPage.html)]) {
+    for (const token of ["forged", auditorToken]) {
       const page = pageOf(
         await admin.go(`/console/plans/${plan.id}/decision`, { form: { ...form, _csrf: token } }),
       );
