@@ -82,12 +82,12 @@ describe.skipIf(chromium === null)("the console in a browser (headless Chromium)
       const sod = await page.getByTestId("plan-sod").textContent();
       expect(sod).toContain(env.demo.company.conflicted.name);
       expect(sod).toContain("cashier-is-not-accountant");
-      await screenshot(page, shots, "console-plan");
+      await shotOf(page, "plan-sod", "console-plan");
 
       // Flagged changes only, per role: the sensitive grants and the conflict, as a reviewer reads them.
       await page.goto(`${env.console}/plans/${plan.id}?flagged=true&groupBy=role`);
       await expect(page.getByTestId("plan-changes").textContent()).resolves.toContain("出纳");
-      await screenshot(page, shots, "console-plan-flagged");
+      await shotOf(page, "plan-changes", "console-plan-flagged");
 
       await page.goto(`${env.console}/plans/${plan.id}`);
       const form = page.getByTestId("plan-decision");
@@ -97,14 +97,14 @@ describe.skipIf(chromium === null)("the console in a browser (headless Chromium)
       const record = await page.getByTestId("plan-decision-record").textContent();
       expect(record).toContain(admin.name);
       expect(record).toContain(COMMENT);
-      await screenshot(page, shots, "console-plan-approved");
+      await shotOf(page, "plan-decision-record", "console-plan-approved");
 
       expect(env.demo.hesi.staff()).toHaveLength(0);
       await page.getByTestId("apply").locator("button").click();
       await page.waitForURL((u) => u.pathname === `/console/plans/${plan.id}`);
       await expect(page.getByTestId("plan-outcome").isVisible()).resolves.toBe(true);
       expect(env.demo.hesi.staff().length).toBeGreaterThan(200);
-      await screenshot(page, shots, "console-plan-applied");
+      await shotOf(page, "plan-outcome", "console-plan-applied");
     },
     TIMEOUT,
   );
@@ -200,7 +200,7 @@ describe.skipIf(chromium === null)("the console in a browser (headless Chromium)
       const res = await page.request.get(`${env.console}/audit/export?format=jsonl`);
       expect(res.status()).toBe(403);
       expect(await res.text()).toContain('data-code="ACCESS_DENIED"');
-      await screenshot(page, shots, "console-viewer-audit");
+      await screenshot(page, shots, "console-viewer-audit", { fullPage: false });
     },
     TIMEOUT,
   );
@@ -215,10 +215,16 @@ describe.skipIf(chromium === null)("the console in a browser (headless Chromium)
       await page.goto(`${env.console}/plans/${env.demo.initialPlan.id}`);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect(overflow).toBeLessThanOrEqual(0);
-      await screenshot(page, shots, "console-plan-phone");
+      await screenshot(page, shots, "console-plan-phone", { fullPage: false });
     },
     TIMEOUT,
   );
+
+  /** A screenshot of the window scrolled to the element `testId` (the part of a long page the README shows). */
+  async function shotOf(page: Page, testId: string, name: string): Promise<void> {
+    await page.getByTestId(testId).evaluate((element) => element.scrollIntoView({ block: "start" }));
+    await screenshot(page, shots, name, { fullPage: false });
+  }
 
   /** How many `action` entries the audit log holds, through the API with the page's session. */
   async function countEntries(page: Page, action: string): Promise<number> {
