@@ -113,6 +113,22 @@ describe("idbridge demo", () => {
     }
   });
 
+  it("shows in the README walkthrough every screenshot the browser tests take, and only those", () => {
+    const root = join(import.meta.dirname, "..", "..");
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    const shown = [...readme.matchAll(/\(docs\/screenshots\/([a-z0-9-]+)\.png\)/g)].map((m) => m[1]);
+    const e2e = readFileSync(join(root, "test", "e2e", "console.test.ts"), "utf8");
+    const taken = [
+      ...[...e2e.matchAll(/screenshot\(page, shots, "([a-z0-9-]+)"/g)].map((m) => m[1]),
+      ...[...e2e.matchAll(/shotOf\(page, "[a-z-]+", "([a-z0-9-]+)"\)/g)].map((m) => m[1]),
+      // signIn(…, "console") saves the sign-in page as console-sign-in.
+      ...[...e2e.matchAll(/signIn\([\w.]+, "([a-z]+)"\)/g)].map((m) => `${m[1]}-sign-in`),
+    ];
+    expect(new Set(shown)).toEqual(new Set(taken));
+    for (const name of shown)
+      expect(existsSync(join(root, "docs", "screenshots", `${name}.png`)), name).toBe(true);
+  });
+
   it("plans the first sync with exactly one separation-of-duties conflict and sensitive grants to approve", () => {
     const d = running();
     expect(d.fresh).toBe(true);
