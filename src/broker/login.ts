@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import type Provider from "oidc-provider";
 import type { Logger } from "pino";
 import type { AuditEvent } from "../audit/chain.js";
-import type { SignInIdentity, SignInOutcome } from "../sources/sign-in.js";
+import type { JsapiPage, SignInIdentity, SignInOutcome } from "../sources/sign-in.js";
 import type { Store } from "../store/store.js";
 import type { SignInSource, SignInSources } from "./connectors.js";
 import type { PersonDirectory } from "./contracts.js";
@@ -50,11 +50,11 @@ export type LoginView =
       readonly passwords: readonly SourceChoice[];
     }
   | {
-      readonly kind: "dingtalk-in-app";
-      /** The DingTalk source. */
+      readonly kind: "jsapi-in-app";
+      /** The source whose app we are in. */
       readonly sourceId: string;
       /** What the JSAPI page needs. */
-      readonly page: { readonly scriptUrl: string; readonly corpId: string; readonly clientId: string };
+      readonly page: JsapiPage;
     }
   | { readonly kind: "redirect"; readonly url: string };
 
@@ -128,8 +128,7 @@ export class LoginService {
     );
     const inApp = source?.connector.inApp;
     if (source !== undefined && inApp !== undefined) {
-      if (inApp.kind === "jsapi-code")
-        return { kind: "dingtalk-in-app", sourceId: source.id, page: inApp.page };
+      if (inApp.kind === "jsapi-code") return { kind: "jsapi-in-app", sourceId: source.id, page: inApp.page };
       const started = await this.begin(interaction, source.id, "in-app");
       if (started.ok) return { kind: "redirect", url: started.url };
     }

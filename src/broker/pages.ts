@@ -1,11 +1,12 @@
 /**
  * The sign-in pages: eta templates (auto-escaping) kept as strings in this module, so `npm run build`
  * (tsc) ships them without copying assets. Every page is one narrow column that works on a phone, carries
- * no script except the DingTalk in-app page (whose one inline script has a per-response nonce), and sets
+ * no script except the in-app page of a JSAPI source (DingTalk) (whose one inline script has a per-response nonce), and sets
  * its own Content-Security-Policy.
  */
 import { randomBytes } from "node:crypto";
 import { Eta } from "eta";
+import type { JsapiPage } from "../sources/sign-in.js";
 import { translator, type FailureCode, type Language } from "./messages.js";
 
 const eta = new Eta({ autoEscape: true, autoTrim: false, cache: true });
@@ -52,7 +53,9 @@ const LOGIN = `<% if (it.client) { %><p><%= it.client %></p><% } %>
 </fieldset></form>
 <% }) %>`;
 
-const DINGTALK = `<p><%= it.waiting %></p>
+// The connector's script (JsapiPage.script: code, not data; its values went through scriptLiteral) runs
+// inside a function with `send(field, value)`, which posts the form once.
+const JSAPI = `<p><%= it.waiting %></p>
 <form id="code-form" method="post" action="<%= it.action %>">
 <input type="hidden" name="csrf" value="<%= it.csrf %>">
 <input type="hidden" name="code" id="code" value="">
@@ -62,17 +65,14 @@ const DINGTALK = `<p><%= it.waiting %></p>
 <script nonce="<%= it.nonce %>">
 (function () {
   var form = document.getElementById("code-form");
-  function send(field, value) { document.getElementById(field).value = value; form.submit(); }
-  function ask() {
-    dd.runtime.permission.requestAuthCode({
-      corpId: <%~ JSON.stringify(it.corpId).replace(/</g, "\\\\u003c") %>,
-      clientId: <%~ JSON.stringify(it.clientId).replace(/</g, "\\\\u003c") %>,
-      onSuccess: function (result) { send("code", String(result.code || result.authCode || "")); },
-      onFail: function () { send("error", "jsapi"); }
-    });
+  var sent = false;
+  function send(field, value) {
+    if (sent) return;
+    sent = true;
+    document.getElementById(field).value = value;
+    form.submit();
   }
-  if (typeof dd === "undefined") { send("error", "no-jsapi"); return; }
-  if (typeof dd.ready === "function") dd.ready(ask); else ask();
+<%~ it.script %>
 })();
 </script>`;
 
@@ -86,7 +86,7 @@ const LOGOUT = `<p><%= it.question %></p>
 
 eta.loadTemplate("@layout", LAYOUT);
 eta.loadTemplate("@login", LOGIN);
-eta.loadTemplate("@dingtalk", DINGTALK);
+eta.loadTemplate("@jsapi", JSAPI);
 eta.loadTemplate("@message", MESSAGE);
 eta.loadTemplate("@logout", LOGOUT);
 
@@ -159,27 +159,25 @@ export function renderLogin(input: {
   return page(input.language, t("title.signIn"), body);
 }
 
-/** The DingTalk in-app page: asks the JSAPI for a code and posts it back without a click. */
-export function renderDingTalkInApp(input: {
+/** The in-app page of a JSAPI source (DingTalk): runs the connector's script and posts the code back without a click. */
+export function renderJsapiInApp(input: {
   readonly language: Language;
   readonly action: string;
   readonly csrf: string;
-  readonly scriptUrl: string;
-  readonly corpId: string;
-  readonly clientId: string;
-  readonly sourceLabel?: string;
+  readonly page: JsapiPage;
+  /** How the source is named ("钉钉"). */
+  readonly sourceLabel: string;
 }): Page {
   const t = translator(input.language);
   const nonce = randomBytes(16).toString("base64");
-  const scriptOrigin = new URL(input.scriptUrl).origin;
-  const body = eta.render("@dingtalk", {
-    waiting: t("signIn.inApp", { source: input.sourceLabel ?? t("source.dingtalk") }),
+  const scriptOrigin = new URL(input.page.scriptUrl).origin;
+  const body = eta.render("@jsapi", {
+    waiting: t("signIn.inApp", { source: input.sourceLabel }),
     action: input.action,
     csrf: input.csrf,
-    scriptUrl: input.scriptUrl,
+    scriptUrl: input.page.scriptUrl,
     nonce,
-    corpId: input.corpId,
-    clientId: input.clientId,
+    script: input.page.script,
   });
   const csp = `${BASE_CSP}; script-src 'nonce-${nonce}' ${scriptOrigin}; connect-src ${scriptOrigin}`;
   return page(input.language, t("title.signIn"), body, csp);

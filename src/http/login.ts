@@ -12,13 +12,7 @@ import type { SignInSources } from "../broker/connectors.js";
 import type { FirstParty } from "../broker/first-party.js";
 import type { InteractionInfo, LoginResult, LoginService, RequestMeta } from "../broker/login.js";
 import { pickLanguage, type FailureCode, type Language } from "../broker/messages.js";
-import {
-  renderDingTalkInApp,
-  renderFailure,
-  renderLogin,
-  sourceTypeLabel,
-  type Page,
-} from "../broker/pages.js";
+import { renderJsapiInApp, renderFailure, renderLogin, sourceTypeLabel, type Page } from "../broker/pages.js";
 
 /** Cookie binding a browser to the interaction it started a sign-in flow in. */
 const BINDING_COOKIE = "idb_login";
@@ -260,9 +254,10 @@ export function loginRouter(options: LoginRouterOptions): Router {
       res.set("Cache-Control", "no-store").redirect(303, view.url);
       return;
     }
-    if (view.kind === "dingtalk-in-app") {
-      const action = `/login/${encodeURIComponent(info.uid)}/dingtalk/${encodeURIComponent(view.sourceId)}/code?lang=${lang}`;
-      send(res, status, renderDingTalkInApp({ language: lang, action, csrf, ...view.page }));
+    if (view.kind === "jsapi-in-app") {
+      const action = `/login/${encodeURIComponent(info.uid)}/in-app/${encodeURIComponent(view.sourceId)}/code?lang=${lang}`;
+      const sourceLabel = labelOf(lang, view.sourceId) ?? view.sourceId;
+      send(res, status, renderJsapiInApp({ language: lang, action, csrf, page: view.page, sourceLabel }));
       return;
     }
     send(
@@ -488,7 +483,7 @@ export function loginRouter(options: LoginRouterOptions): Router {
     await showLogin(req, res, info, 401, { code: result.code, sourceId: result.sourceId }, typed);
   });
 
-  router.post("/:uid/dingtalk/:sourceId/code", form, async (req, res) => {
+  router.post("/:uid/in-app/:sourceId/code", form, async (req, res) => {
     const info = await interaction(req, res);
     if (info === null) return expired(req, res);
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -503,12 +498,12 @@ export function loginRouter(options: LoginRouterOptions): Router {
       return showLogin(req, res, info, 403, { code: "FORM_INVALID" });
     }
     const code = single(body.code) ?? "";
-    // No JSAPI (not really inside DingTalk) or the JSAPI refused: offer the list instead.
+    // No JSAPI (not really inside the app) or the JSAPI refused: offer the list instead.
     if (code === "" || code.length > 512) {
       await refuseForm(req, {
         sourceId,
         code: "CANCELLED",
-        reason: code === "" ? "no code from the DingTalk JSAPI" : "DingTalk JSAPI code too long",
+        reason: code === "" ? "no code from the app's JSAPI" : "JSAPI code too long",
         clientId: info.clientId,
       });
       return showLogin(req, res, info, 200, { code: "CANCELLED", sourceId });

@@ -102,16 +102,36 @@ export interface RedirectSignIn {
 }
 
 /**
- * DingTalk's in-app sign-in: a page inside the DingTalk client calls the JSAPI
- * (`dd.runtime.permission.requestAuthCode({ corpId })`), which returns a one-time code without a
- * click; the page posts it back and `complete` turns it into the person.
+ * In-app sign-in through the vendor app's JavaScript API (DingTalk's JSAPI): a page inside the app loads
+ * the vendor's script and runs the connector's `script`, which asks the app for a one-time code without
+ * a click; the page posts it back and `complete` turns it into the person.
  */
 export interface JsapiCodeSignIn {
   readonly kind: "jsapi-code";
-  /** What the page needs: the JSAPI script to load and the organisation to ask a code for. */
-  readonly page: { readonly scriptUrl: string; readonly corpId: string; readonly clientId: string };
+  /** What the page needs. */
+  readonly page: JsapiPage;
   /** Turns the code into the person. */
   complete(code: string): Promise<SignInOutcome>;
+}
+
+/** The in-app page of a {@link JsapiCodeSignIn}. */
+export interface JsapiPage {
+  /** The vendor's JSAPI script, loaded before `script` (its origin is allowed by the page's CSP). */
+  readonly scriptUrl: string;
+  /**
+   * The body of a function the page runs once: it calls `send("code", code)` with the app's one-time
+   * code, or `send("error", reason)` when the API is missing or refuses. Values put into it must go
+   * through {@link scriptLiteral}.
+   */
+  readonly script: string;
+}
+
+/** `value` as a JavaScript literal that is safe inside an HTML `<script>` element. */
+export function scriptLiteral(value: string): string {
+  return JSON.stringify(value)
+    .replace(/</g, "\\u003c")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 }
 
 /** A user name and password checked by the source itself (AD / LDAP bind). */

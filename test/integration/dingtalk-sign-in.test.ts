@@ -16,7 +16,12 @@ import {
 } from "../../src/simulators/dingtalk/index.js";
 import { dingtalkConfigSchema } from "../../src/sources/dingtalk/config.js";
 import { openDingTalkSignIn } from "../../src/sources/dingtalk/sign-in.js";
-import type { JsapiCodeSignIn, SignInConnector, SignInOutcome } from "../../src/sources/sign-in.js";
+import {
+  scriptLiteral,
+  type JsapiCodeSignIn,
+  type SignInConnector,
+  type SignInOutcome,
+} from "../../src/sources/sign-in.js";
 
 const CALLBACK = "http://127.0.0.1:9/login/callback/dingtalk-hq";
 const running: { close(): Promise<void> }[] = [];
@@ -235,11 +240,20 @@ describe("DingTalk sign-in: in-app 免登 code", () => {
     const sim = await start();
     const inApp = connect(sim).inApp as JsapiCodeSignIn;
     expect(inApp.kind).toBe("jsapi-code");
-    expect(inApp.page).toEqual({
-      scriptUrl: `${sim.url}/jsapi/dingtalk.open.js`,
-      corpId: sim.credentials.corpId,
-      clientId: sim.credentials.appKey,
-    });
+    expect(inApp.page.scriptUrl).toBe(`${sim.url}/jsapi/dingtalk.open.js`);
+    const { script } = inApp.page;
+    expect(script).toContain("dd.runtime.permission.requestAuthCode(");
+    expect(script).toContain(`corpId: ${JSON.stringify(sim.credentials.corpId)}`);
+    expect(script).toContain(`clientId: ${JSON.stringify(sim.credentials.appKey)}`);
+    expect(script).toContain('send("code"');
+  });
+
+  it("puts values into the page's script as literals that cannot close the script element", () => {
+    const hostile = '</script><script>alert(1)</script>\u2028"';
+    const literal = scriptLiteral(hostile);
+    expect(literal).not.toMatch(/<\/?script/i);
+    expect(literal).not.toContain("\u2028");
+    expect(JSON.parse(literal)).toBe(hostile);
   });
 
   it("signs in the member the code was issued to, once", async () => {

@@ -5,14 +5,15 @@ import { abortableSleep } from "../http/abortable-sleep.js";
 import { sendRequest } from "../http/send.js";
 import { callVendor, type CallOutcome } from "../http/vendor-call.js";
 import { clipUntrusted } from "../http/untrusted-text.js";
-import type {
-  JsapiCodeSignIn,
-  LiveStatus,
-  RedirectSignIn,
-  SignInConnector,
-  SignInContext,
-  SignInFailureCode,
-  SignInOutcome,
+import {
+  scriptLiteral,
+  type JsapiCodeSignIn,
+  type LiveStatus,
+  type RedirectSignIn,
+  type SignInConnector,
+  type SignInContext,
+  type SignInFailureCode,
+  type SignInOutcome,
 } from "../sign-in.js";
 import type { SourceContext } from "../source.js";
 import { DingTalkClient } from "./client.js";
@@ -93,7 +94,7 @@ export function openDingTalkSignIn(context: SignInContext, config: DingTalkConfi
   };
   const inApp: JsapiCodeSignIn = {
     kind: "jsapi-code",
-    page: { scriptUrl: config.jsapiScriptUrl, corpId, clientId: config.appKey },
+    page: { scriptUrl: config.jsapiScriptUrl, script: requestAuthCode(corpId, config.appKey) },
     complete: (code) => flow.completeInApp(code),
   };
   return {
@@ -105,6 +106,23 @@ export function openDingTalkSignIn(context: SignInContext, config: DingTalkConfi
     accountStatus: (subject) => flow.accountStatus(subject),
     close: () => Promise.resolve(),
   };
+}
+
+/**
+ * The in-app page's script: DingTalk's JSAPI `dd.runtime.permission.requestAuthCode` gives a one-time
+ * 免登 code for the organisation (dingtalk-wecom.md §1); the app answers `code` (older builds `authCode`).
+ */
+function requestAuthCode(corpId: string, clientId: string): string {
+  return `function ask() {
+  dd.runtime.permission.requestAuthCode({
+    corpId: ${scriptLiteral(corpId)},
+    clientId: ${scriptLiteral(clientId)},
+    onSuccess: function (result) { send("code", String(result.code || result.authCode || "")); },
+    onFail: function () { send("error", "jsapi"); }
+  });
+}
+if (typeof dd === "undefined") { send("error", "no-jsapi"); return; }
+if (typeof dd.ready === "function") dd.ready(ask); else ask();`;
 }
 
 class DingTalkSignIn {
