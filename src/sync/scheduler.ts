@@ -3,7 +3,9 @@
  * every `sync.incrementalEveryMinutes` in between, and a re-read of the sources whose contact-change
  * callbacks arrived, once they have been quiet for `sync.callbackDelaySeconds`. One run at a time in this
  * process (what comes due meanwhile runs once afterwards); across processes the service's `sync` lease
- * decides, and a SYNC_BUSY answer only means another instance is at it.
+ * decides, and a SYNC_BUSY answer only means another instance is at it. Every instance keeps its own timers,
+ * but a scheduled run that comes due first reads the run history the instances share, and skips when one of
+ * them already did that job within the interval: with N instances each interval still has one run of each.
  */
 import type { Logger } from "pino";
 import type { Config } from "../config/load.js";
@@ -68,7 +70,7 @@ type Job =
 const MINUTE = 60_000;
 /** Runs read back to find the last full one (each run records one row per target). */
 const HISTORY = 200;
-/** A full run recorded within this share of the interval before a due one makes it unnecessary. */
+/** A run recorded within this share of the interval before a due one of its kind makes that unnecessary. */
 const RECENT_SHARE = 0.9;
 /** Ids per source named in a log line at most. */
 const LOGGED_IDS = 100;
@@ -234,10 +236,9 @@ export class SyncScheduler {
   private async runDue(): Promise<void> {
     const now = this.timers.now();
     if (this.nextFullAt !== null && this.nextFullAt <= now) {
-      // Another instance may have reconciled meanwhile. Our own last run is recorded only once its sources
-      // were read, a little after it started: the slack keeps that from pushing every run later.
+      // Another instance may have reconciled meanwhile.
       const lastFull = (await this.history()).lastFull;
-      if (lastFull !== null && lastFull + this.fullEveryMs * RECENT_SHARE > now) {
+      if (ranWithin(lastFull, this.fullEveryMs, now)) {
         this.nextFullAt = lastFull + this.fullEveryMs;
         this.log.info(
           { lastFullAt: iso(lastFull), nextFullAt: iso(this.nextFullAt) },
@@ -260,6 +261,16 @@ export class SyncScheduler {
       if (this.nextFullAt !== null && this.nextFullAt <= now + this.incrementalEveryMs / 2) {
         // A full reconcile is close: it reads everything anyway.
         this.nextIncrementalAt = this.nextFullAt + this.incrementalEveryMs;
+        return;
+      }
+      // Another instance may have read everything meanwhile: its own incremental run or a full reconcile.
+      const lastRead = (await this.history()).lastRead;
+      if (ranWithin(lastRead, this.incrementalEveryMs, now)) {
+        this.nextIncrementalAt = lastRead + this.incrementalEveryMs;
+        this.log.info(
+          { lastReadAt: iso(lastRead), nextIncrementalAt: iso(this.nextIncrementalAt) },
+          "incremental run skipped: another one read every source recently",
+        );
         return;
       }
       await this.execute({ kind: "incremental" });
@@ -358,22 +369,41 @@ export class SyncScheduler {
     }
   }
 
-  /** The start of the last full read of everything and of the last run of any kind, by any instance. */
-  private async history(): Promise<{ lastFull: number | null; lastAny: number | null }> {
+  /**
+   * The start of the last full read of everything, of the last read of everything (full or incremental) and
+   * of the last run of any kind, by any instance.
+   */
+  private async history(): Promise<{
+    lastFull: number | null;
+    lastRead: number | null;
+    lastAny: number | null;
+  }> {
     let runs: SyncRunRecord[];
     try {
       runs = await this.options.store.listSyncRuns({ limit: HISTORY });
     } catch (err) {
       this.log.error({ err }, "cannot read the sync history; scheduling as if there were none");
-      return { lastFull: null, lastAny: null };
+      return { lastFull: null, lastRead: null, lastAny: null };
     }
-    const full = runs.find(isFullRead);
-    const any = runs.find((r) => r.status !== "failed");
     return {
-      lastFull: full === undefined ? null : Date.parse(full.startedAt),
-      lastAny: any === undefined ? null : Date.parse(any.startedAt),
+      lastFull: startOf(runs.find(isFullRead)),
+      lastRead: startOf(runs.find(isReadOfAll)),
+      lastAny: startOf(runs.find((r) => r.status !== "failed")),
     };
   }
+}
+
+/**
+ * Whether a run that started at `last` makes the one due `now` unnecessary. A run is recorded once the
+ * lease is held, a little after the scheduler started it: the slack keeps our own last run from pushing
+ * every next one later.
+ */
+function ranWithin(last: number | null, everyMs: number, now: number): last is number {
+  return last !== null && last + everyMs * RECENT_SHARE > now;
+}
+
+function startOf(run: SyncRunRecord | undefined): number | null {
+  return run === undefined ? null : Date.parse(run.startedAt);
 }
 
 /**
@@ -391,6 +421,18 @@ function isFullRead(run: SyncRunRecord): boolean {
     return summary.request.fresh === "all" && summary.request.incremental === false;
   const sources = summary.sources;
   return Array.isArray(sources) && sources.length > 0 && sources.every((s) => s.mode === "full");
+}
+
+/**
+ * A run that read every source, fully or incrementally, and did not fail: what an incremental run would do.
+ * One still running counts (it holds the lease, so ours would only be turned away); a callback run never
+ * does, as above.
+ */
+function isReadOfAll(run: SyncRunRecord): boolean {
+  if (run.trigger === "callback" || run.status === "failed") return false;
+  const summary = run.summary as { request?: { fresh?: unknown }; sources?: unknown };
+  if (summary.request !== undefined) return summary.request.fresh === "all";
+  return Array.isArray(summary.sources) && summary.sources.length > 0;
 }
 
 /** The ids a callback run covers, for its log lines; a mass change is cut short (the counts stay whole). */

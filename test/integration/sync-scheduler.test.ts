@@ -404,6 +404,43 @@ describe("sync scheduler: decisions", () => {
     expect(runner.calls.map((c) => c.at - T0)).toEqual([5_000, 4_000 + 1440 * MINUTE]);
   });
 
+  it("skips a due incremental run when another instance read every source within the interval, and runs one interval after that read", async () => {
+    const history: SyncRunRecord[] = [];
+    const { timers, runner, scheduler, logs } = harness(
+      { fullEveryMinutes: 0, incrementalEveryMinutes: 10 },
+      history,
+    );
+    await scheduler.start();
+    await timers.advance(5_000);
+    expect(runner.calls.map((c) => c.request)).toEqual([INCREMENTAL]);
+    // Meanwhile, newest first as the store lists them: runs that must not count (one failed, one re-read
+    // only the sources that called back), then another instance's incremental read at +4 min.
+    const at = (ms: number) => new Date(T0 + ms).toISOString();
+    const read = { ...pastRun(0), summary: { request: { fresh: "all", incremental: true } } };
+    history.push(
+      { ...read, id: "run_b3", startedAt: at(5_000 + 9 * MINUTE), status: "failed" },
+      {
+        ...read,
+        id: "run_b2",
+        startedAt: at(5_000 + 8 * MINUTE),
+        trigger: "callback",
+        summary: { request: { fresh: ["dingtalk-hq"], incremental: false } },
+      },
+      { ...read, id: "run_b1", startedAt: at(5_000 + 4 * MINUTE) },
+    );
+    await timers.advance(14 * MINUTE - 1);
+    expect(runner.calls.map((c) => c.at - T0)).toEqual([5_000]);
+    expect(logs.find((l) => l.msg.startsWith("incremental run skipped"))).toMatchObject({
+      lastReadAt: at(5_000 + 4 * MINUTE),
+      nextIncrementalAt: at(5_000 + 14 * MINUTE),
+    });
+    await timers.advance(1);
+    expect(runner.calls.map((c) => [c.request, c.at - T0])).toEqual([
+      [INCREMENTAL, 5_000],
+      [INCREMENTAL, 5_000 + 14 * MINUTE],
+    ]);
+  });
+
   it("keeps its own full reconciles on the interval although each is recorded after its sources were read", async () => {
     const history: SyncRunRecord[] = [];
     const { timers, runner, scheduler } = harness({}, history);
@@ -454,6 +491,93 @@ describe("sync scheduler: decisions", () => {
     await stopping;
     expect(logs.some((l) => l.msg.includes("still running at shutdown"))).toBe(true);
     runner.finish();
+  });
+});
+
+// ------------------------------------------------------------------------------------------ two schedulers
+
+/**
+ * One idbridge process's sync as the scheduler sees it, sharing a run history and a lease with the others
+ * like the SyncService does: a run is recorded (running) once the lease is held, takes `durationMs` of the
+ * fake clock, then is marked done; while another holds the lease it answers SYNC_BUSY.
+ */
+class LeasedRunner implements SyncRunner {
+  constructor(
+    private readonly name: string,
+    private readonly shared: {
+      timers: FakeTimers;
+      history: SyncRunRecord[];
+      lease: { holder: string | null };
+      calls: Array<Call & { instance: string }>;
+      durationMs: number;
+    },
+  ) {}
+
+  async run(trigger: Trigger, request: ReadRequest) {
+    const { timers, history, lease, calls, durationMs } = this.shared;
+    if (lease.holder !== null)
+      throw new AppError("SYNC_BUSY", "another idbridge process is syncing right now");
+    lease.holder = this.name;
+    calls.push({ instance: this.name, trigger, request, at: timers.now() });
+    const run: SyncRunRecord = {
+      id: `run_${this.name}_${calls.length}`,
+      target: "hesi-main",
+      trigger,
+      startedAt: new Date(timers.now()).toISOString(),
+      finishedAt: null,
+      status: "running",
+      planId: null,
+      summary: {
+        request: {
+          fresh: request.fresh === "all" ? "all" : [...request.fresh],
+          incremental: request.incremental,
+        },
+      },
+    };
+    history.unshift(run);
+    await new Promise<void>((resolve) => timers.setTimeout(resolve, durationMs));
+    const done = {
+      ...run,
+      status: "nothing-to-do" as const,
+      finishedAt: new Date(timers.now()).toISOString(),
+    };
+    history.splice(history.indexOf(run), 1, done);
+    lease.holder = null;
+    return [{ run: done }];
+  }
+}
+
+describe("two schedulers on one run history", () => {
+  it("run each interval's incremental read once and the full reconcile once, not once per instance", async () => {
+    const timers = new FakeTimers();
+    const shared = {
+      timers,
+      history: [] as SyncRunRecord[],
+      lease: { holder: null as string | null },
+      calls: [] as Array<Call & { instance: string }>,
+      durationMs: 30_000,
+    };
+    const logs: string[] = [];
+    for (const name of ["a", "b"]) {
+      const scheduler = new SyncScheduler({
+        runner: new LeasedRunner(name, shared),
+        store: { listSyncRuns: ({ limit }) => Promise.resolve(shared.history.slice(0, limit)) },
+        config: { ...SYNC_DEFAULTS, fullEveryMinutes: 1440, incrementalEveryMinutes: 10 },
+        logger: pino({ level: "info" }, { write: (line: string) => logs.push(line) }),
+        timers,
+        startDelayMs: 5_000,
+        busyRetryMs: MINUTE,
+      });
+      schedulers.push(scheduler);
+      await scheduler.start();
+    }
+    // Two hours and a bit, ending between runs (stop would wait for a held one on the fake clock).
+    await timers.advance(125 * MINUTE);
+    const reads = shared.calls.map((c) => [c.request, (c.at - T0 - 5_000) / MINUTE]);
+    expect(reads).toEqual([[FULL, 0], ...Array.from({ length: 12 }, (_, i) => [INCREMENTAL, 10 * (i + 1)])]);
+    // The other instance's timer came due as well, and stood down on reading the history.
+    expect(logs.some((l) => l.includes("incremental run skipped"))).toBe(true);
+    expect(shared.calls.every((c) => c.trigger === "schedule")).toBe(true);
   });
 });
 
