@@ -79,6 +79,8 @@ export interface PlanDecisionInput {
 /** What an apply did. */
 export interface ApplyResult {
   readonly plan: PlanListing;
+  /** The sync run that records this apply (trigger `api`). */
+  readonly run?: SyncRunRecord;
   readonly applied: number;
   readonly noop: number;
   readonly failed: number;

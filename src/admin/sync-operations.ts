@@ -176,9 +176,14 @@ export class SyncOperations implements Pick<
     requirePermission(caller, "sync.decide");
     checkId("plan", id);
     await this.findPlan(id);
-    const { plan, report } = await this.options.sync.apply(id, undefined, { actor: caller.actor });
+    // An apply from the console or the API is a sync run like a scheduled one: the history shows it.
+    const { plan, report, run } = await this.options.sync.apply(id, undefined, {
+      actor: caller.actor,
+      trigger: "api",
+    });
     return {
       plan: listing(plan),
+      ...(run !== undefined ? { run } : {}),
       applied: report.applied,
       noop: report.observed + report.skipped,
       failed: report.failed.length,

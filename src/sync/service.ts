@@ -73,6 +73,17 @@ export interface DecideOptions {
 /** What started a run. */
 export type Trigger = SyncRunRecord["trigger"];
 
+/** How {@link SyncService.apply} is asked. */
+export interface ApplyOptions {
+  /** The audit actor of `plan.applied` (`person:<id>`, `client:<id>`); default `system`. */
+  readonly actor?: string;
+  /** Record the apply as a sync run started this way (the console and the admin API: `api`). */
+  readonly trigger?: Trigger;
+}
+
+/** The statuses a plan can be applied from: approved, or an apply that was interrupted or partial. */
+const START_FROM: readonly PlanStatus[] = ["approved", "applying", "partial"];
+
 /** Options of {@link SyncService}. */
 export interface SyncServiceOptions {
   /** The configuration. */
@@ -455,13 +466,27 @@ export class SyncService {
 
   // ------------------------------------------------------------------------------------------ applying
 
-  /** Applies an approved plan (or finishes one whose apply was interrupted). */
+  /**
+   * Applies an approved plan (or finishes one whose apply was interrupted). With a `trigger`, the apply is
+   * recorded as a sync run of that trigger (its counts, failures and who applied), as `run` records its
+   * own; a plan in a state that cannot be applied is refused before any run is recorded.
+   */
   async apply(
     id: string,
     onProgress?: (done: number, total: number) => void,
-    options: { readonly actor?: string } = {},
-  ): Promise<{ plan: PlanRecord; report: ApplyReport }> {
-    return this.withLease(() => this.applyUnlocked(id, onProgress, options.actor));
+    options: ApplyOptions = {},
+  ): Promise<{ plan: PlanRecord; report: ApplyReport; run?: SyncRunRecord }> {
+    const { trigger, actor } = options;
+    if (trigger === undefined) return this.withLease(() => this.applyUnlocked(id, onProgress, actor));
+    return this.withLease(async () => {
+      const record = await this.getPlan(id);
+      checkApplicable(record);
+      const started = this.now();
+      const run = await this.startRun(record.target, trigger, started, {
+        ...(actor !== undefined ? { actor } : {}),
+      });
+      return this.applyAsRun(run, started, record, onProgress, actor);
+    });
   }
 
   private async applyUnlocked(
@@ -470,21 +495,8 @@ export class SyncService {
     actor = "system",
   ): Promise<{ plan: PlanRecord; report: ApplyReport }> {
     const record = await this.getPlan(id);
-    const startFrom: PlanStatus[] = ["approved", "applying", "partial"];
-    if (!startFrom.includes(record.status)) {
-      const hint =
-        record.status === "pending"
-          ? `it needs approval first (idbridge sync approve ${id} --by NAME)`
-          : record.status === "superseded"
-            ? "a newer plan replaced it; apply the newest plan"
-            : record.status === "rejected"
-              ? "it was rejected"
-              : record.status === "empty"
-                ? "it has nothing to change"
-                : "it was applied already";
-      throw new AppError("PLAN_STATE", `plan ${id} is ${record.status}: ${hint}`, { expose: true });
-    }
-    const started = await this.store.transitionPlan(id, startFrom, "applying", this.now().toISOString());
+    checkApplicable(record);
+    const started = await this.store.transitionPlan(id, START_FROM, "applying", this.now().toISOString());
     if (started === null)
       throw new AppError("PLAN_STATE", `plan ${id} changed state while starting to apply; look at it again`, {
         expose: true,
@@ -553,40 +565,21 @@ export class SyncService {
       // Recorded before the read, so the history shows when a run began and what it was asked to do.
       const started = this.now();
       const runs = new Map<string, SyncRunRecord>();
-      for (const target of targets) {
-        const run: SyncRunRecord = {
-          id: `run_${randomBytes(8).toString("hex")}`,
+      for (const target of targets)
+        runs.set(
           target,
-          trigger,
-          startedAt: started.toISOString(),
-          finishedAt: null,
-          status: "running",
-          planId: null,
-          summary: {
+          await this.startRun(target, trigger, started, {
             request: {
               fresh: request.fresh === "all" ? "all" : [...request.fresh],
               incremental: request.incremental,
             },
-          },
-        };
-        await this.store.insertSyncRun(run);
-        runs.set(target, run);
-      }
+          }),
+        );
       let prepared: Awaited<ReturnType<SyncService["prepare"]>>;
       try {
         prepared = await this.prepare(request);
       } catch (error) {
-        for (const run of runs.values())
-          await this.store.updateSyncRun({
-            ...run,
-            status: "failed",
-            finishedAt: this.now().toISOString(),
-            summary: {
-              ...run.summary,
-              error: (error as Error).message,
-              durationMs: this.now().getTime() - started.getTime(),
-            },
-          });
+        for (const run of runs.values()) await this.finishRun(run, started, "failed", failureOf(error), null);
         throw error;
       }
       const outcomes: RunOutcome[] = [];
@@ -607,17 +600,8 @@ export class SyncService {
       ...recorded,
       summary: { ...recorded.summary, sources: prepared.snapshots.map(sourceSummary) },
     };
-    const finish = async (status: SyncRunRecord["status"], extra: JsonObject, planId: string | null) => {
-      run = {
-        ...run,
-        status,
-        planId,
-        finishedAt: this.now().toISOString(),
-        summary: { ...run.summary, ...extra, durationMs: this.now().getTime() - started.getTime() },
-      };
-      await this.store.updateSyncRun(run);
-      return run;
-    };
+    const finish = async (status: SyncRunRecord["status"], extra: JsonObject, planId: string | null) =>
+      (run = await this.finishRun(run, started, status, extra, planId));
     // While a plan waits for a person's decision, automatic runs do not plan over it: a newer plan would
     // supersede it every hour, and the decision would never be asked for long enough to be taken.
     if (recorded.trigger === "schedule" || recorded.trigger === "callback") {
@@ -636,7 +620,7 @@ export class SyncService {
     try {
       plan = await this.planUnlocked(target, request, prepared);
     } catch (error) {
-      await finish("failed", { error: (error as Error).message }, null);
+      await finish("failed", failureOf(error), null);
       throw error;
     }
     if (plan.status === "empty")
@@ -657,16 +641,73 @@ export class SyncService {
       );
       return { run: await finish("needs-approval", { plan: plan.summary }, plan.id), plan };
     }
+    return this.applyAsRun(run, started, plan);
+  }
+
+  /** Records the start of a run of `trigger` against `target`; {@link finishRun} records its end. */
+  private async startRun(
+    target: string,
+    trigger: Trigger,
+    started: Date,
+    summary: JsonObject,
+  ): Promise<SyncRunRecord> {
+    const run: SyncRunRecord = {
+      id: `run_${randomBytes(8).toString("hex")}`,
+      target,
+      trigger,
+      startedAt: started.toISOString(),
+      finishedAt: null,
+      status: "running",
+      planId: null,
+      summary,
+    };
+    await this.store.insertSyncRun(run);
+    return run;
+  }
+
+  /** Records how a run ended: its status, plan, end time, duration and `extra` facts for the history. */
+  private async finishRun(
+    run: SyncRunRecord,
+    started: Date,
+    status: SyncRunRecord["status"],
+    extra: JsonObject,
+    planId: string | null,
+  ): Promise<SyncRunRecord> {
+    const finished: SyncRunRecord = {
+      ...run,
+      status,
+      planId,
+      finishedAt: this.now().toISOString(),
+      summary: { ...run.summary, ...extra, durationMs: this.now().getTime() - started.getTime() },
+    };
+    await this.store.updateSyncRun(finished);
+    return finished;
+  }
+
+  /** Applies `plan` as part of `run`, recording the outcome (or the failure and its cause) on the run. */
+  private async applyAsRun(
+    run: SyncRunRecord,
+    started: Date,
+    plan: PlanRecord,
+    onProgress?: (done: number, total: number) => void,
+    actor?: string,
+  ): Promise<{ run: SyncRunRecord; plan: PlanRecord; report: ApplyReport }> {
     try {
-      const { plan: applied, report } = await this.applyUnlocked(plan.id);
+      const { plan: applied, report } = await this.applyUnlocked(plan.id, onProgress, actor);
       const status = applied.status === "applied" ? "applied" : "partial";
       return {
-        run: await finish(status, { plan: plan.summary, apply: reportSummary(report) }, plan.id),
+        run: await this.finishRun(
+          run,
+          started,
+          status,
+          { plan: plan.summary, apply: reportSummary(report) },
+          plan.id,
+        ),
         plan: applied,
         report,
       };
     } catch (error) {
-      await finish("failed", { plan: plan.summary, error: (error as Error).message }, plan.id);
+      await this.finishRun(run, started, "failed", { plan: plan.summary, ...failureOf(error) }, plan.id);
       throw error;
     }
   }
@@ -835,6 +876,30 @@ export function summarise(plan: Plan): JsonObject {
     problems: plan.problems.length,
     heldPeople: plan.heldPeople.length,
     incompleteSources: plan.sources.filter((s) => !s.complete).map((s) => s.id),
+  };
+}
+
+/** PLAN_STATE, with what to do, unless the plan can be applied from its status. */
+function checkApplicable(record: PlanRecord): void {
+  if (START_FROM.includes(record.status)) return;
+  const hint =
+    record.status === "pending"
+      ? `it needs approval first (idbridge sync approve ${record.id} --by NAME)`
+      : record.status === "superseded"
+        ? "a newer plan replaced it; apply the newest plan"
+        : record.status === "rejected"
+          ? "it was rejected"
+          : record.status === "empty"
+            ? "it has nothing to change"
+            : "it was applied already";
+  throw new AppError("PLAN_STATE", `plan ${record.id} is ${record.status}: ${hint}`, { expose: true });
+}
+
+/** A failed run's cause for the history: the message, and the stable code when there is one. */
+function failureOf(error: unknown): JsonObject {
+  return {
+    error: error instanceof Error ? error.message : String(error),
+    ...(error instanceof AppError ? { errorCode: error.code } : {}),
   };
 }
 

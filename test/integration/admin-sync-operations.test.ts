@@ -14,6 +14,7 @@ import { AuditLog } from "../../src/audit/log.js";
 import { openStore, type PlanRecord, type Store, type SyncRunRecord } from "../../src/store/index.js";
 import { countChanges, type Plan, type PlanChange } from "../../src/sync/plan.js";
 import { SyncService } from "../../src/sync/service.js";
+import type { TargetConnector } from "../../src/targets/target.js";
 import { hesiPolicy } from "../fixtures/sync/policies.js";
 import { storeFlavours, type Flavour } from "../helpers/store-flavours.js";
 import { DINGTALK_ID, listedPeople, startSyncEnv, type SyncEnv } from "../helpers/sync-env.js";
@@ -55,6 +56,7 @@ function describeOperations(flavour: Flavour): void {
     let env: SyncEnv;
     let store: Store;
     let ops: SyncOperations;
+    let auditLog: AuditLog;
     let planId: string;
     let plan: Plan;
     let record: PlanRecord;
@@ -63,6 +65,8 @@ function describeOperations(flavour: Flavour): void {
     const auditEntries = () => store.readAudit(0, Number.MAX_SAFE_INTEGER, 1_000_000);
     const planOf = async (id: string) => JSON.parse((await store.getPlan(id))!.content) as Plan;
     const personOf = async (userid: string) => (await store.findPersonByAccount(DINGTALK_ID, userid))!;
+    const runsOf = async (id: string) =>
+      (await ops.listSyncRuns(viewer, { limit: 200 })).items.filter((r) => r.planId === id);
 
     beforeAll(async () => {
       env = await startSyncEnv({
@@ -86,6 +90,7 @@ function describeOperations(flavour: Flavour): void {
         };
       }
       ops = new SyncOperations({ config: env.config, store, sync, audit });
+      auditLog = audit;
       record = await sync.plan(env.targetId);
       planId = record.id;
       plan = await planOf(planId);
@@ -395,6 +400,8 @@ function describeOperations(flavour: Flavour): void {
 
     it("applying a pending plan is refused; two approvals at once record one decision", async () => {
       await expectCode(ops.applyPlan(admin, planId), "PLAN_STATE", /needs approval/);
+      // Nothing was attempted, so no run is recorded for the refusal.
+      expect(await runsOf(planId)).toEqual([]);
       const comment = "  <script>alert('x')</script> reviewed the cashier grants  ";
       const input = { decision: "approve" as const, comment, hash: record.hash };
       const results = await Promise.allSettled([
@@ -442,6 +449,23 @@ function describeOperations(flavour: Flavour): void {
       expect(applied.map((e) => e.actor)).toEqual(["person:p_admin"]);
       await expectCode(ops.applyPlan(admin, planId), "PLAN_STATE", /applied already/);
 
+      // The apply is a sync run in the history: trigger api, who applied, the counts; once.
+      const runs = await runsOf(planId);
+      expect(runs).toHaveLength(1);
+      expect(result.run).toEqual(runs[0]);
+      const [run] = runs;
+      expect(run).toMatchObject({ target: "hesi-main", trigger: "api", status: "applied", planId });
+      expect(run!.finishedAt).not.toBeNull();
+      expect(run!.finishedAt! >= run!.startedAt).toBe(true);
+      expect(run!.summary).toMatchObject({
+        actor: "person:p_admin",
+        plan: { changes: plan.changes.length },
+        apply: { applied: result.applied, failed: 0, failures: [] },
+      });
+      const apply = run!.summary.apply as Record<string, number>;
+      expect(apply.observed! + apply.skipped!).toBe(result.noop);
+      expect(run!.summary.durationMs).toEqual(expect.any(Number));
+
       const view = await ops.getPlan(viewer, planId, { kinds: ["grant"], limit: 5 });
       expect(view.changes.items.every((c) => c.outcome?.status === "applied")).toBe(true);
 
@@ -481,6 +505,73 @@ function describeOperations(flavour: Flavour): void {
       } finally {
         env.writePolicy("hesi-main.yaml", policy);
       }
+    });
+
+    it("records a failed apply (a stale plan, the target down) as a failed api run with its cause", async () => {
+      const someone = plan.changes.find((c) => c.kind === "grant") as Extract<PlanChange, { kind: "grant" }>;
+      // An approved plan that disables a 合思 user nobody has: the target no longer matches it.
+      const stale: Plan = {
+        ...plan,
+        id: `plan_stale_${flavour.name}`,
+        changes: [
+          {
+            kind: "disable-user",
+            key: `disable-user:${someone.person}`,
+            person: someone.person,
+            name: someone.name,
+            targetId: "staff-that-is-gone",
+            reason: "left",
+          },
+        ],
+      };
+      const at = new Date().toISOString();
+      await store.insertPlan({
+        ...record,
+        id: stale.id,
+        content: JSON.stringify(stale),
+        status: "approved",
+        decision: { kind: "approved", by: "someone", at },
+        createdAt: at,
+        updatedAt: at,
+      });
+      await expectCode(ops.applyPlan(admin, stale.id), "PLAN_STALE", /staff-that-is-gone/);
+      const [staleRun, ...more] = await runsOf(stale.id);
+      expect(more).toEqual([]);
+      expect(staleRun).toMatchObject({
+        trigger: "api",
+        status: "failed",
+        planId: stale.id,
+        summary: {
+          actor: "person:p_admin",
+          errorCode: "PLAN_STALE",
+          error: expect.stringMatching(/changed since plan .* staff-that-is-gone/),
+        },
+      });
+      expect(staleRun!.finishedAt).not.toBeNull();
+      // Back to approved: nothing was written, it may be tried again.
+      expect((await store.getPlan(stale.id))!.status).toBe("approved");
+
+      // The same plan against a 合思 that does not answer.
+      const down = new SyncService({
+        config: env.config,
+        store,
+        audit: auditLog,
+        holder: "test-down",
+        openTarget: async (entry) =>
+          ({
+            id: entry.id,
+            readState: () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:9")),
+          }) as unknown as TargetConnector,
+      });
+      const downOps = new SyncOperations({ config: env.config, store, sync: down, audit: auditLog });
+      await expectCode(downOps.applyPlan(admin, stale.id), "TARGET_UNAVAILABLE", /ECONNREFUSED/);
+      const failed = await runsOf(stale.id);
+      expect(failed).toHaveLength(2);
+      expect(failed.find((r) => r.id !== staleRun!.id)).toMatchObject({
+        trigger: "api",
+        status: "failed",
+        summary: { errorCode: "TARGET_UNAVAILABLE", error: expect.stringMatching(/ECONNREFUSED/) },
+      });
     });
 
     it("shows the review queue and records link decisions with the caller as actor", async () => {

@@ -1,7 +1,8 @@
 /**
  * The console's pages for security admins over HTTP, on the demo: the plans list, the pending plan with
  * its SoD conflict, sensitive grants and filtered changes, the decision (a refused one, an approval, a
- * double submit) and the apply to the 合思 simulator; sync runs; the identity review queue; people.
+ * double submit) and the apply to the 合思 simulator; sync runs (the console's apply among them, and a
+ * run as cron starts it); the identity review queue; people.
  * The demo's state is shared: the tests run in order (decide before apply, apply before runs).
  */
 import { join } from "node:path";
@@ -245,11 +246,27 @@ describe("console: plans", () => {
 });
 
 describe("console: sync runs", () => {
-  it("lists a sync run with its sources' completeness and its plan", async () => {
-    const before = await open(viewer, "/runs");
-    expect(before.status).toBe(200);
-    expect(before.html).toContain('data-testid="runs-empty"');
+  it("lists the console's apply as a run: trigger api, who applied, the applied and failed counts", async () => {
+    const page = await open(viewer, "/runs");
+    expect(page.status).toBe(200);
+    const rows = section(page.html, "runs-table").split('data-testid="run-row"').slice(1);
+    // The demo's own runs (if any) are not applies of this plan: exactly one row is.
+    const mine = rows.filter((r) => r.includes(`/console/plans/${planId}"`));
+    expect(mine).toHaveLength(1);
+    const row = mine[0]!;
+    expect(row).toContain('data-status="applied"');
+    expect(row).toContain("控制台 / API");
+    const applied = Number(/data-testid="run-applied">(\d+)</.exec(row)?.[1]);
+    expect(applied).toBeGreaterThanOrEqual(env.demo.hesi.staff().length);
+    expect(row).toContain('data-testid="run-failed">0<');
+    const actor = /data-testid="run-actor">([^<]*)</.exec(row)?.[1];
+    const appliedEntries = await auditEntries("plan.applied");
+    expect(appliedEntries).toHaveLength(1);
+    expect(appliedEntries[0]!.actor).toMatch(/^person:/);
+    expect(actor).toContain(appliedEntries[0]!.actor);
+  });
 
+  it("lists a sync run with its sources' completeness and its plan", async () => {
     // A run as cron would start it (`idbridge sync run`), against the demo's own config and store.
     const config = loadConfig({
       file: join(env.demo.dataDir, DEMO_CONFIG_FILE),

@@ -146,7 +146,8 @@ export const sync = {
       seconds: "{{value}} 秒",
       waitingFor: "等待审批的计划：{{plan}}",
       stoppedBecause: "已停止：{{reason}}",
-      triggers: { cli: "命令行", schedule: "定时", callback: "通讯录回调", api: "管理 API" },
+      appliedBy: "执行人：{{actor}}",
+      triggers: { cli: "命令行", schedule: "定时", callback: "通讯录回调", api: "控制台 / API" },
       statuses: {
         running: "运行中",
         applied: "已执行",
@@ -370,11 +371,12 @@ export const sync = {
       seconds: "{{value}} s",
       waitingFor: "Waiting for plan {{plan}} to be decided",
       stoppedBecause: "Stopped: {{reason}}",
+      appliedBy: "Applied by {{actor}}",
       triggers: {
         cli: "command line",
         schedule: "schedule",
         callback: "directory callback",
-        api: "admin API",
+        api: "console / admin API",
       },
       statuses: {
         running: "running",

@@ -1,7 +1,8 @@
 /**
  * Sync history (`/runs`): every run, newest first, with when and how it started, how long it took, its
  * plan, whether each source was read completely, what was applied and what failed and why — read from the
- * run's summary as the sync records it (src/sync/service.ts: `sources`, `apply`, `error`, `waitingFor`).
+ * run's summary as the sync records it (src/sync/service.ts: `sources`, `apply`, `error`, `waitingFor`,
+ * and `actor` for an apply from the console or the API).
  */
 import type { SyncRunRecord } from "../../store/store.js";
 import { CONSOLE_PATH, defineTemplate, queryString } from "../layout.js";
@@ -32,9 +33,9 @@ defineTemplate(
 <td><span class="badge <%= r.badge %>"><%= it.t("sync.runs.statuses." + r.status) %></span></td>
 <td><% if (r.planId) { %><a class="mono" href="<%= it.base %>/plans/<%= encodeURIComponent(r.planId) %>" data-testid="run-plan"><%= r.planId %></a><% } %></td>
 <td><% r.sources.forEach(function (s) { %><div><span class="mono"><%= s.id %></span> <span class="badge <%= s.complete ? "ok" : "danger" %>"><%= s.complete ? it.t("sync.plan.complete") : it.t("sync.plan.incomplete") %></span><% if (s.people !== null) { %> <span class="muted"><%= it.t("sync.plan.people", { count: s.people }) %></span><% } %><% if (s.reasons.length > 0) { %><ul class="why"><% s.reasons.forEach(function (m) { %><li><%= m %></li><% }) %></ul><% } %></div><% }) %></td>
-<td class="num"><%= r.applied === null ? "" : r.applied %></td>
-<td class="num"><%= r.failed === null ? "" : r.failed %></td>
-<td><% if (r.problems.length > 0) { %><details data-testid="run-failures"><summary><%= it.t("sync.runs.show") %></summary><ul class="why"><% r.problems.forEach(function (p) { %><li><%= p %></li><% }) %></ul></details><% } %><% if (r.waitingFor) { %><span class="muted"><%= it.t("sync.runs.waitingFor", { plan: r.waitingFor }) %></span><% } %></td>
+<td class="num" data-testid="run-applied"><%= r.applied === null ? "" : r.applied %></td>
+<td class="num" data-testid="run-failed"><%= r.failed === null ? "" : r.failed %></td>
+<td><% if (r.problems.length > 0) { %><details data-testid="run-failures"><summary><%= it.t("sync.runs.show") %></summary><ul class="why"><% r.problems.forEach(function (p) { %><li><%= p %></li><% }) %></ul></details><% } %><% if (r.waitingFor) { %><span class="muted"><%= it.t("sync.runs.waitingFor", { plan: r.waitingFor }) %></span><% } %><% if (r.actor) { %><span class="muted mono" data-testid="run-actor"><%= it.t("sync.runs.appliedBy", { actor: r.actor }) %></span><% } %></td>
 </tr><% }) %></tbody></table></div><% } %>
 <% if (it.nextHref || it.firstHref) { %><nav class="paging" data-testid="paging">
 <% if (it.firstHref) { %><a href="<%= it.firstHref %>" data-testid="first-page"><%= it.t("paging.first") %></a><% } %>
@@ -79,6 +80,8 @@ function runRow(run: SyncRunRecord, stopped: (reason: string) => string) {
     seconds: duration === null || Number.isNaN(duration) ? null : (duration / 1000).toFixed(1),
     planId: run.planId,
     waitingFor: textOf(summary.waitingFor),
+    // Who applied, for runs that are an apply from the console or the API.
+    actor: textOf(summary.actor),
     sources: (Array.isArray(summary.sources) ? summary.sources : []).map((s) => {
       const o = objectOf(s);
       return {

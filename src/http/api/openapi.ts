@@ -149,6 +149,7 @@ const schemas: Json = {
   }),
   ApplyResult: loose("What an apply did.", {
     plan: ref("PlanListing"),
+    run: ref("SyncRun"),
     applied: { type: "integer" },
     noop: { type: "integer" },
     failed: { type: "integer" },
