@@ -57,6 +57,23 @@ export interface ChangeView {
   readonly outcome: PlanItemRecord | null;
 }
 
+/** How a plan's changes came out, over the whole plan, from the outcomes recorded as it was applied. */
+export interface PlanOutcomes {
+  /** Took effect. */
+  readonly applied: number;
+  /** Needed no write: the target already matched. */
+  readonly noop: number;
+  /** Did not take. */
+  readonly failed: number;
+  /** No outcome recorded: not applied yet, or left when an apply stopped. */
+  readonly notAttempted: number;
+  /** The failed changes with their causes, the first {@link MAX_LISTED_FAILURES}. */
+  readonly failures: readonly { readonly key: string; readonly code: string; readonly message: string }[];
+}
+
+/** Most failures {@link PlanOutcomes} lists (the counts are whole). */
+export const MAX_LISTED_FAILURES = 20;
+
 /** A plan for review: everything but the change list, plus one page of changes matching the query. */
 export interface PlanView {
   readonly plan: PlanListing;
@@ -66,6 +83,8 @@ export interface PlanView {
   readonly counts: { readonly all: Partial<Record<PlanChangeKind, number>>; readonly matching: number };
   /** Changes grouped per person or per role, as asked, one page. */
   readonly changes: Page<ChangeView>;
+  /** How the plan's changes came out (all not attempted before the first apply). */
+  readonly outcomes: PlanOutcomes;
 }
 
 /** A decision on a plan. `hash` must be the content hash the reviewer saw: a different plan is refused. */

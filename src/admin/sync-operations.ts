@@ -13,6 +13,7 @@ import { formatLineage } from "../policy/explain.js";
 import { compareStrings } from "../policy/facts.js";
 import type {
   ListPosition,
+  PlanItemRecord,
   PlanListing,
   PlanRecord,
   PlanStatus,
@@ -23,6 +24,7 @@ import { APPLY_ORDER, countChanges, type Plan, type PlanChange, type PlanChangeK
 import type { SyncService } from "../sync/service.js";
 import { requirePermission, type Caller } from "./access.js";
 import {
+  MAX_LISTED_FAILURES,
   MAX_NAMED_PEOPLE,
   type AdminService,
   type ApplyResult,
@@ -34,6 +36,7 @@ import {
   type PersonSummary,
   type PersonView,
   type PlanDecisionInput,
+  type PlanOutcomes,
   type PlanQuery,
   type PlanView,
 } from "./contracts.js";
@@ -153,6 +156,7 @@ export class SyncOperations implements Pick<
         items,
         next: offset + limit < matching.length ? encodeCursor({ offset: offset + limit }) : null,
       },
+      outcomes: countOutcomes(changes, outcomes),
     };
   }
 
@@ -402,6 +406,32 @@ function requiredComment(comment: string): string {
 }
 
 const listing = ({ content: _content, ...rest }: PlanRecord): PlanListing => rest;
+
+/** The outcomes of a plan's changes; items of keys the plan does not have (none expected) are left out. */
+function countOutcomes(
+  changes: readonly PlanChange[],
+  items: ReadonlyMap<string, PlanItemRecord>,
+): PlanOutcomes {
+  const counts = { applied: 0, noop: 0, failed: 0, notAttempted: 0 };
+  const failures: { key: string; code: string; message: string }[] = [];
+  for (const change of changes) {
+    const item = items.get(change.key);
+    if (item === undefined) {
+      counts.notAttempted += 1;
+      continue;
+    }
+    counts[item.status] += 1;
+    if (item.status === "failed" && failures.length < MAX_LISTED_FAILURES) {
+      const { code, message } = item.failure ?? {};
+      failures.push({
+        key: change.key,
+        code: typeof code === "string" ? code : "",
+        message: typeof message === "string" ? message : "",
+      });
+    }
+  }
+  return { ...counts, failures };
+}
 
 /** The filter of a change query, checked once: kinds known, text and ids not too long. */
 function changeFilter(

@@ -135,6 +135,13 @@ function describeOperations(flavour: Flavour): void {
       expect(view.counts.all).toEqual(countChanges(plan));
       expect(view.counts.matching).toBe(plan.changes.length);
       expect(view.changes.items.every((c) => c.outcome === null)).toBe(true);
+      expect(view.outcomes).toEqual({
+        applied: 0,
+        noop: 0,
+        failed: 0,
+        notAttempted: plan.changes.length,
+        failures: [],
+      });
     });
 
     it("filters changes by kind, person, role, flag and free text", async () => {
@@ -468,6 +475,14 @@ function describeOperations(flavour: Flavour): void {
 
       const view = await ops.getPlan(viewer, planId, { kinds: ["grant"], limit: 5 });
       expect(view.changes.items.every((c) => c.outcome?.status === "applied")).toBe(true);
+      // Counted over the whole plan, whatever the filter and page: what the apply reported.
+      expect(view.outcomes).toEqual({
+        applied: result.applied,
+        noop: result.noop,
+        failed: 0,
+        notAttempted: 0,
+        failures: [],
+      });
 
       const grant = plan.changes.find((c) => c.kind === "grant" && c.role === "cashier") as Extract<
         PlanChange,
@@ -571,6 +586,22 @@ function describeOperations(flavour: Flavour): void {
         trigger: "api",
         status: "failed",
         summary: { errorCode: "TARGET_UNAVAILABLE", error: expect.stringMatching(/ECONNREFUSED/) },
+      });
+    });
+
+    it("counts a plan's failed changes with their causes in its outcomes", async () => {
+      const id = `plan_stale_${flavour.name}`;
+      const [change] = (await planOf(id)).changes;
+      const failure = { code: "TARGET_REJECTED", message: "合思: 员工不存在 <b>x</b>" };
+      await store.recordPlanItems(id, [{ key: change!.key, status: "failed", failure, at: TIME }], () => []);
+      const view = await ops.getPlan(viewer, id, { kinds: ["grant"] });
+      expect(view.counts.matching).toBe(0);
+      expect(view.outcomes).toEqual({
+        applied: 0,
+        noop: 0,
+        failed: 1,
+        notAttempted: 0,
+        failures: [{ key: change!.key, ...failure }],
       });
     });
 

@@ -236,6 +236,13 @@ describe("console: plans", () => {
     expect(section(applied.html, "plan-summary")).toContain('data-status="applied"');
     expect(count(applied.html, "change-outcome")).toBeGreaterThan(0);
     expect(applied.html).not.toContain('data-testid="apply"');
+
+    // The counts come from the plan's recorded outcomes, so a viewer (no audit access) sees them too.
+    const seen = section((await open(viewer, `/plans/${planId}`)).html, "plan-outcome");
+    expect(seen).toContain(`data-outcome="applied"><b>${String(appliedCount)}</b>`);
+    expect(seen).toMatch(/data-outcome="noop"><b>\d+<\/b>/);
+    expect(seen).toMatch(/data-outcome="failed"><b>0<\/b>/);
+    expect(seen).not.toContain('data-outcome="not-attempted"');
   });
 
   it("answers an unknown plan id with the 404 page", async () => {

@@ -126,7 +126,6 @@ export const sync = {
       outcomeFailed: "失败",
       outcomeNotAttempted: "未执行",
       outcomeBy: "最近一次执行：{{at}}",
-      outcomeUnknown: "执行结果记录在审计日志中（需要审计查看权限）；各条变更的结果见下方明细。",
       failures: "失败的变更",
     },
     runs: {
@@ -349,8 +348,6 @@ export const sync = {
       outcomeFailed: "failed",
       outcomeNotAttempted: "not attempted",
       outcomeBy: "Last apply: {{at}}",
-      outcomeUnknown:
-        "The outcome counts are in the audit log (needs audit access); each change's outcome is in the list below.",
       failures: "Failed changes",
     },
     runs: {

@@ -12,7 +12,7 @@ import { requirePermission } from "../../admin/access.js";
 import type { ChangeQuery, ChangeView, PlanView } from "../../admin/contracts.js";
 import { AppError, isAppError } from "../../domain/errors.js";
 import { formatLineage } from "../../policy/explain.js";
-import type { PlanListing, PlanStatus } from "../../store/store.js";
+import type { PlanStatus } from "../../store/store.js";
 import { APPLY_ORDER, type PlanChange, type PlanChangeKind } from "../../sync/plan.js";
 import { CONSOLE_PATH, defineTemplate, queryString, type Notice } from "../layout.js";
 import type { ConsoleContext, PageGroup } from "../router.js";
@@ -151,7 +151,6 @@ defineTemplate(
 
 <% if (it.outcome) { %><section data-testid="plan-outcome">
 <h2><%= it.t("sync.plan.outcomeTitle") %></h2>
-<% if (it.outcome.counts) { %>
 <ul class="stats">
 <li data-outcome="applied"><b><%= it.outcome.counts.applied %></b><%= it.t("sync.plan.outcomeApplied") %></li>
 <li data-outcome="noop"><b><%= it.outcome.counts.noop %></b><%= it.t("sync.plan.outcomeNoop") %></li>
@@ -160,7 +159,6 @@ defineTemplate(
 </ul>
 <p class="muted"><%= it.t("sync.plan.outcomeBy", { at: it.outcome.at }) %></p>
 <% if (it.outcome.failures.length > 0) { %><details><summary><%= it.t("sync.plan.failures") %></summary><ul class="why"><% it.outcome.failures.forEach(function (f) { %><li><span class="mono"><%= f.key %></span> <span class="badge danger mono"><%= f.code %></span> <%= f.message %></li><% }) %></ul></details><% } %>
-<% } else { %><p class="muted"><%= it.t("sync.plan.outcomeUnknown") %></p><% } %>
 </section><% } %>
 
 <% if (it.decide) { %><section data-testid="plan-decision-section">
@@ -338,51 +336,11 @@ function changeRows(
   });
 }
 
-/** The last apply's counts, from its audit entry (only readable with audit.read). */
-async function lastApply(
-  ctx: ConsoleContext,
-  plan: PlanListing,
-): Promise<
-  | {
-      readonly at: string;
-      readonly counts: {
-        applied: number;
-        noop: number;
-        failed: number;
-        notAttempted: number;
-      } | null;
-      readonly failures: readonly { key: string; code: string; message: string }[];
-    }
-  | undefined
-> {
+/** How the plan's changes came out, once an apply has started: the counts over the whole plan. */
+function applyOutcome(view: PlanView) {
+  const { plan, outcomes } = view;
   if (!["applied", "partial", "applying"].includes(plan.status)) return undefined;
-  if (!ctx.can("audit.read")) return { at: "", counts: null, failures: [] };
-  const found = await ctx.service.searchAudit(ctx.caller, {
-    action: "plan.applied",
-    subject: plan.id,
-    limit: 1,
-  });
-  const entry = found.items[0];
-  if (entry === undefined) return { at: "", counts: null, failures: [] };
-  const d = entry.details as Record<string, unknown>;
-  const n = (key: string): number => (typeof d[key] === "number" ? d[key] : 0);
-  const failures = Array.isArray(d.failures)
-    ? d.failures.map((f) => {
-        const r = (typeof f === "object" && f !== null ? f : {}) as Record<string, unknown>;
-        return { key: String(r.key ?? ""), code: String(r.code ?? ""), message: String(r.message ?? "") };
-      })
-    : [];
-  return {
-    at: shortTime(entry.time),
-    counts: {
-      applied: n("applied"),
-      // What needed no write: the target already matched (observed) or the change was skipped.
-      noop: n("observed") + n("skipped"),
-      failed: n("failed"),
-      notAttempted: n("notAttempted"),
-    },
-    failures,
-  };
+  return { at: shortTime(plan.updatedAt), counts: outcomes, failures: outcomes.failures };
 }
 
 /** Renders one plan: the filter from the query, or the default view (after a refused form). */
@@ -429,7 +387,7 @@ async function showPlan(
           reason: b.reason,
           sources: b.sources.join(", "),
         })),
-        outcome: await lastApply(ctx, plan),
+        outcome: applyOutcome(view),
         decide,
         apply,
         comment: options.comment ?? "",

@@ -146,6 +146,27 @@ const schemas: Json = {
     content: loose("The plan's content without its changes (sources, risk, sod, blocked, problems)."),
     counts: loose("Changes by kind, all and matching."),
     changes: pageOf(loose("A change and its outcome once applied.")),
+    outcomes: {
+      type: "object",
+      description:
+        "How the plan's changes came out, over the whole plan (all not attempted before an apply).",
+      required: ["applied", "noop", "failed", "notAttempted", "failures"],
+      properties: {
+        applied: { type: "integer", description: "Took effect." },
+        noop: { type: "integer", description: "Needed no write: the target already matched." },
+        failed: { type: "integer", description: "Did not take." },
+        notAttempted: { type: "integer", description: "No outcome recorded (yet)." },
+        failures: {
+          type: "array",
+          description: "The first 20 failed changes with their causes.",
+          items: {
+            type: "object",
+            required: ["key", "code", "message"],
+            properties: { key: { type: "string" }, code: { type: "string" }, message: { type: "string" } },
+          },
+        },
+      },
+    },
   }),
   ApplyResult: loose("What an apply did.", {
     plan: ref("PlanListing"),
