@@ -156,6 +156,41 @@ export interface PersonView {
   readonly reviews: readonly ReviewItem[];
 }
 
+/** What the latest kept snapshot of its source says about an account (one waiting in review). */
+export interface AccountFacts {
+  readonly sourceId: string;
+  readonly subject: string;
+  /** Whether the kept snapshot of its source lists the account; the facts below are there only then. */
+  readonly listed: boolean;
+  readonly name?: string;
+  /** Login name in the source. */
+  readonly username?: string;
+  /** active / disabled / left, as the source says. */
+  readonly status?: string;
+  /** Department paths (main first). */
+  readonly departments?: readonly string[];
+  readonly email?: string;
+  readonly employeeNo?: string;
+  /** Job title. */
+  readonly title?: string;
+}
+
+/** A candidate person of a review item: their summary and the departments their accounts are in. */
+export interface ReviewCandidate extends PersonSummary {
+  readonly departments: readonly string[];
+}
+
+/**
+ * A review item as a reviewer needs it: the item, each account with its facts (still with `sourceId`
+ * and `subject`), and the candidates' summaries, so the accounts and the people can be set side by side.
+ */
+export interface ReviewItemView extends Omit<ReviewItem, "accounts"> {
+  /** The accounts left unlinked, with what their sources say. */
+  readonly accounts: readonly AccountFacts[];
+  /** The candidates that exist, in the order of `candidates` (one gone since is left out). */
+  readonly candidatePeople: readonly ReviewCandidate[];
+}
+
 /** An admin's decision in the identity review queue, about one account (`sourceId:subject`). */
 export type LinkDecisionInput =
   | {
@@ -229,7 +264,8 @@ export interface AdminService {
     query: PageRequest & { readonly target?: string },
   ): Promise<Page<SyncRunRecord>>;
 
-  reviewQueue(caller: Caller): Promise<readonly ReviewItem[]>;
+  /** The open review items, each with its accounts' facts and its candidates' summaries. */
+  reviewQueue(caller: Caller): Promise<readonly ReviewItemView[]>;
   /** Records a link / unlink / ignore decision (audited with the caller as actor). */
   decideLink(caller: Caller, input: LinkDecisionInput): Promise<void>;
 

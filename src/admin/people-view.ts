@@ -11,7 +11,7 @@
  */
 import type { Config } from "../config/load.js";
 import type { LinkedAccount, Person } from "../identity/person.js";
-import type { ReviewItem } from "../identity/link.js";
+import type { AccountRef, ReviewItem } from "../identity/link.js";
 import { judgeAccountStates, type AccountState } from "../identity/resolve.js";
 import { explainPerson, formatLineage } from "../policy/explain.js";
 import { buildDirectoryFacts, compareStrings, type DirectoryFacts } from "../policy/facts.js";
@@ -20,7 +20,14 @@ import { proveComplete, type DirectorySnapshot, type SourcePerson } from "../sou
 import type { AuditRecord, Store } from "../store/store.js";
 import { DIRECTORY_TYPES } from "../sync/service.js";
 import { HOLDING_ACTIONS, replayHoldings } from "../audit/holdings.js";
-import type { AccountView, PersonRoleView, PersonSummary, RoleHolder } from "./contracts.js";
+import type {
+  AccountFacts,
+  AccountView,
+  PersonRoleView,
+  PersonSummary,
+  ReviewCandidate,
+  RoleHolder,
+} from "./contracts.js";
 
 /** The kept snapshots of the directory sources, indexed. */
 export interface KeptDirectories {
@@ -178,26 +185,75 @@ function personStatus(person: Person, kept: KeptDirectories): string {
   return verdict.ok ? "active" : verdict.code === "ACCOUNT_LEFT" ? "left" : "disabled";
 }
 
-/** One linked account with what its kept snapshot says about it. */
-export function accountView(account: LinkedAccount, directories: DirectoryFacts): AccountView {
+type Directory = NonNullable<ReturnType<DirectoryFacts["get"]>>;
+
+/** The account's entry in its source's kept snapshot, with the snapshot; undefined when not listed. */
+function listedIn(
+  account: AccountRef,
+  directories: DirectoryFacts,
+): { directory: Directory; found: SourcePerson } | undefined {
   const directory = directories.get(account.sourceId);
   const found = directory?.people.get(account.subject);
+  return directory === undefined || found === undefined ? undefined : { directory, found };
+}
+
+/** The department labels (paths) of a listed person, main department first. */
+function departmentsOf(directory: Directory, found: SourcePerson): string[] {
+  return found.departments.map((m) => directory.departmentLabels.get(m.departmentId) ?? m.departmentId);
+}
+
+/** One linked account with what its kept snapshot says about it. */
+export function accountView(account: LinkedAccount, directories: DirectoryFacts): AccountView {
   const base: AccountView = {
     sourceId: account.sourceId,
     subject: account.subject,
     rule: account.rule,
     linkedAt: account.linkedAt,
   };
-  if (directory === undefined || found === undefined) return base;
+  const listed = listedIn(account, directories);
+  if (listed === undefined) return base;
+  const { directory, found } = listed;
   return {
     ...base,
     ...(found.name !== undefined ? { name: found.name } : {}),
     status: found.status,
-    departments: found.departments.map(
-      (m) => directory.departmentLabels.get(m.departmentId) ?? m.departmentId,
-    ),
+    departments: departmentsOf(directory, found),
     groups: [...(directory.groupsOf.get(found.subject) ?? [])].map((g) => g.path ?? g.name),
   };
+}
+
+/** What the kept snapshot of its source says about an account, linked or not (a review's accounts). */
+export function accountFacts(account: AccountRef, directories: DirectoryFacts): AccountFacts {
+  const base = { sourceId: account.sourceId, subject: account.subject };
+  const listed = listedIn(account, directories);
+  if (listed === undefined) return { ...base, listed: false };
+  const { directory, found } = listed;
+  const optional = (key: "name" | "username" | "email" | "employeeNo" | "title") =>
+    found[key] !== undefined && found[key] !== "" ? { [key]: found[key] } : {};
+  return {
+    ...base,
+    listed: true,
+    ...optional("name"),
+    ...optional("username"),
+    status: found.status,
+    departments: departmentsOf(directory, found),
+    ...optional("email"),
+    ...optional("employeeNo"),
+    ...optional("title"),
+  };
+}
+
+/** A review's candidate: their summary and the departments of all their listed accounts. */
+export function reviewCandidate(
+  person: Person,
+  kept: KeptDirectories,
+  order: readonly string[],
+): ReviewCandidate {
+  const departments = person.accounts.flatMap((a) => {
+    const listed = listedIn(a, kept.directories);
+    return listed === undefined ? [] : departmentsOf(listed.directory, listed.found);
+  });
+  return { ...summarisePerson(person, kept, order).summary, departments: [...new Set(departments)] };
 }
 
 const heldKey = (target: string, role: string, scope: string): string =>

@@ -8,7 +8,6 @@ import type { AuditLog } from "../audit/log.js";
 import type { Config } from "../config/load.js";
 import { AppError } from "../domain/errors.js";
 import { recordLinkDecision } from "../identity/decisions.js";
-import type { ReviewItem } from "../identity/link.js";
 import { formatLineage } from "../policy/explain.js";
 import { compareStrings } from "../policy/facts.js";
 import type {
@@ -39,13 +38,17 @@ import {
   type PlanOutcomes,
   type PlanQuery,
   type PlanView,
+  type ReviewCandidate,
+  type ReviewItemView,
 } from "./contracts.js";
 import {
+  accountFacts,
   accountView,
   heldRoles,
   KeptDirectoriesCache,
   PeopleIndex,
   profileOrder,
+  reviewCandidate,
   reviewsOf,
   rolesInTarget,
   summarisePerson,
@@ -214,9 +217,23 @@ export class SyncOperations implements Pick<
 
   // ------------------------------------------------------------------------------------------ review
 
-  async reviewQueue(caller: Caller): Promise<readonly ReviewItem[]> {
+  async reviewQueue(caller: Caller): Promise<readonly ReviewItemView[]> {
     requirePermission(caller, "sync.read");
-    return this.store.getReviewQueue();
+    const [queue, kept] = await Promise.all([this.store.getReviewQueue(), this.kept.get()]);
+    const order = profileOrder(this.options.config);
+    // Each candidate read once, however many items name them.
+    const candidates = new Map<string, ReviewCandidate | null>();
+    for (const id of new Set(queue.flatMap((item) => item.candidates))) {
+      const person = await this.store.getPerson(id);
+      candidates.set(id, person === null ? null : reviewCandidate(person, kept, order));
+    }
+    return queue.map((item) => ({
+      ...item,
+      accounts: item.accounts.map((a) => accountFacts(a, kept.directories)),
+      candidatePeople: item.candidates
+        .map((id) => candidates.get(id) ?? null)
+        .filter((c): c is ReviewCandidate => c !== null),
+    }));
   }
 
   async decideLink(caller: Caller, input: LinkDecisionInput): Promise<void> {

@@ -17,7 +17,13 @@ import { SyncService } from "../../src/sync/service.js";
 import type { TargetConnector } from "../../src/targets/target.js";
 import { hesiPolicy } from "../fixtures/sync/policies.js";
 import { storeFlavours, type Flavour } from "../helpers/store-flavours.js";
-import { DINGTALK_ID, listedPeople, startSyncEnv, type SyncEnv } from "../helpers/sync-env.js";
+import {
+  DINGTALK_ID,
+  departmentPaths,
+  listedPeople,
+  startSyncEnv,
+  type SyncEnv,
+} from "../helpers/sync-env.js";
 
 const admin: Caller = {
   actor: "person:p_admin",
@@ -605,6 +611,44 @@ function describeOperations(flavour: Flavour): void {
       });
     });
 
+    it("answers the review queue with each account's facts from its source and the candidates' summaries", async () => {
+      const listed = [...listedPeople(env.org).values()].filter((p) => p.status === "active");
+      const [someone, other] = [listed[3]!, listed[4]!];
+      const [candidate, gone] = [await personOf(other.userid), "p_gone_since"];
+      await store.setReviewQueue([
+        {
+          id: "r_facts",
+          accounts: [{ sourceId: DINGTALK_ID, subject: someone.userid }],
+          candidates: [gone, candidate.id],
+          reasons: [{ code: "rules-disagree", message: "the rules link it to different people" }],
+          evidence: [],
+        },
+      ]);
+      const [item] = await ops.reviewQueue(viewer);
+      const paths = departmentPaths(env.org);
+      expect(item!.accounts).toEqual([
+        {
+          sourceId: DINGTALK_ID,
+          subject: someone.userid,
+          listed: true,
+          name: someone.name,
+          username: someone.userid,
+          status: "active",
+          departments: someone.departments.map((d) => paths.get(d)),
+          email: someone.email,
+          employeeNo: someone.jobNumber,
+          title: someone.title,
+        },
+      ]);
+      // A candidate gone since is left out; the others are summarised as a people search shows them.
+      const [summary] = (await ops.searchPeople(viewer, { text: other.jobNumber })).items;
+      expect(item!.candidatePeople).toEqual([
+        { ...summary, departments: other.departments.map((d) => paths.get(d)) },
+      ]);
+      expect(item!.candidates).toEqual([gone, candidate.id]);
+      await store.setReviewQueue([]);
+    });
+
     it("shows the review queue and records link decisions with the caller as actor", async () => {
       const [first, second] = await store.listPeople();
       const stray = { sourceId: DINGTALK_ID, subject: "stray-account" };
@@ -616,7 +660,17 @@ function describeOperations(flavour: Flavour): void {
         evidence: [],
       };
       await store.setReviewQueue([item]);
-      expect(await ops.reviewQueue(auditor)).toEqual([item]);
+      const [view, ...others] = await ops.reviewQueue(auditor);
+      expect(others).toEqual([]);
+      // The item as stored, each account with what its source's kept read says (this one: nothing).
+      expect(view).toEqual({
+        ...item,
+        accounts: [{ ...stray, listed: false }],
+        candidatePeople: [
+          expect.objectContaining({ id: first!.id }),
+          expect.objectContaining({ id: second!.id }),
+        ],
+      });
       expect((await ops.getPerson(viewer, first!.id)).reviews).toEqual([item]);
 
       const account = `${DINGTALK_ID}:stray-account`;

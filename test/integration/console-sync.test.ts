@@ -368,6 +368,163 @@ describe("console: identity review", () => {
   });
 });
 
+describe("console: identity review of a real case", () => {
+  const config = () =>
+    loadConfig({ file: join(env.demo.dataDir, DEMO_CONFIG_FILE), env: {}, cwd: env.demo.dataDir });
+  /** What the next sync does first: read every source and link the accounts (the review queue with it). */
+  const link = () =>
+    withSync(config(), async (sync) =>
+      sync.linkAccounts(await sync.gatherSnapshots({ fresh: "all", incremental: false })),
+    );
+  const wecom = (userid: string) => `${DEMO_IDS.wecom}:${userid}`;
+  /** Two active people of the demo company who sign in to nothing here (not the console's people). */
+  const pair = () => {
+    const taken = new Set([
+      ...env.demo.company.accounts.map((a) => a.person.userid),
+      env.demo.company.conflicted.userid,
+    ]);
+    const [a, b] = env.demo.company.org.people.filter((p) => p.status === "active" && !taken.has(p.userid));
+    return { a: a!, b: b! };
+  };
+  async function personId(userid: string): Promise<string> {
+    const res = await fetch(
+      `${env.demo.urls.idbridge}/api/v1/people?text=${encodeURIComponent(`${DEMO_IDS.dingtalk}:${userid}`)}`,
+      { headers: { cookie: admin.jar.header() } },
+    );
+    const [person] = ((await res.json()) as { items: Array<{ id: string }> }).items;
+    if (person === undefined) throw new Error(`no person has ${userid}`);
+    return person.id;
+  }
+  /** The identity decisions in the audit log, newest first, read through the API as the auditor. */
+  async function decisions(): Promise<
+    Array<{ actor: string; action: string; subject: string; details: Record<string, unknown> }>
+  > {
+    const out = [];
+    for (const action of ["identity.linked", "identity.ignored"]) {
+      const res = await fetch(`${env.demo.urls.idbridge}/api/v1/audit/entries?action=${action}`, {
+        headers: { cookie: auditor.jar.header() },
+      });
+      expect(res.status).toBe(200);
+      out.push(...((await res.json()) as { items: Awaited<ReturnType<typeof decisions>> }).items);
+    }
+    return out;
+  }
+  /** The review item of `account` on the page, from its section start to its end. */
+  const itemOf = (html: string, account: string): string => {
+    const items = html.split('data-testid="review-item"').slice(1);
+    const found = items.find((i) => i.includes(`data-testid="review-account" data-account="${account}"`));
+    if (found === undefined) throw new Error(`no review item for ${account}`);
+    return found.slice(0, found.indexOf("</section>"));
+  };
+
+  it("puts B's WeCom account in review after an admin linked A's WeCom account to B", async () => {
+    const { a, b } = pair();
+    const personB = await personId(b.userid);
+    // An admin's decision through the API: A's WeCom account belongs to B (a mistake, as it turns out).
+    const res = await fetch(`${env.demo.urls.idbridge}/api/v1/identities/decisions`, {
+      method: "POST",
+      headers: {
+        cookie: admin.jar.header(),
+        "content-type": "application/json",
+        "x-csrf-token": await sessionCsrf(admin),
+      },
+      body: JSON.stringify({ kind: "link", account: wecom(a.userid), personId: personB, comment: "同一人" }),
+    });
+    expect(res.status).toBeLessThan(300);
+    const linked = await link();
+    // B's own WeCom account now matches B, who already has one: a case for a person.
+    const item = linked.reviewQueue.find((i) => i.accounts.some((x) => x.subject === b.userid));
+    expect(item).toMatchObject({
+      accounts: [{ sourceId: DEMO_IDS.wecom, subject: b.userid }],
+      candidates: [personB],
+      reasons: [expect.objectContaining({ code: "source-taken" })],
+    });
+  });
+
+  it("shows the account's facts from WeCom and the candidate's summary side by side", async () => {
+    const { a, b } = pair();
+    const page = await open(admin, "/review");
+    expect(page.status).toBe(200);
+    const item = itemOf(page.html, wecom(b.userid));
+    const account = section(item, "review-accounts");
+    expect(account).toContain(`data-fact="name">${b.name}<`);
+    expect(account).toContain('data-fact="status">在职<');
+    expect(account).toContain(`data-fact="email">${b.email}<`);
+    expect(account).toContain(`data-fact="employeeNo">${b.jobNumber}<`);
+    expect(account).toContain(`data-fact="title">${b.title}<`);
+    expect(account).toMatch(/data-fact="departments">[^<]+</);
+    const candidates = from(item, "review-candidates");
+    const personB = await personId(b.userid);
+    expect(candidates).toContain(`data-testid="review-candidate" data-person="${personB}"`);
+    expect(candidates).toContain(`>${b.name}</a>`);
+    // B's accounts as they stand: their DingTalk account and A's WeCom account.
+    expect(candidates).toContain(`${DEMO_IDS.dingtalk}:${b.userid}`);
+    expect(candidates).toContain(wecom(a.userid));
+    expect(count(candidates.slice(0, candidates.indexOf("<form")), "review-candidate")).toBe(1);
+
+    // In English too, every word of the facts (the auditor reads; the others keep their language).
+    const english = await open(auditor, "/review?lang=en");
+    const facts = section(itemOf(english.html, wecom(b.userid)), "review-accounts");
+    expect(facts).toContain('data-fact="status">active<');
+    expect(facts).toContain("<dt>Title</dt>");
+    expect(english.html).not.toMatch(/\bsync\.[a-zA-Z]+\.[a-zA-Z]/);
+  });
+
+  it("links with a comment: done notice, audited with the admin as actor, the item leaves the queue", async () => {
+    const { a, b } = pair();
+    const personB = await personId(b.userid);
+    const page = await open(admin, "/review");
+    const form = from(itemOf(page.html, wecom(b.userid)), "review-decision");
+    const comment = "核对过：这是 B 本人的企业微信账号 <i>ok</i>";
+    const done = await post(admin, "/review/decision", {
+      _csrf: csrfOf(form),
+      kind: "link",
+      account: wecom(b.userid),
+      personId: personB,
+      comment,
+    });
+    expect(done.status).toBe(200);
+    expect(done.url.pathname).toBe("/console/review");
+    expect(done.url.searchParams.get("done")).toBe("sync.done.linked");
+    const entry = (await decisions()).find(
+      (e) => e.action === "identity.linked" && e.details.account === wecom(b.userid),
+    );
+    expect(entry).toMatchObject({
+      actor: expect.stringMatching(/^person:/),
+      subject: personB,
+      details: { comment, by: demoPerson(env, "security-admin").name },
+    });
+    // Taken at the next sync's linking: B's account goes back to B, and A's account (now the second
+    // WeCom account decided for B) is the case left.
+    const linked = await link();
+    expect(linked.reviewQueue.map((i) => i.accounts.map((x) => x.subject))).toEqual([[a.userid]]);
+    const after = await open(admin, "/review");
+    expect(after.html).not.toContain(`data-account="${wecom(b.userid)}"`);
+    expect(after.html).toContain(`data-account="${wecom(a.userid)}"`);
+  });
+
+  it("ignores with a comment the same way, and the queue is empty again", async () => {
+    const { a } = pair();
+    const page = await open(admin, "/review");
+    const form = from(itemOf(page.html, wecom(a.userid)), "review-decision");
+    const done = await post(admin, "/review/decision", {
+      _csrf: csrfOf(form),
+      kind: "ignore",
+      account: wecom(a.userid),
+      comment: "A 的账号待人事确认后再关联",
+    });
+    expect(done.url.searchParams.get("done")).toBe("sync.done.ignored");
+    const entry = (await decisions()).find((e) => e.action === "identity.ignored");
+    expect(entry).toMatchObject({
+      actor: expect.stringMatching(/^person:/),
+      subject: wecom(a.userid),
+      details: { comment: "A 的账号待人事确认后再关联" },
+    });
+    expect((await link()).reviewQueue).toEqual([]);
+    expect((await open(admin, "/review")).html).toContain('data-testid="review-empty"');
+  });
+});
+
 describe("console: the sync pages in English", () => {
   it("has every word of the sync pages in English too (no message key left untranslated)", async () => {
     const { name } = env.demo.company.conflicted;

@@ -1,18 +1,15 @@
 /**
  * The identity review queue (`/review`): accounts the link rules could not place, each item with its
- * reasons, the accounts and the candidate people side by side (what the people's records say: name,
- * employee number, email, departments, accounts), the matches the rules found, and a form to link,
- * unlink or ignore — recorded by the service with the caller as actor.
+ * reasons, the accounts and the candidate people side by side (what the accounts' sources say: name,
+ * status, departments, email, employee number, title; what the people's records say: name, employee
+ * number, email, departments, accounts — all in the service's one answer), the matches the rules found,
+ * and a form to link, unlink or ignore — recorded by the service with the caller as actor. A decision
+ * takes effect at the next sync's linking, which takes the item off the queue.
  */
 import { requirePermission } from "../../admin/access.js";
-import type { PersonView } from "../../admin/contracts.js";
 import { isAppError } from "../../domain/errors.js";
-import type { ReviewItem } from "../../identity/link.js";
 import { defineTemplate, type Notice } from "../layout.js";
 import type { ConsoleContext, PageGroup } from "../router.js";
-
-/** Most candidate people looked up for one page (each is a person read). */
-const MAX_CANDIDATES = 100;
 
 defineTemplate(
   "review",
@@ -25,7 +22,18 @@ defineTemplate(
 <div class="grid">
 <div data-testid="review-accounts">
 <h3><%= it.t("sync.review.accounts") %></h3>
-<ul><% item.accounts.forEach(function (a) { %><li class="mono"><%= a %></li><% }) %></ul>
+<% item.accounts.forEach(function (a) { %><div class="card" data-testid="review-account" data-account="<%= a.text %>">
+<p class="mono"><%= a.text %></p>
+<% if (a.listed) { %><dl class="facts">
+<dt><%= it.t("sync.people.name") %></dt><dd data-fact="name"><%= a.name %></dd>
+<dt><%= it.t("sync.review.status") %></dt><dd data-fact="status"><%= a.status ? it.t("sync.review.accountStatuses." + a.status) : "" %></dd>
+<dt><%= it.t("sync.person.departments") %></dt><dd data-fact="departments"><%= a.departments %></dd>
+<dt><%= it.t("sync.people.email") %></dt><dd class="mono" data-fact="email"><%= a.email %></dd>
+<dt><%= it.t("sync.people.employeeNo") %></dt><dd class="mono" data-fact="employeeNo"><%= a.employeeNo %></dd>
+<% if (a.title) { %><dt><%= it.t("sync.review.jobTitle") %></dt><dd data-fact="title"><%= a.title %></dd><% } %>
+<% if (a.username) { %><dt><%= it.t("sync.review.username") %></dt><dd class="mono" data-fact="username"><%= a.username %></dd><% } %>
+</dl><% } else { %><p class="muted"><%= it.t("sync.review.notListed") %></p><% } %>
+</div><% }) %>
 <% if (item.evidence.length > 0) { %><h3><%= it.t("sync.review.evidence") %></h3>
 <ul class="why"><% item.evidence.forEach(function (e) { %><li><%= it.t("sync.review.evidenceLine", e) %></li><% }) %></ul><% } %>
 </div>
@@ -46,7 +54,7 @@ defineTemplate(
 <% if (it.can("sync.decide")) { %><form method="post" action="<%= it.base %>/review/decision" data-testid="review-decision">
 <input type="hidden" name="_csrf" value="<%= it.csrf %>">
 <div class="filters">
-<label><%= it.t("sync.review.account") %><select name="account"><% item.accounts.forEach(function (a) { %><option value="<%= a %>"<% if (it.form.account === a) { %> selected<% } %>><%= a %></option><% }) %></select></label>
+<label><%= it.t("sync.review.account") %><select name="account"><% item.accounts.forEach(function (a) { %><option value="<%= a.text %>"<% if (it.form.account === a.text) { %> selected<% } %>><%= a.text %></option><% }) %></select></label>
 <label><%= it.t("sync.review.person") %><select name="personId"><option value=""></option><% item.candidates.forEach(function (c) { %><option value="<%= c.id %>"<% if (it.form.personId === c.id) { %> selected<% } %>><%= c.found ? c.name + " (" + c.id + ")" : c.id %></option><% }) %></select></label>
 <label><%= it.t("sync.review.otherPerson") %><input type="text" name="otherPerson" maxlength="200"></label>
 </div>
@@ -62,54 +70,42 @@ defineTemplate(
 
 const accountText = (a: { sourceId: string; subject: string }): string => `${a.sourceId}:${a.subject}`;
 
-/** What the candidates' records say, read once per person; a candidate that is gone is shown as such. */
-async function candidateFacts(
-  ctx: ConsoleContext,
-  items: readonly ReviewItem[],
-): Promise<ReadonlyMap<string, PersonView | null>> {
-  const ids = [...new Set(items.flatMap((i) => i.candidates))].slice(0, MAX_CANDIDATES);
-  const facts = new Map<string, PersonView | null>();
-  for (const id of ids) {
-    try {
-      facts.set(id, await ctx.service.getPerson(ctx.caller, id));
-    } catch (err) {
-      if (!isAppError(err, "NOT_FOUND")) throw err;
-      facts.set(id, null);
-    }
-  }
-  return facts;
-}
-
 async function showQueue(
   ctx: ConsoleContext,
   options: { status?: number; notice?: Notice; form?: { account?: string; personId?: string } } = {},
 ): Promise<void> {
   const queue = await ctx.service.reviewQueue(ctx.caller);
-  const facts = await candidateFacts(ctx, queue);
-  const items = queue.map((item) => ({
-    id: item.id,
-    reasons: item.reasons,
-    accounts: item.accounts.map(accountText),
-    evidence: item.evidence.map((e) => ({
-      rule: e.rule,
-      account: accountText(e.account),
-      matched: accountText(e.matched),
-      value: e.value,
-    })),
-    candidates: item.candidates.map((id) => {
-      const view = facts.get(id);
-      if (view === undefined || view === null) return { id, found: false };
-      return {
-        id,
-        found: true,
-        name: view.person.name,
-        employeeNo: view.person.employeeNo ?? "",
-        email: view.person.email ?? "",
-        departments: [...new Set(view.accounts.flatMap((a) => a.departments ?? []))].join("、"),
-        accounts: view.person.accounts.join(", "),
-      };
-    }),
-  }));
+  const items = queue.map((item) => {
+    const people = new Map(item.candidatePeople.map((p) => [p.id, p]));
+    return {
+      id: item.id,
+      reasons: item.reasons,
+      accounts: item.accounts.map((a) => ({
+        ...a,
+        text: accountText(a),
+        departments: (a.departments ?? []).join("、"),
+      })),
+      evidence: item.evidence.map((e) => ({
+        rule: e.rule,
+        account: accountText(e.account),
+        matched: accountText(e.matched),
+        value: e.value,
+      })),
+      candidates: item.candidates.map((id) => {
+        const person = people.get(id);
+        if (person === undefined) return { id, found: false };
+        return {
+          id,
+          found: true,
+          name: person.name,
+          employeeNo: person.employeeNo ?? "",
+          email: person.email ?? "",
+          departments: person.departments.join("、"),
+          accounts: person.accounts.join(", "),
+        };
+      }),
+    };
+  });
   ctx.render(
     {
       title: ctx.t("sync.review.title"),

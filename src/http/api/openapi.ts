@@ -176,7 +176,41 @@ const schemas: Json = {
     failed: { type: "integer" },
   }),
   SyncRun: loose("One sync run: source completeness, duration, counts, failures."),
-  ReviewItem: loose("An ambiguous or conflicting link, with its candidates."),
+  ReviewItem: loose(
+    "An ambiguous or conflicting link: the accounts with what their sources say, and the candidates' summaries.",
+    {
+      id: { type: "string" },
+      accounts: {
+        type: "array",
+        items: loose("An account left unlinked, with the facts of the latest kept read of its source.", {
+          sourceId: { type: "string" },
+          subject: { type: "string" },
+          listed: { type: "boolean", description: "Whether that read lists the account; facts only then." },
+          name: { type: "string" },
+          username: { type: "string" },
+          status: { type: "string", description: "active, disabled or left." },
+          departments: { type: "array", items: { type: "string" } },
+          email: { type: "string" },
+          employeeNo: { type: "string" },
+          title: { type: "string" },
+        }),
+      },
+      candidates: { type: "array", items: { type: "string" }, description: "Person ids." },
+      candidatePeople: {
+        type: "array",
+        description: "The candidates that exist, in the order of `candidates`.",
+        items: loose("A candidate: a person summary and their accounts' departments.", {
+          id: { type: "string" },
+          name: { type: "string" },
+          status: { type: "string" },
+          accounts: { type: "array", items: { type: "string" } },
+          departments: { type: "array", items: { type: "string" } },
+        }),
+      },
+      reasons: { type: "array", items: loose("Why: a stable code and a message.") },
+      evidence: { type: "array", items: loose("A match a rule found.") },
+    },
+  ),
   PersonSummary: loose("A person in a search result.", {
     id: { type: "string" },
     name: { type: "string" },
