@@ -113,7 +113,14 @@ const ERROR = `<section data-testid="error" data-code="<%= it.code %>">
 <p><a href="<%= it.base %>/"><%= it.t("error.back") %></a></p>
 </section>`;
 
+// The paging links of a listing: `it.paging` from {@link pagingLinks}.
+const PAGING = `<% if (it.paging.next || it.paging.first) { %><nav class="paging" data-testid="paging">
+<% if (it.paging.first) { %><a href="<%= it.paging.first %>" data-testid="first-page"><%= it.t("paging.first") %></a><% } %>
+<% if (it.paging.next) { %><a href="<%= it.paging.next %>" data-testid="next-page"><%= it.t("paging.next") %></a><% } %>
+</nav><% } %>`;
+
 eta.loadTemplate("@frame", FRAME);
+eta.loadTemplate("@paging", PAGING);
 eta.loadTemplate("@console-error", ERROR);
 
 /** Registers a page template under `@name`; templates see `it.t`, `it.csrf`, `it.base`, `it.can` and their data. */
@@ -226,4 +233,28 @@ export function queryString(values: Record<string, string | number | boolean | u
       params.set(key, String(value));
   const text = params.toString();
   return text === "" ? "" : `?${text}`;
+}
+
+/** The links of a cursor-paged listing: the next page (when there is one) and the first (when not on it). */
+export interface PagingLinks {
+  readonly next: string | undefined;
+  readonly first: string | undefined;
+}
+
+/**
+ * Paging links for the listing at `path` (under /console) with the filters `kept`: `cursor` is the page
+ * shown (undefined on the first), `next` the service's cursor of the page after (null on the last).
+ */
+export function pagingLinks(
+  path: string,
+  kept: Record<string, string | number | boolean | undefined | null>,
+  cursor: string | undefined,
+  next: string | null | undefined,
+): PagingLinks {
+  const href = (extra: Record<string, string>): string =>
+    `${CONSOLE_PATH}${path}${queryString({ ...kept, ...extra })}`;
+  return {
+    next: next === null || next === undefined ? undefined : href({ cursor: next }),
+    first: cursor === undefined ? undefined : href({}),
+  };
 }

@@ -11,7 +11,7 @@ import type { AuditFilter } from "../../audit/export-format.js";
 import { MAX_NAMED_PEOPLE, type Page } from "../../admin/contracts.js";
 import { AppError, isAppError } from "../../domain/errors.js";
 import type { AuditRecord } from "../../store/store.js";
-import { CONSOLE_PATH, defineTemplate, queryString, type Notice } from "../layout.js";
+import { CONSOLE_PATH, defineTemplate, queryString, type Notice, pagingLinks } from "../layout.js";
 import type { ConsoleContext, PageGroup } from "../router.js";
 
 /** Actions idbridge records, offered as suggestions (the field takes any action or a `prefix.*`). */
@@ -168,10 +168,7 @@ defineTemplate(
 <% if (it.rows.length === 0) { %><p class="muted"><%= it.t("paging.none") %></p><% } else { %>
 <p class="muted"><%= it.t("audit.search.count", { count: it.rows.length }) %></p>
 <%~ it.entries %><% } %>
-<% if (it.nextHref || it.firstHref) { %><nav class="paging" data-testid="paging">
-<% if (it.firstHref) { %><a href="<%= it.firstHref %>" data-testid="first-page"><%= it.t("paging.first") %></a><% } %>
-<% if (it.nextHref) { %><a href="<%= it.nextHref %>" data-testid="next-page"><%= it.t("paging.next") %></a><% } %>
-</nav><% } %>
+<%~ include("@paging", it) %>
 </section><% } %>
 <% if (it.can("audit.export")) { %><section data-testid="audit-export">
 <h2><%= it.t("audit.export.title") %></h2>
@@ -279,12 +276,7 @@ export const auditPages: PageGroup = (routes) => {
           actions: KNOWN_ACTIONS,
           rows,
           entries: rows === null || rows.length === 0 ? "" : ctx.view("audit-entries", { rows }),
-          nextHref:
-            found?.next == null
-              ? undefined
-              : `${CONSOLE_PATH}/audit${queryString({ ...kept, cursor: found.next })}`,
-          firstHref:
-            cursor === undefined || found === null ? undefined : `${CONSOLE_PATH}/audit${queryString(kept)}`,
+          paging: pagingLinks("/audit", kept, found === null ? undefined : cursor, found?.next),
           exportHref: { jsonl: exportHref("jsonl"), csv: exportHref("csv") },
         }),
       },

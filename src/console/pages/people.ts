@@ -3,7 +3,7 @@
  * their source accounts and how each was linked, their roles in every target (held now, desired by the
  * policy, sensitive, and why), the `policy explain` text per target and any open identity review.
  */
-import { CONSOLE_PATH, defineTemplate, queryString } from "../layout.js";
+import { defineTemplate, pagingLinks } from "../layout.js";
 import type { PageGroup } from "../router.js";
 import { shortTime } from "./audit.js";
 
@@ -28,10 +28,7 @@ defineTemplate(
 <td><span class="badge <%= p.status === "active" ? "ok" : "" %>"><%= it.t("sync.people.statuses." + p.status, { defaultValue: p.status }) %></span></td>
 <td class="mono"><%= p.accounts.join(", ") %></td>
 </tr><% }) %></tbody></table></div><% } %>
-<% if (it.nextHref || it.firstHref) { %><nav class="paging" data-testid="paging">
-<% if (it.firstHref) { %><a href="<%= it.firstHref %>" data-testid="first-page"><%= it.t("paging.first") %></a><% } %>
-<% if (it.nextHref) { %><a href="<%= it.nextHref %>" data-testid="next-page"><%= it.t("paging.next") %></a><% } %>
-</nav><% } %>
+<%~ include("@paging", it) %>
 </section>`,
 );
 
@@ -100,11 +97,7 @@ export const peoplePages: PageGroup = (routes) => {
       body: ctx.view("people", {
         form,
         people: found.items,
-        nextHref:
-          found.next === null
-            ? undefined
-            : `${CONSOLE_PATH}/people${queryString({ ...form, cursor: found.next })}`,
-        firstHref: cursor === undefined ? undefined : `${CONSOLE_PATH}/people${queryString(form)}`,
+        paging: pagingLinks("/people", form, cursor, found.next),
       }),
     });
   });

@@ -14,7 +14,7 @@ import { AppError, isAppError } from "../../domain/errors.js";
 import { formatLineage } from "../../policy/explain.js";
 import type { PlanStatus } from "../../store/store.js";
 import { APPLY_ORDER, type PlanChange, type PlanChangeKind } from "../../sync/plan.js";
-import { CONSOLE_PATH, defineTemplate, queryString, type Notice } from "../layout.js";
+import { CONSOLE_PATH, defineTemplate, queryString, type Notice, pagingLinks } from "../layout.js";
 import type { ConsoleContext, PageGroup } from "../router.js";
 import { shortTime } from "./audit.js";
 
@@ -75,10 +75,7 @@ defineTemplate(
 <td class="num"><%= p.sod %></td>
 <td><%= p.decidedBy %></td>
 </tr><% }) %></tbody></table></div><% } %>
-<% if (it.nextHref || it.firstHref) { %><nav class="paging" data-testid="paging">
-<% if (it.firstHref) { %><a href="<%= it.firstHref %>" data-testid="first-page"><%= it.t("paging.first") %></a><% } %>
-<% if (it.nextHref) { %><a href="<%= it.nextHref %>" data-testid="next-page"><%= it.t("paging.next") %></a><% } %>
-</nav><% } %>
+<%~ include("@paging", it) %>
 </section>`,
 );
 
@@ -214,10 +211,7 @@ defineTemplate(
 <td><% if (r.outcome) { %><span class="badge <%= r.outcome.status === "failed" ? "danger" : "ok" %>" data-testid="change-outcome"><%= it.t("sync.outcome." + r.outcome.status) %></span><% if (r.outcome.failure) { %><br><span class="muted"><%= r.outcome.failure %></span><% } %><% } %></td>
 <td><% if (r.why.length > 0) { %><details><summary><%= it.t("sync.plan.whyShow") %></summary><ul class="why"><% r.why.forEach(function (w) { %><li><%= w %></li><% }) %></ul></details><% } %></td>
 </tr><% }) %></tbody></table></div><% } %>
-<% if (it.nextHref || it.firstHref) { %><nav class="paging" data-testid="paging">
-<% if (it.firstHref) { %><a href="<%= it.firstHref %>" data-testid="first-page"><%= it.t("paging.first") %></a><% } %>
-<% if (it.nextHref) { %><a href="<%= it.nextHref %>" data-testid="next-page"><%= it.t("paging.next") %></a><% } %>
-</nav><% } %>
+<%~ include("@paging", it) %>
 </section>`,
 );
 
@@ -396,9 +390,7 @@ async function showPlan(
         kinds: APPLY_ORDER,
         matching: view.counts.matching,
         rows: changeRows(ctx, view.changes.items, new Set(content.sod.map((s) => s.person)), form.group),
-        nextHref:
-          view.changes.next === null ? undefined : planHref(plan.id, { ...kept, cursor: view.changes.next }),
-        firstHref: options.cursor === undefined ? undefined : planHref(plan.id, kept),
+        paging: pagingLinks(`/plans/${encodeURIComponent(plan.id)}`, kept, options.cursor, view.changes.next),
       }),
     },
     options.status,
@@ -437,11 +429,7 @@ export const planPages: PageGroup = (routes) => {
           sod: num(p.summary.sod),
           decidedBy: p.decision?.by ?? "",
         })),
-        nextHref:
-          found.next === null
-            ? undefined
-            : `${CONSOLE_PATH}/plans${queryString({ ...form, cursor: found.next })}`,
-        firstHref: cursor === undefined ? undefined : `${CONSOLE_PATH}/plans${queryString(form)}`,
+        paging: pagingLinks("/plans", form, cursor, found.next),
       }),
     });
   });

@@ -5,7 +5,7 @@
  * and `actor` for an apply from the console or the API).
  */
 import type { SyncRunRecord } from "../../store/store.js";
-import { CONSOLE_PATH, defineTemplate, queryString } from "../layout.js";
+import { defineTemplate, pagingLinks } from "../layout.js";
 import type { PageGroup } from "../router.js";
 import { shortTime } from "./audit.js";
 import { statusBadge } from "./plans.js";
@@ -37,10 +37,7 @@ defineTemplate(
 <td class="num" data-testid="run-failed"><%= r.failed === null ? "" : r.failed %></td>
 <td><% if (r.problems.length > 0) { %><details data-testid="run-failures"><summary><%= it.t("sync.runs.show") %></summary><ul class="why"><% r.problems.forEach(function (p) { %><li><%= p %></li><% }) %></ul></details><% } %><% if (r.waitingFor) { %><span class="muted"><%= it.t("sync.runs.waitingFor", { plan: r.waitingFor }) %></span><% } %><% if (r.actor) { %><span class="muted mono" data-testid="run-actor"><%= it.t("sync.runs.appliedBy", { actor: r.actor }) %></span><% } %></td>
 </tr><% }) %></tbody></table></div><% } %>
-<% if (it.nextHref || it.firstHref) { %><nav class="paging" data-testid="paging">
-<% if (it.firstHref) { %><a href="<%= it.firstHref %>" data-testid="first-page"><%= it.t("paging.first") %></a><% } %>
-<% if (it.nextHref) { %><a href="<%= it.nextHref %>" data-testid="next-page"><%= it.t("paging.next") %></a><% } %>
-</nav><% } %>
+<%~ include("@paging", it) %>
 </section>`,
 );
 
@@ -113,11 +110,7 @@ export const runPages: PageGroup = (routes) => {
         runs: found.items.map((run) =>
           runRow(run, (reason) => ctx.t("sync.runs.stoppedBecause", { reason })),
         ),
-        nextHref:
-          found.next === null
-            ? undefined
-            : `${CONSOLE_PATH}/runs${queryString({ ...form, cursor: found.next })}`,
-        firstHref: cursor === undefined ? undefined : `${CONSOLE_PATH}/runs${queryString(form)}`,
+        paging: pagingLinks("/runs", form, cursor, found.next),
       }),
     });
   });
