@@ -388,7 +388,7 @@ export class SyncScheduler {
     return {
       lastFull: startOf(runs.find(isFullRead)),
       lastRead: startOf(runs.find(isReadOfAll)),
-      lastAny: startOf(runs.find((r) => r.status !== "failed")),
+      lastAny: startOf(runs.find((r) => r.status !== "failed" && readSources(r))),
     };
   }
 }
@@ -433,6 +433,15 @@ function isReadOfAll(run: SyncRunRecord): boolean {
   const summary = run.summary as { request?: { fresh?: unknown }; sources?: unknown };
   if (summary.request !== undefined) return summary.request.fresh === "all";
   return Array.isArray(summary.sources) && summary.sources.length > 0;
+}
+
+/**
+ * A run that read sources at all: a planned run (full, incremental or callback), not the apply of a plan
+ * approved in the console or the API, which reads nothing and so says nothing about how fresh the reads are.
+ */
+function readSources(run: SyncRunRecord): boolean {
+  const summary = run.summary as { request?: unknown; sources?: unknown };
+  return summary.request !== undefined || (Array.isArray(summary.sources) && summary.sources.length > 0);
 }
 
 /** The ids a callback run covers, for its log lines; a mass change is cut short (the counts stay whole). */

@@ -219,6 +219,18 @@ describe("sync scheduler: decisions", () => {
     expect(runner.calls).toEqual([{ trigger: "schedule", request: FULL, at: T0 + 1430 * MINUTE }]);
   });
 
+  it("does not count the apply of an approved plan, which reads no source, as a recent read at start", async () => {
+    const apply = pastRun(2, {
+      trigger: "api",
+      summary: { plan: {}, apply: { applied: 3, noop: 0, failed: 0 } },
+    });
+    const { timers, runner, scheduler } = harness({ incrementalEveryMinutes: 10 }, [apply, pastRun(10)]);
+    await scheduler.start();
+    await timers.advance(5_000);
+    // The last read was the full one 10 minutes ago: an incremental read is due at once, not 8 minutes on.
+    expect(runner.calls).toEqual([{ trigger: "schedule", request: INCREMENTAL, at: T0 + 5_000 }]);
+  });
+
   it("runs incremental reads between full reconciles and none right before a full one", async () => {
     const { timers, runner, scheduler } = harness({ fullEveryMinutes: 210, incrementalEveryMinutes: 60 });
     await scheduler.start();
