@@ -284,7 +284,9 @@ function buildProgram(result: { code: number }): Command {
     .addOption(configOption())
     .action(async (id: string, options: ConfigOption) => {
       const { withSync, reportText } = await import("./sync.js");
-      const { plan, report } = await withSync(readConfig(options), (s) => s.apply(id));
+      const { plan, report } = await withSync(readConfig(options), (s) =>
+        s.apply(id, undefined, { trigger: "cli" }),
+      );
       process.stdout.write(reportText(plan.id, plan.status, report));
       if (plan.status !== "applied") result.code = EXIT.failed;
     });

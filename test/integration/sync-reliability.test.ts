@@ -163,6 +163,9 @@ describe("sync reliability against the 合思 simulator", () => {
     expect(Number(summary![2])).toBeGreaterThan(0);
     expect(Number(summary![1]) + Number(summary![2]) + recorded.length).toBe(total);
     expect(resumed.code).toBe(0);
+    // The CLI's apply is on the run history like any other.
+    const [applyRun] = await e.store.listSyncRuns({ limit: 1 });
+    expect(applyRun).toMatchObject({ trigger: "cli", status: "applied", planId: planned.id });
     const again = await e.cli("sync", "run");
     expect(again.stdout).toContain("hesi-main: nothing-to-do");
     expect(again.code).toBe(0);
